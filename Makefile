@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m sigkit.demo --out demo_out
+	$(BIN)/python -m sigkit.audio.apbwe.demo --out demo_out
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=15

@@ -1,0 +1,57 @@
+"""Choice between the pure-torch reference and the fused Triton kernels of :mod:`sigkit.kernels`.
+
+``backend="auto"`` uses the kernels on CUDA tensors and the reference elsewhere; the environment
+variable ``SIGKIT_SPECTRAL_BACKEND`` (``reference`` or ``triton``) overrides ``auto``, for debugging
+and benchmarks. ``"triton"`` on a CPU tensor runs only under ``TRITON_INTERPRET=1``.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+
+import torch
+
+from sigkit.errors import InputError
+
+BACKENDS = ("auto", "reference", "triton")
+
+
+@functools.lru_cache(maxsize=1)
+def _kernels():
+    """The kernel module, or None when Triton or the kernels are not importable."""
+    try:
+        return importlib.import_module("sigkit.kernels.spectral")
+    except ImportError:
+        return None
+
+
+def kernels_available() -> bool:
+    """True when :mod:`sigkit.kernels.spectral` imports (Triton installed)."""
+    return _kernels() is not None
+
+
+def use_triton(backend: str, x: torch.Tensor) -> bool:
+    """Whether an op called with ``backend`` on tensor ``x`` should run the fused kernel."""
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        backend = os.environ.get("SIGKIT_SPECTRAL_BACKEND", "auto").strip().lower() or "auto"
+        if backend not in BACKENDS:
+            raise InputError(
+                f"SIGKIT_SPECTRAL_BACKEND={backend!r} is not one of {BACKENDS}; unset it or pick one"
+            )
+    if backend == "reference":
+        return False
+    if backend == "auto":
+        return x.is_cuda and kernels_available()
+    if not kernels_available():
+        raise InputError("backend='triton' needs Triton and sigkit.kernels.spectral; install triton or use 'reference'")
+    if not x.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
+        raise InputError("backend='triton' needs a CUDA tensor (or TRITON_INTERPRET=1 on CPU)")
+    return True
+
+
+def kernels():
+    """The kernel module (call only after :func:`use_triton` returned True)."""
+    return _kernels()

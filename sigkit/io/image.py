@@ -97,12 +97,12 @@ def read_image(
     path = Path(path)
     _check_file(path)
     raw = np.fromfile(str(path), dtype=np.uint8)
+    if raw[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in raw[-4096:].tobytes():
+        raise MediaFileError(f"{path}: truncated JPEG (no end-of-image marker); re-copy or re-export the file")
     arr = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if arr is None:
         raise MediaFileError(f"{path}: not a readable image (OpenCV could not decode it; the file is "
                              "truncated, corrupt or not an image)")
-    if raw[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in raw[-4096:].tobytes():
-        raise MediaFileError(f"{path}: truncated JPEG (no end-of-image marker); re-copy or re-export the file")
     arr = _convert_color(arr, mode)
     scale = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1.0
     if arr.dtype == np.uint16 and dtype == torch.uint8:

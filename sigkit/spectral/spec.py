@@ -71,6 +71,9 @@ class STFTSpec:
         """The ``(win,)`` window on ``device`` in ``dtype``, cached per (spec, device, dtype)."""
         return _window(self.window, self.win, torch.device(device), dtype)
 
+    def __str__(self) -> str:
+        return f"STFTSpec({self.n_fft}/{self.hop}/{self.win} {self.window} center={self.center} {self.pad_mode})"
+
     def padded_window(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The ``(n_fft,)`` window: :meth:`window_tensor` zero-padded and centred as ``torch.stft`` does."""
         return _padded_window(self.window, self.win, self.n_fft, torch.device(device), dtype)
@@ -78,11 +81,11 @@ class STFTSpec:
 
 @functools.lru_cache(maxsize=128)
 def _window(kind: str, win: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    # Built directly in ``dtype`` (not cast from float64) so that results equal torch.stft's with
+    # ``torch.hann_window(win)`` bit for bit.
     if kind == "rect":
-        w = torch.ones(win, dtype=torch.float64)
-    else:
-        w = getattr(torch, f"{kind}_window")(win, periodic=True, dtype=torch.float64)
-    return w.to(device=device, dtype=dtype)
+        return torch.ones(win, dtype=dtype, device=device)
+    return getattr(torch, f"{kind}_window")(win, periodic=True, dtype=dtype, device=device)
 
 
 @functools.lru_cache(maxsize=128)

@@ -1,4 +1,5 @@
 """A generic Dataset over audio files: a folder, a list file, or a list of paths."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,11 @@ __all__ = ["AudioFolderDataset", "find_audio_files", "AUDIO_EXTENSIONS"]
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 
 
-def find_audio_files(source: str | os.PathLike | Sequence[str | os.PathLike],
-                     extensions: Sequence[str] = AUDIO_EXTENSIONS, recursive: bool = True) -> list[Path]:
+def find_audio_files(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    extensions: Sequence[str] = AUDIO_EXTENSIONS,
+    recursive: bool = True,
+) -> list[Path]:
     """Audio files from a folder (sorted, recursive by default), a list file, or a sequence of paths.
 
     A list file (``.txt``/``.lst``/``.scp``) has one path per line, relative to the list file's folder
@@ -37,10 +41,13 @@ def find_audio_files(source: str | os.PathLike | Sequence[str | os.PathLike],
             raise DatasetError(f"{root}: no such folder or list file; check the path")
         if root.is_dir():
             it = root.rglob("*") if recursive else root.iterdir()
-            files = sorted(p for p in it if p.is_file() and p.suffix.lower() in exts and not p.name.startswith("."))
+            files = sorted(
+                p for p in it if p.is_file() and p.suffix.lower() in exts and not p.name.startswith(".")
+            )
             if not files:
-                raise DatasetError(f"{root}: no audio files ({', '.join(exts)}) "
-                                   f"{'under' if recursive else 'in'} this folder")
+                raise DatasetError(
+                    f"{root}: no audio files ({', '.join(exts)}) {'under' if recursive else 'in'} this folder"
+                )
             return files
         if root.suffix.lower() in (".txt", ".lst", ".scp"):
             files = []
@@ -69,7 +76,7 @@ class AudioFolderDataset(Dataset):
         source: a folder (searched recursively for ``extensions``), a list file, or a list of paths.
         sr: resample every file to this rate in Hz (``None`` keeps each file's rate).
         segment: fixed length in samples (after resampling): longer files are cropped (a random window when
-            ``random_crop``, else the start), shorter ones zero-padded at the end. ``None`` returns whole files.
+            ``random_crop``, else the start), shorter ones zero-padded at the end. ``None``: whole files.
         mono: average channels to one.
         random_crop: random window (training) or the first ``segment`` samples (evaluation).
         resample_method: ``"sinc"`` (torchaudio, AP-BWE's filter) or ``"soxr"``.
@@ -86,9 +93,18 @@ class AudioFolderDataset(Dataset):
     (torch.Size([1, 200]), 1)
     """
 
-    def __init__(self, source, sr: int | None = None, segment: int | None = None, mono: bool = True,
-                 random_crop: bool = True, extensions: Sequence[str] = AUDIO_EXTENSIONS, recursive: bool = True,
-                 resample_method: str = "sinc", return_path: bool = False) -> None:
+    def __init__(
+        self,
+        source,
+        sr: int | None = None,
+        segment: int | None = None,
+        mono: bool = True,
+        random_crop: bool = True,
+        extensions: Sequence[str] = AUDIO_EXTENSIONS,
+        recursive: bool = True,
+        resample_method: str = "sinc",
+        return_path: bool = False,
+    ) -> None:
         if segment is not None and segment < 1:
             raise InputError(f"AudioFolderDataset: segment must be >= 1 sample, got {segment}")
         if sr is not None:
@@ -109,7 +125,7 @@ class AudioFolderDataset(Dataset):
         t = wave.shape[-1]
         if t > self.segment:
             start = int(torch.randint(0, t - self.segment + 1, ())) if self.random_crop else 0
-            return wave[..., start:start + self.segment]
+            return wave[..., start : start + self.segment]
         return torch.nn.functional.pad(wave, (0, self.segment - t))
 
     def __getitem__(self, i: int):

@@ -17,6 +17,7 @@ What is detected in a bad file:
 Not detected: a truncated **OGG/Vorbis** file ends cleanly at the last complete page (the container has
 no total frame count in its header), so it loads as a shorter file.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,10 +37,22 @@ PathLike = str | os.PathLike
 
 # friendly names -> libsndfile subtypes
 SUBTYPE_ALIASES = {
-    "int16": "PCM_16", "pcm16": "PCM_16", "pcm_16": "PCM_16", "16": "PCM_16",
-    "int24": "PCM_24", "pcm24": "PCM_24", "pcm_24": "PCM_24", "24": "PCM_24",
-    "int32": "PCM_32", "pcm32": "PCM_32", "pcm_32": "PCM_32", "32": "PCM_32",
-    "float": "FLOAT", "float32": "FLOAT", "double": "DOUBLE", "float64": "DOUBLE",
+    "int16": "PCM_16",
+    "pcm16": "PCM_16",
+    "pcm_16": "PCM_16",
+    "16": "PCM_16",
+    "int24": "PCM_24",
+    "pcm24": "PCM_24",
+    "pcm_24": "PCM_24",
+    "24": "PCM_24",
+    "int32": "PCM_32",
+    "pcm32": "PCM_32",
+    "pcm_32": "PCM_32",
+    "32": "PCM_32",
+    "float": "FLOAT",
+    "float32": "FLOAT",
+    "double": "DOUBLE",
+    "float64": "DOUBLE",
     "vorbis": "VORBIS",
 }
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG"}
@@ -153,7 +166,7 @@ def load_audio(
         path: a wav, flac or ogg file.
         sr: resample to this rate in Hz (``None`` keeps the file's rate).
         mono: average the channels to one (``C = 1``).
-        resample_method: ``"sinc"`` (torchaudio, AP-BWE's filter) or ``"soxr"``; see :func:`sigkit.io.resample`.
+        resample_method: ``"sinc"`` (torchaudio, AP-BWE's filter) or ``"soxr"``; see :func:`resample`.
 
     Returns:
         ``(wave, sr)``: ``wave`` of shape ``(C, T)`` float32 and its sample rate in Hz.
@@ -187,7 +200,9 @@ def load_audio(
             "re-copy or re-export it"
         ) from err
     if data.shape[0] == 0:
-        raise AudioFileError(f"{path}: zero-length audio (no samples could be decoded); remove or re-export it")
+        raise AudioFileError(
+            f"{path}: zero-length audio (no samples could be decoded); remove or re-export it"
+        )
     if info.format != "OGG" and data.shape[0] < info.frames:
         raise AudioFileError(
             f"{path}: truncated file (header declares {info.frames} frames, only {data.shape[0]} decode); "
@@ -228,7 +243,10 @@ def _as_numpy_frames(wave, path: Path) -> np.ndarray:
 
 
 def save_audio(
-    path: PathLike, wave: torch.Tensor | np.ndarray, sr: int, subtype: str | None = None,
+    path: PathLike,
+    wave: torch.Tensor | np.ndarray,
+    sr: int,
+    subtype: str | None = None,
     format: str | None = None,
 ) -> None:
     """Write a waveform to wav, flac or ogg, atomically (temporary name in the same folder, then rename).
@@ -281,7 +299,9 @@ def save_audio(
         os.replace(tmp, path)
         tmp = None
     except (RuntimeError, OSError) as err:
-        raise AudioFileError(f"{path}: cannot write audio ({err}); check the folder exists and is writable") from err
+        raise AudioFileError(
+            f"{path}: cannot write audio ({err}); check the folder exists and is writable"
+        ) from err
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)

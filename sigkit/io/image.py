@@ -8,6 +8,7 @@ Detected in bad input: missing file, a file OpenCV cannot decode (not an image/v
 short — a JPEG without its end-of-image marker counts as truncated), a video with no decodable frames,
 and a video that decodes clearly fewer frames than its container declares (truncated).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,15 @@ import torch
 
 from sigkit.errors import InputError, MediaFileError
 
-__all__ = ["read_image", "write_image", "read_video", "read_video_frames", "iter_video_frames",
-           "write_video", "VIDEO_CODECS"]
+__all__ = [
+    "read_image",
+    "write_image",
+    "read_video",
+    "read_video_frames",
+    "iter_video_frames",
+    "write_video",
+    "VIDEO_CODECS",
+]
 
 PathLike = str | os.PathLike
 
@@ -59,7 +67,11 @@ def _convert_color(arr: np.ndarray, mode: str) -> np.ndarray:
     if mode not in _MODES:
         raise InputError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
     if arr.ndim == 2 or arr.shape[-1] == 1:
-        return arr if mode == "gray" else cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB if mode == "rgb" else cv2.COLOR_GRAY2BGR)
+        return (
+            arr
+            if mode == "gray"
+            else cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB if mode == "rgb" else cv2.COLOR_GRAY2BGR)
+        )
     if arr.shape[-1] == 4:
         arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2BGR)
     if mode == "rgb":
@@ -98,11 +110,15 @@ def read_image(
     _check_file(path)
     raw = np.fromfile(str(path), dtype=np.uint8)
     if raw[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in raw[-4096:].tobytes():
-        raise MediaFileError(f"{path}: truncated JPEG (no end-of-image marker); re-copy or re-export the file")
+        raise MediaFileError(
+            f"{path}: truncated JPEG (no end-of-image marker); re-copy or re-export the file"
+        )
     arr = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if arr is None:
-        raise MediaFileError(f"{path}: not a readable image (OpenCV could not decode it; the file is "
-                             "truncated, corrupt or not an image)")
+        raise MediaFileError(
+            f"{path}: not a readable image (OpenCV could not decode it; the file is "
+            "truncated, corrupt or not an image)"
+        )
     arr = _convert_color(arr, mode)
     scale = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1.0
     if arr.dtype == np.uint16 and dtype == torch.uint8:
@@ -118,8 +134,10 @@ def _image_to_numpy(img, channels_first: bool, what: str) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
-        raise InputError(f"{what}: image must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
-                         f"{' after moving channels last' if channels_first else ''}, got {tuple(arr.shape)}")
+        raise InputError(
+            f"{what}: image must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
+            f"{' after moving channels last' if channels_first else ''}, got {tuple(arr.shape)}"
+        )
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
             raise InputError(f"{what}: image holds NaN or Inf values; nothing was written")
@@ -136,8 +154,12 @@ def _atomic_target(path: Path) -> Path:
     return path.parent / f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}"
 
 
-def write_image(path: PathLike, img: torch.Tensor | np.ndarray, channels_first: bool = False,
-                params: list[int] | None = None) -> None:
+def write_image(
+    path: PathLike,
+    img: torch.Tensor | np.ndarray,
+    channels_first: bool = False,
+    params: list[int] | None = None,
+) -> None:
     """Write an RGB(A) or gray image; the format follows the extension. Atomic (temporary name + rename).
 
     Args:
@@ -163,8 +185,10 @@ def write_image(path: PathLike, img: torch.Tensor | np.ndarray, channels_first: 
     try:
         ok, buf = cv2.imencode(path.suffix, arr, params or [])
     except cv2.error as err:
-        raise MediaFileError(f"{path}: OpenCV cannot encode this image as {path.suffix!r} ({err}); "
-                             "use .png, .jpg, .bmp or .tif") from err
+        raise MediaFileError(
+            f"{path}: OpenCV cannot encode this image as {path.suffix!r} ({err}); "
+            "use .png, .jpg, .bmp or .tif"
+        ) from err
     if not ok:
         raise MediaFileError(f"{path}: OpenCV cannot encode this image as {path.suffix!r}; use .png or .jpg")
     try:
@@ -181,14 +205,20 @@ def _open_video(path: Path):
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
-        raise MediaFileError(f"{path}: not a readable video (OpenCV could not open it; the file is "
-                             "truncated, corrupt or not a video)")
+        raise MediaFileError(
+            f"{path}: not a readable video (OpenCV could not open it; the file is "
+            "truncated, corrupt or not a video)"
+        )
     return cap
 
 
 def iter_video_frames(
-    path: PathLike, mode: str = "rgb", dtype: torch.dtype = torch.uint8, start: int = 0,
-    max_frames: int | None = None, channels_first: bool = False,
+    path: PathLike,
+    mode: str = "rgb",
+    dtype: torch.dtype = torch.uint8,
+    start: int = 0,
+    max_frames: int | None = None,
+    channels_first: bool = False,
 ) -> Iterator[tuple[float, torch.Tensor]]:
     """Decode a video frame by frame (constant memory).
 
@@ -238,15 +268,21 @@ def iter_video_frames(
         if index == 0:
             raise MediaFileError(f"{path}: the video has no decodable frames; the file is empty or corrupt")
         if not stopped_early and declared > 0 and index < declared - max(2, int(0.02 * declared)):
-            raise MediaFileError(f"{path}: truncated video (container declares {declared} frames, only {index} "
-                                 "decode); re-copy or re-export the file")
+            raise MediaFileError(
+                f"{path}: truncated video (container declares {declared} frames, only {index} "
+                "decode); re-copy or re-export the file"
+            )
     finally:
         cap.release()
 
 
 def read_video(
-    path: PathLike, mode: str = "rgb", dtype: torch.dtype = torch.uint8, start: int = 0,
-    max_frames: int | None = None, channels_first: bool = False,
+    path: PathLike,
+    mode: str = "rgb",
+    dtype: torch.dtype = torch.uint8,
+    start: int = 0,
+    max_frames: int | None = None,
+    channels_first: bool = False,
 ) -> tuple[torch.Tensor, float, torch.Tensor]:
     """Decode a whole video (or ``max_frames`` of it from ``start``) into memory.
 
@@ -281,8 +317,13 @@ read_video_frames = read_video
 """Alias of :func:`read_video` (the name the shared API list uses)."""
 
 
-def write_video(path: PathLike, frames: torch.Tensor | np.ndarray, fps: float, codec: str | None = None,
-                channels_first: bool = False) -> None:
+def write_video(
+    path: PathLike,
+    frames: torch.Tensor | np.ndarray,
+    fps: float,
+    codec: str | None = None,
+    channels_first: bool = False,
+) -> None:
     """Write ``(T, H, W, C)`` RGB (or ``(T, H, W)`` gray) frames as a video, atomically.
 
     Args:
@@ -311,8 +352,10 @@ def write_video(path: PathLike, frames: torch.Tensor | np.ndarray, fps: float, c
         raise InputError(f"{path}: no frames to write")
     fourcc = codec or VIDEO_CODECS.get(path.suffix.lower())
     if fourcc is None:
-        raise MediaFileError(f"{path}: unknown video extension {path.suffix!r}; use one of "
-                             f"{', '.join(VIDEO_CODECS)} or pass codec=")
+        raise MediaFileError(
+            f"{path}: unknown video extension {path.suffix!r}; use one of "
+            f"{', '.join(VIDEO_CODECS)} or pass codec="
+        )
     first = _image_to_numpy(frames[0], channels_first, str(path))
     h, w = first.shape[:2]
     color = first.ndim == 3
@@ -320,12 +363,16 @@ def write_video(path: PathLike, frames: torch.Tensor | np.ndarray, fps: float, c
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps), (w, h), color)
     try:
         if not writer.isOpened():
-            raise MediaFileError(f"{path}: OpenCV cannot write codec {fourcc!r} into {path.suffix!r}; "
-                                 "use .mp4 (mp4v), .avi (MJPG) or .mkv (FFV1), or check the folder is writable")
+            raise MediaFileError(
+                f"{path}: OpenCV cannot write codec {fourcc!r} into {path.suffix!r}; "
+                "use .mp4 (mp4v), .avi (MJPG) or .mkv (FFV1), or check the folder is writable"
+            )
         for i, frame in enumerate(frames):
             arr = _image_to_numpy(frame, channels_first, str(path))
             if arr.shape[:2] != (h, w) or (arr.ndim == 3) != color:
-                raise InputError(f"{path}: frame {i} has shape {tuple(arr.shape)}, frame 0 has {tuple(first.shape)}")
+                raise InputError(
+                    f"{path}: frame {i} has shape {tuple(arr.shape)}, frame 0 has {tuple(first.shape)}"
+                )
             if arr.dtype != np.uint8:
                 arr = (arr // 257).astype(np.uint8)
             writer.write(arr[..., :3] if color else arr)

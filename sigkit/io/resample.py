@@ -1,4 +1,5 @@
 """Sample-rate conversion: torchaudio's windowed-sinc resampler (AP-BWE's filter) or soxr (high quality)."""
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,10 @@ def resample(wave: torch.Tensor, sr_in: int, sr_out: int, method: str = "sinc") 
     if method not in RESAMPLE_METHODS:
         raise InputError(f"unknown resample method {method!r}; use one of {', '.join(RESAMPLE_METHODS)}")
     if not torch.is_tensor(wave) or not wave.is_floating_point():
-        raise InputError(f"resample needs a float tensor (..., T), got {type(wave).__name__}"
-                         f"{'' if not torch.is_tensor(wave) else ' of dtype ' + str(wave.dtype)}")
+        raise InputError(
+            f"resample needs a float tensor (..., T), got {type(wave).__name__}"
+            f"{'' if not torch.is_tensor(wave) else ' of dtype ' + str(wave.dtype)}"
+        )
     if sr_in == sr_out:
         return wave
     if method == "sinc":

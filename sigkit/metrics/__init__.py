@@ -2,6 +2,7 @@
 
 >>> from sigkit.metrics import lsd, snr, si_sdr, psnr, ssim
 """
+
 from sigkit.metrics.audio import apd, lsd, si_sdr, snr
 from sigkit.metrics.image import gaussian_window, psnr, ssim
 

@@ -4,6 +4,7 @@ All take ``(..., T)`` tensors and return one value per leading index, shape ``(.
 official evaluation, ``pred`` and ``target`` are first cut to their common length along ``T``.
 Average the result yourself (the official script averages per-utterance values over the test set).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,10 @@ def _pair(pred: torch.Tensor, target: torch.Tensor, name: str) -> tuple[torch.Te
     if pred.ndim == 0 or target.ndim == 0:
         raise InputError(f"{name}: pred and target must have a time axis (..., T), got 0-d tensors")
     if pred.shape[:-1] != target.shape[:-1]:
-        raise InputError(f"{name}: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ before the "
-                         "time axis; they must be (..., T) with the same leading shape")
+        raise InputError(
+            f"{name}: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ before the "
+            "time axis; they must be (..., T) with the same leading shape"
+        )
     n = min(pred.shape[-1], target.shape[-1])
     if n == 0:
         raise InputError(f"{name}: zero-length signal")
@@ -30,11 +33,13 @@ def _pair(pred: torch.Tensor, target: torch.Tensor, name: str) -> tuple[torch.Te
 
 
 def _stft_2048(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """``torch.stft`` as the official script calls it: hann(n_fft), center=True, reflect padding. ``(N, F, frames)``."""
+    """``torch.stft`` as the official script calls it (hann, center=True, reflect). ``(N, F, frames)``."""
     flat = x.reshape(-1, x.shape[-1])
     if flat.shape[-1] <= n_fft // 2:
-        raise InputError(f"signal of {flat.shape[-1]} samples is too short for an STFT with n_fft={n_fft} "
-                         f"(reflect padding needs more than {n_fft // 2})")
+        raise InputError(
+            f"signal of {flat.shape[-1]} samples is too short for an STFT with n_fft={n_fft} "
+            f"(reflect padding needs more than {n_fft // 2})"
+        )
     window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
     return torch.stft(flat, n_fft, hop, window=window, center=True, pad_mode="reflect", return_complex=True)
 
@@ -67,10 +72,10 @@ def lsd(pred: torch.Tensor, target: torch.Tensor, n_fft: int = 2048, hop: int = 
 
 
 def snr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Signal-to-noise ratio in dB as AP-BWE's evaluation defines it: ``20 log10(|y| / max(|y - y_hat|, 1e-8))``.
+    """SNR in dB as AP-BWE's evaluation defines it: ``20 log10(|y| / max(|y - y_hat|, 1e-8))``.
 
     Args:
-        pred: ``(..., T)`` estimate ``y_hat``; target: ``(..., T')`` reference ``y`` (cut to the common length).
+        pred: ``(..., T)`` estimate ``y_hat``; target: ``(..., T')`` reference ``y`` (cut to common length).
 
     Returns:
         ``(...)`` SNR in dB (finite even for identical signals: the error norm is clamped at 1e-8).
@@ -84,8 +89,10 @@ def snr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 20 * torch.log10(target.norm(dim=-1) / (pred - target).norm(dim=-1).clamp(min=1e-8))
 
 
-def si_sdr(pred: torch.Tensor, target: torch.Tensor, zero_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
-    """Scale-invariant signal-to-distortion ratio in dB (Le Roux et al., "SDR - half-baked or well done?", 2019).
+def si_sdr(
+    pred: torch.Tensor, target: torch.Tensor, zero_mean: bool = True, eps: float = 1e-8
+) -> torch.Tensor:
+    """Scale-invariant SDR in dB (Le Roux et al., "SDR - half-baked or well done?", ICASSP 2019).
 
     ``s = a * target`` with ``a = <pred, target> / |target|^2``; ``SI-SDR = 10 log10(|s|^2 / |pred - s|^2)``.
     With ``zero_mean`` (the paper's convention) both signals have their mean removed first.
@@ -119,13 +126,16 @@ def _wrap(x: torch.Tensor) -> torch.Tensor:
 
 
 def _neighbour_diff(phase: torch.Tensor, dim: int) -> torch.Tensor:
-    """``out[j] = phase[j-1] - phase[j]`` and ``out[0] = -phase[0]``: the official script's difference matrix."""
-    shifted = torch.cat([torch.zeros_like(phase.narrow(dim, 0, 1)), phase.narrow(dim, 0, phase.shape[dim] - 1)], dim)
+    """``out[j] = phase[j-1] - phase[j]``, ``out[0] = -phase[0]``: the official difference matrix."""
+    shifted = torch.cat(
+        [torch.zeros_like(phase.narrow(dim, 0, 1)), phase.narrow(dim, 0, phase.shape[dim] - 1)], dim
+    )
     return shifted - phase
 
 
-def apd(pred: torch.Tensor, target: torch.Tensor, n_fft: int = 2048, hop: int = 512
-        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def apd(
+    pred: torch.Tensor, target: torch.Tensor, n_fft: int = 2048, hop: int = 512
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Anti-wrapping phase distances (IP, GD, IAF) as AP-BWE's ``cal_metrics.py`` (``cal_apd``) computes them.
 
     On the same 2048/512 STFT phase: IP is the wrapped phase error, GD the wrapped error of the

@@ -3,6 +3,7 @@
 Images are ``(..., C, H, W)``; each returns one value per image, shape ``(...)``, averaged over channels
 and pixels.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,12 +18,18 @@ def _check(img: torch.Tensor, ref: torch.Tensor, name: str, data_range: float) -
     if not (torch.is_tensor(img) and torch.is_tensor(ref)):
         raise InputError(f"{name}: img and ref must be tensors (..., C, H, W)")
     if img.shape != ref.shape:
-        raise InputError(f"{name}: img {tuple(img.shape)} and ref {tuple(ref.shape)} must have the same shape")
+        raise InputError(
+            f"{name}: img {tuple(img.shape)} and ref {tuple(ref.shape)} must have the same shape"
+        )
     if img.ndim < 3:
-        raise InputError(f"{name}: images must be (..., C, H, W), got shape {tuple(img.shape)}; "
-                         "add a channel axis with x[None] for one gray image")
+        raise InputError(
+            f"{name}: images must be (..., C, H, W), got shape {tuple(img.shape)}; "
+            "add a channel axis with x[None] for one gray image"
+        )
     if not data_range or data_range <= 0:
-        raise InputError(f"{name}: data_range must be > 0 (1.0 for [0, 1] images, 255 for uint8), got {data_range}")
+        raise InputError(
+            f"{name}: data_range must be > 0 (1.0 for [0, 1] images, 255 for uint8), got {data_range}"
+        )
 
 
 def psnr(img: torch.Tensor, ref: torch.Tensor, data_range: float) -> torch.Tensor:
@@ -41,7 +48,10 @@ def psnr(img: torch.Tensor, ref: torch.Tensor, data_range: float) -> torch.Tenso
     [20.0, 20.0]
     """
     _check(img, ref, "psnr", data_range)
-    img, ref = img.float() if not img.is_floating_point() else img, ref.float() if not ref.is_floating_point() else ref
+    img, ref = (
+        img.float() if not img.is_floating_point() else img,
+        ref.float() if not ref.is_floating_point() else ref,
+    )
     mse = (img - ref).square().mean(dim=(-3, -2, -1))
     return 10 * torch.log10(data_range**2 / mse)
 
@@ -58,8 +68,14 @@ def gaussian_window(size: int = 11, sigma: float = 1.5, dtype=torch.float32, dev
 
 
 def ssim(
-    img: torch.Tensor, ref: torch.Tensor, data_range: float, window_size: int = 11, sigma: float = 1.5,
-    k1: float = 0.01, k2: float = 0.03, padding: str = "valid",
+    img: torch.Tensor,
+    ref: torch.Tensor,
+    data_range: float,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    padding: str = "valid",
 ) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004) with a Gaussian window, averaged per image.
 
@@ -89,7 +105,9 @@ def ssim(
         raise InputError(f"ssim: window_size must be odd and positive, got {window_size}")
     h, w = img.shape[-2:]
     if h < window_size or w < window_size:
-        raise InputError(f"ssim: images of {h}x{w} pixels are smaller than the {window_size}x{window_size} window")
+        raise InputError(
+            f"ssim: images of {h}x{w} pixels are smaller than the {window_size}x{window_size} window"
+        )
     dtype = img.dtype if img.is_floating_point() else torch.float32
     lead = img.shape[:-3]
     x = img.to(dtype).reshape(-1, 1, h, w)
@@ -108,6 +126,8 @@ def ssim(
     sxx = blur(x * x) - mu_x.square()
     syy = blur(y * y) - mu_y.square()
     sxy = blur(x * y) - mu_x * mu_y
-    smap = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x.square() + mu_y.square() + c1) * (sxx + syy + c2))
+    smap = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / (
+        (mu_x.square() + mu_y.square() + c1) * (sxx + syy + c2)
+    )
     c = img.shape[-3]
     return smap.reshape(-1, c, smap.shape[-2], smap.shape[-1]).mean(dim=(-3, -2, -1)).reshape(lead)

@@ -1,4 +1,5 @@
 """sigkit.data Datasets: AudioFolderDataset over files, and the in-memory synthetic datasets."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,7 +35,11 @@ class TestAudioFolderDataset:
     def test_segment_crop_and_pad(self, folder):
         ds = AudioFolderDataset(folder, segment=800, mono=False, random_crop=False)
         short, long = ds[0], ds[1]
-        assert short.shape == (1, 800) and torch.all(short[:, 400:] == 0) and torch.allclose(short[:, :400], torch.tensor(0.25), atol=1e-4)
+        assert (
+            short.shape == (1, 800)
+            and torch.all(short[:, 400:] == 0)
+            and torch.allclose(short[:, :400], torch.tensor(0.25), atol=1e-4)
+        )
         ramp = torch.linspace(-0.5, 0.5, 1600)
         torch.testing.assert_close(long[0], ramp[:800])
         rnd = AudioFolderDataset(folder, segment=800, mono=False, random_crop=True)
@@ -43,7 +48,7 @@ class TestAudioFolderDataset:
         for _ in range(8):
             w = rnd[1][0]
             start = int(torch.argmin((ramp[:801] - w[0]).abs()))
-            torch.testing.assert_close(w, ramp[start:start + 800])
+            torch.testing.assert_close(w, ramp[start : start + 800])
             starts.add(start)
         assert len(starts) > 1
 
@@ -84,7 +89,9 @@ class TestSyntheticDatasets:
         assert [ds.speaker(i) for i in range(5)] == ["p225", "p226", "p360", "p225", "p226"]
         again = SyntheticSpeechDataset(5, sr=8000, seconds=0.5, seed=1, n_speakers=3, cache=False)
         assert torch.equal(ds[4], again[4]) and torch.equal(ds[-1], ds[4])
-        assert not torch.equal(ds[4], SyntheticSpeechDataset(5, sr=8000, seconds=0.5, seed=2, n_speakers=3)[4])
+        assert not torch.equal(
+            ds[4], SyntheticSpeechDataset(5, sr=8000, seconds=0.5, seed=2, n_speakers=3)[4]
+        )
         with pytest.raises(IndexError):
             ds[5]
         assert next(iter(DataLoader(ds, batch_size=4))).shape == (4, 1, 4000)

@@ -1,4 +1,5 @@
 """sigkit.data.synth layout writers and the ``sigkit synth`` CLI: exact official names and metadata."""
+
 from __future__ import annotations
 
 import csv
@@ -9,8 +10,16 @@ import pytest
 import soundfile as sf
 
 from sigkit.cli import main as sigkit_main
-from sigkit.data.synth import (ESC10, ESC50_COLUMNS, ESC50_TARGETS, VCTK_TEST_SPEAKERS, VCTK_TRAIN_SPEAKERS,
-                               vctk_speakers, write_esc50_layout, write_vctk_layout)
+from sigkit.data.synth import (
+    ESC10,
+    ESC50_COLUMNS,
+    ESC50_TARGETS,
+    VCTK_TEST_SPEAKERS,
+    VCTK_TRAIN_SPEAKERS,
+    vctk_speakers,
+    write_esc50_layout,
+    write_vctk_layout,
+)
 from sigkit.data.synth.cli import main as synth_main
 from sigkit.errors import InputError
 
@@ -24,11 +33,16 @@ class TestVCTK:
         out = write_vctk_layout(tmp_path, n=5, sr=16000, n_speakers=2, seconds=(0.4, 0.6), seed=3)
         assert _rel(tmp_path) == [
             "speaker-info.txt",
-            "txt/p225/p225_001.txt", "txt/p225/p225_002.txt", "txt/p225/p225_003.txt",
-            "txt/p360/p360_001.txt", "txt/p360/p360_002.txt",
-            "wav48_silence_trimmed/p225/p225_001_mic1.flac", "wav48_silence_trimmed/p225/p225_002_mic1.flac",
+            "txt/p225/p225_001.txt",
+            "txt/p225/p225_002.txt",
+            "txt/p225/p225_003.txt",
+            "txt/p360/p360_001.txt",
+            "txt/p360/p360_002.txt",
+            "wav48_silence_trimmed/p225/p225_001_mic1.flac",
+            "wav48_silence_trimmed/p225/p225_002_mic1.flac",
             "wav48_silence_trimmed/p225/p225_003_mic1.flac",
-            "wav48_silence_trimmed/p360/p360_001_mic1.flac", "wav48_silence_trimmed/p360/p360_002_mic1.flac",
+            "wav48_silence_trimmed/p360/p360_001_mic1.flac",
+            "wav48_silence_trimmed/p360/p360_002_mic1.flac",
         ]
         assert len(out.files) == 5
         for p in out.files:
@@ -49,7 +63,7 @@ class TestVCTK:
     def test_deterministic(self, tmp_path):
         a = write_vctk_layout(tmp_path / "a", n=2, sr=8000, seconds=(0.4, 0.5), seed=1)
         b = write_vctk_layout(tmp_path / "b", n=2, sr=8000, seconds=(0.4, 0.5), seed=1)
-        for pa, pb in zip(a.files, b.files):
+        for pa, pb in zip(a.files, b.files, strict=True):
             assert np.array_equal(sf.read(pa)[0], sf.read(pb)[0])
         assert _rel(tmp_path / "a") == _rel(tmp_path / "b")
 
@@ -83,7 +97,11 @@ class TestESC50:
             reader = csv.reader(fh)
             header = next(reader)
             rows = list(reader)
-        assert tuple(header) == ESC50_COLUMNS == ("filename", "fold", "target", "category", "esc10", "src_file", "take")
+        assert (
+            tuple(header)
+            == ESC50_COLUMNS
+            == ("filename", "fold", "target", "category", "esc10", "src_file", "take")
+        )
         assert [r[0] for r in rows] == names  # sorted by filename, one row per file
         folds_of_src = {}
         for filename, fold, target, category, esc10, src, take in rows:
@@ -108,15 +126,52 @@ class TestESC50:
 
 class TestCLI:
     def test_speech_through_sigkit_command(self, tmp_path, capsys):
-        assert sigkit_main(["synth", "speech", str(tmp_path), "--n", "3", "--sr", "8000", "--speakers", "2",
-                            "--min-seconds", "0.4", "--max-seconds", "0.5"]) == 0
+        assert (
+            sigkit_main(
+                [
+                    "synth",
+                    "speech",
+                    str(tmp_path),
+                    "--n",
+                    "3",
+                    "--sr",
+                    "8000",
+                    "--speakers",
+                    "2",
+                    "--min-seconds",
+                    "0.4",
+                    "--max-seconds",
+                    "0.5",
+                ]
+            )
+            == 0
+        )
         assert len(list((tmp_path / "wav48_silence_trimmed").rglob("*_mic1.flac"))) == 3
         assert re.search(r"wrote 3 utterances \(2 speakers\), .* at 8000 Hz", capsys.readouterr().out)
 
     def test_esc(self, tmp_path, capsys):
-        assert synth_main(["esc", str(tmp_path), "--n-per-class", "1", "--sr", "8000", "--seconds", "0.5",
-                           "--classes", "dog", "engine"]) == 0
-        assert sorted(p.name for p in (tmp_path / "audio").iterdir()) == ["1-100000-A-0.wav", "1-144000-A-44.wav"]
+        assert (
+            synth_main(
+                [
+                    "esc",
+                    str(tmp_path),
+                    "--n-per-class",
+                    "1",
+                    "--sr",
+                    "8000",
+                    "--seconds",
+                    "0.5",
+                    "--classes",
+                    "dog",
+                    "engine",
+                ]
+            )
+            == 0
+        )
+        assert sorted(p.name for p in (tmp_path / "audio").iterdir()) == [
+            "1-100000-A-0.wav",
+            "1-144000-A-44.wav",
+        ]
         assert "wrote 2 clips (2 classes)" in capsys.readouterr().out
 
     def test_user_error_exits_1_with_message(self, tmp_path, capsys):

@@ -1,4 +1,5 @@
 """sigkit.data.synth environmental: twelve distinguishable classes, determinism, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,7 @@ def _features(x: np.ndarray) -> np.ndarray:
     f, _, s = signal.stft(x, SR, nperseg=512, noverlap=256)
     p = np.abs(s) ** 2 + 1e-12
     edges = np.geomspace(50, SR / 2, 17)
-    bands = np.stack([p[(f >= a) & (f < b)].sum(0) for a, b in zip(edges[:-1], edges[1:])])
+    bands = np.stack([p[(f >= a) & (f < b)].sum(0) for a, b in zip(edges[:-1], edges[1:], strict=True)])
     spec = 10 * np.log10(bands.mean(1))
     e = 10 * np.log10(p.sum(0))
     return np.concatenate([(spec - spec.max()) / 10, [e.std() / 10, np.abs(np.diff(e)).mean() / 10]])
@@ -40,7 +41,9 @@ def test_deterministic_shape_level(category):
 
 def test_classes_are_distinguishable_by_their_mean_spectra():
     """Leave-one-out nearest-centroid on 5 one-second clips per class must get >= 90% right."""
-    feats = {c: np.stack([_features(environmental(c, 1.0, SR, seed=s)) for s in range(5)]) for c in ENV_CLASSES}
+    feats = {
+        c: np.stack([_features(environmental(c, 1.0, SR, seed=s)) for s in range(5)]) for c in ENV_CLASSES
+    }
     correct = 0
     for c in ENV_CLASSES:
         for i in range(5):

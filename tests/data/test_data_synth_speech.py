@@ -1,4 +1,5 @@
-"""sigkit.data.synth speech: determinism, energy up to Nyquist at 48 kHz, speakers, formants, pauses, errors."""
+"""sigkit.data.synth speech: determinism, energy up to Nyquist at 48 kHz, speakers, formants, pauses."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,12 @@ from sigkit.errors import InputError, SampleRateError
 
 def _band_db(x: np.ndarray, sr: int, edges) -> np.ndarray:
     f, p = signal.welch(x.astype(np.float64), sr, nperseg=2048)
-    return np.array([10 * np.log10(p[(f >= a) & (f < b)].sum() + 1e-30) for a, b in zip(edges[:-1], edges[1:])])
+    return np.array(
+        [
+            10 * np.log10(p[(f >= a) & (f < b)].sum() + 1e-30)
+            for a, b in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    )
 
 
 class TestSpeechLike:
@@ -93,8 +99,9 @@ class TestFormantFilter:
         f = np.tile([700.0, 1200.0, 2600.0], (40, 1))
         b = np.tile([70.0, 90.0, 120.0], (40, 1))
         a = resonator_polys(f[:1], b[:1], sr)[0]
-        np.testing.assert_allclose(timevarying_allpole(x, f, b, sr, 100), signal.lfilter([a.sum()], a, x),
-                                   rtol=0, atol=1e-9)
+        np.testing.assert_allclose(
+            timevarying_allpole(x, f, b, sr, 100), signal.lfilter([a.sum()], a, x), rtol=0, atol=1e-9
+        )
 
     def test_moving_formant_moves_the_peak(self):
         sr, n, block = 16000, 16000, 80

@@ -1,4 +1,5 @@
 """sigkit.io audio: round trips per format/subtype, info, and every error path with its message."""
+
 from __future__ import annotations
 
 import math
@@ -124,14 +125,17 @@ class TestErrors:
         p = tmp_path / "cut.wav"
         p.write_bytes(raw[: len(raw) - 500])
         assert sf.info(p).frames > 0  # libsndfile alone would read it silently
-        with pytest.raises(AudioFileError, match=r"cut\.wav: truncated wav file \(its data chunk declares "
-                                                 r"2000 bytes but only 1500 are present\)"):
+        with pytest.raises(
+            AudioFileError,
+            match=r"cut\.wav: truncated wav file \(its data chunk declares "
+            r"2000 bytes but only 1500 are present\)",
+        ):
             load_audio(p)
 
     def test_wav_with_streaming_size_field_is_not_truncated(self, tmp_path):
         raw = bytearray(_wav_bytes(tmp_path, n=10))
         pos = raw.index(b"data")
-        raw[pos + 4: pos + 8] = struct.pack("<I", 0xFFFFFFFF)
+        raw[pos + 4 : pos + 8] = struct.pack("<I", 0xFFFFFFFF)
         p = tmp_path / "stream.wav"
         p.write_bytes(bytes(raw))
         y, _ = load_audio(p)
@@ -151,7 +155,9 @@ class TestErrors:
         x = np.zeros((100, 1), np.float32)
         x[37] = bad
         sf.write(p, x, 1000, subtype="FLOAT")
-        with pytest.raises(AudioFileError, match=r"bad\.wav: contains NaN or Inf samples \(first at frame 37, 0\.037 s\)"):
+        with pytest.raises(
+            AudioFileError, match=r"bad\.wav: contains NaN or Inf samples \(first at frame 37, 0\.037 s\)"
+        ):
             load_audio(p)
 
     def test_bad_load_rate(self, tmp_path):

@@ -1,4 +1,5 @@
 """sigkit.io images and videos: round trips, layouts, timestamps, and error paths."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """sigkit.io.resample: parity with torchaudio, a sine's frequency kept, soxr quality, rate errors."""
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,14 @@ class TestResample:
         x = torch.randn(2, 3, 997, dtype=dtype, generator=torch.Generator().manual_seed(0))
         y = resample(x, sr_in, sr_out)
         assert y.shape == (2, 3, math.ceil(997 * sr_out / sr_in)) and y.dtype == dtype
-        torch.testing.assert_close(y, taf.resample(x, sr_in, sr_out, lowpass_filter_width=6, rolloff=0.99,
-                                                   resampling_method="sinc_interp_hann"), rtol=0, atol=0)
+        torch.testing.assert_close(
+            y,
+            taf.resample(
+                x, sr_in, sr_out, lowpass_filter_width=6, rolloff=0.99, resampling_method="sinc_interp_hann"
+            ),
+            rtol=0,
+            atol=0,
+        )
 
     @pytest.mark.parametrize("method", ["sinc", "soxr"])
     @pytest.mark.parametrize("sr_in,sr_out", [(48000, 16000), (16000, 44100)])
@@ -39,7 +46,7 @@ class TestResample:
         assert y.shape[-1] == sr_out
         assert abs(_peak_hz(y, sr_out) - 1000.0) <= 1.0
         # amplitude kept away from the edges
-        mid = y[sr_out // 10: -sr_out // 10]
+        mid = y[sr_out // 10 : -sr_out // 10]
         assert abs(float(mid.abs().max()) - 1.0) < 0.01
 
     def test_soxr_matches_soxr_package_and_is_cleaner_near_cutoff(self):

@@ -1,4 +1,5 @@
 """sigkit.metrics audio: LSD/SNR/APD against direct implementations of AP-BWE's formulas, SI-SDR."""
+
 from __future__ import annotations
 
 import math
@@ -101,8 +102,9 @@ class TestSISDR:
 
         t = _signals((4, 3000), 4) + 0.5
         p = t + 0.3 * _signals((4, 3000), 5)
-        torch.testing.assert_close(si_sdr(p, t, zero_mean=zero_mean), tm(p, t, zero_mean=zero_mean),
-                                   rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(
+            si_sdr(p, t, zero_mean=zero_mean), tm(p, t, zero_mean=zero_mean), rtol=1e-6, atol=1e-6
+        )
 
     def test_gradient(self):
         t = _signals((64,), 6)
@@ -112,9 +114,11 @@ class TestSISDR:
 
 def _official_apd(pred: torch.Tensor, target: torch.Tensor):
     """AP-BWE cal_apd written with its difference matrices, for (1, T) inputs."""
+
     def phase(x):
-        return torch.angle(torch.stft(x, 2048, 512, window=torch.hann_window(2048, dtype=x.dtype),
-                                      return_complex=True))
+        return torch.angle(
+            torch.stft(x, 2048, 512, window=torch.hann_window(2048, dtype=x.dtype), return_complex=True)
+        )
 
     def wrap(x):
         return x - torch.round(x / (2 * np.pi)) * 2 * np.pi
@@ -122,7 +126,9 @@ def _official_apd(pred: torch.Tensor, target: torch.Tensor):
     pp, pt = phase(pred), phase(target)
     nf, nt = pp.shape[1], pp.shape[2]
     gdm = (torch.triu(torch.ones(nf, nf), 1) - torch.triu(torch.ones(nf, nf), 2) - torch.eye(nf)).to(pp.dtype)
-    iafm = (torch.triu(torch.ones(nt, nt), 1) - torch.triu(torch.ones(nt, nt), 2) - torch.eye(nt)).to(pp.dtype)
+    iafm = (torch.triu(torch.ones(nt, nt), 1) - torch.triu(torch.ones(nt, nt), 2) - torch.eye(nt)).to(
+        pp.dtype
+    )
     gd_r, gd_g = pt.permute(0, 2, 1) @ gdm, pp.permute(0, 2, 1) @ gdm
     iaf_r, iaf_g = pt @ iafm, pp @ iafm
     ip = wrap(pp - pt).square().mean(dim=1).sqrt().mean()
@@ -135,7 +141,7 @@ class TestAPD:
     def test_parity_with_official_matrix_form(self):
         t = _signals((1, 6000), 1)
         p = t + 0.5 * _signals((1, 6000), 2)
-        for got, ref in zip(apd(p, t), _official_apd(p, t)):
+        for got, ref in zip(apd(p, t), _official_apd(p, t), strict=True):
             assert got.shape == (1,)
             assert abs(float(got[0]) - float(ref)) < 1e-10
 

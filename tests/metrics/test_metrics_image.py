@@ -1,4 +1,5 @@
 """sigkit.metrics images: PSNR and SSIM against kornia, known values, errors, gradients."""
+
 from __future__ import annotations
 
 import math
@@ -57,7 +58,11 @@ class TestSSIM:
         torch.testing.assert_close(ssim(x, x, 1.0), torch.ones(3, dtype=torch.float64))
         # two constant images: only the luminance term is left, (2ab + C1) / (a^2 + b^2 + C1)
         a, b, c1 = 0.2, 0.6, (0.01) ** 2
-        got = ssim(torch.full((1, 1, 12, 12), a, dtype=torch.float64), torch.full((1, 1, 12, 12), b, dtype=torch.float64), 1.0)
+        got = ssim(
+            torch.full((1, 1, 12, 12), a, dtype=torch.float64),
+            torch.full((1, 1, 12, 12), b, dtype=torch.float64),
+            1.0,
+        )
         assert abs(float(got) - (2 * a * b + c1) / (a * a + b * b + c1)) < 1e-12
         # anti-correlated zero-mean structure gives a negative score
         assert float(ssim(0.5 - (x - 0.5), x, 1.0).mean()) < 0

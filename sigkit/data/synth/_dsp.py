@@ -1,4 +1,5 @@
 """Small vectorised DSP helpers shared by the synthesizers (numpy/scipy, float64)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -9,7 +10,7 @@ from scipy.ndimage import uniform_filter1d
 
 
 def smooth(x: np.ndarray, n: float) -> np.ndarray:
-    """Moving average of ``n`` samples applied twice (a triangular window of ``2n - 1``), same length, centred."""
+    """Moving average of ``n`` samples applied twice (a triangular window), same length, centred."""
     n = max(1, int(n))
     if n == 1:
         return x
@@ -64,8 +65,8 @@ def resonator_polys(freqs: np.ndarray, bws: np.ndarray, sr: int) -> np.ndarray:
     for k in range(freqs.shape[1]):
         nxt = np.zeros((a.shape[0], a.shape[1] + 2))
         nxt[:, :-2] += a
-        nxt[:, 1:-1] += a * c1[:, k:k + 1]
-        nxt[:, 2:] += a * c2[:, k:k + 1]
+        nxt[:, 1:-1] += a * c1[:, k : k + 1]
+        nxt[:, 2:] += a * c2[:, k : k + 1]
         a = nxt
     return a
 
@@ -73,7 +74,7 @@ def resonator_polys(freqs: np.ndarray, bws: np.ndarray, sr: int) -> np.ndarray:
 def timevarying_allpole(x: np.ndarray, freqs: np.ndarray, bws: np.ndarray, sr: int, block: int) -> np.ndarray:
     """Filter ``x`` through resonators whose frequencies change every ``block`` samples.
 
-    ``freqs``/``bws``: ``(n_blocks, K)`` in Hz. Each block runs one ``lfilter`` of order ``2K`` with unity gain
+    ``freqs``/``bws``: ``(n_blocks, K)`` in Hz. Each block runs one ``lfilter`` of order ``2K``, unity gain
     at DC; the filter state handed to the next block is rebuilt from the last ``2K`` outputs (direct-form-I
     memory, valid for any coefficients), so coefficient changes do not click.
     """
@@ -94,6 +95,6 @@ def timevarying_allpole(x: np.ndarray, freqs: np.ndarray, bws: np.ndarray, sr: i
         a = polys[i]
         zi = -(np.where(valid, a[a_idx], 0.0) @ yrev)
         y[start:stop], _ = signal.lfilter(a.sum(keepdims=True), a, x[start:stop], zi=zi)
-        tail = y[max(0, stop - order):stop][::-1]
+        tail = y[max(0, stop - order) : stop][::-1]
         yrev = np.concatenate([tail, yrev])[:order]
     return y

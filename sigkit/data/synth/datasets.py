@@ -1,4 +1,5 @@
 """In-memory torch Datasets over the synthetic corpora, for configs that run without any files."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -33,12 +34,20 @@ class SyntheticSpeechDataset(Dataset):
     ``dataset[i]`` is a float32 ``(1, round(seconds * sr))`` waveform; ``dataset.speaker(i)`` its speaker id.
 
     >>> ds = SyntheticSpeechDataset(4, sr=8000, seconds=0.5, n_speakers=2)
-    >>> ds[0].shape, ds.speaker(1), bool(torch.equal(ds[3], SyntheticSpeechDataset(4, 8000, 0.5, n_speakers=2)[3]))
+    >>> again = SyntheticSpeechDataset(4, 8000, 0.5, n_speakers=2)
+    >>> ds[0].shape, ds.speaker(1), bool(torch.equal(ds[3], again[3]))
     (torch.Size([1, 4000]), 'p360', True)
     """
 
-    def __init__(self, n: int, sr: int = 16000, seconds: float = 1.0, seed: int = 0, n_speakers: int = 8,
-                 cache: bool = True) -> None:
+    def __init__(
+        self,
+        n: int,
+        sr: int = 16000,
+        seconds: float = 1.0,
+        seed: int = 0,
+        n_speakers: int = 8,
+        cache: bool = True,
+    ) -> None:
         if n < 1:
             raise InputError(f"SyntheticSpeechDataset: n must be >= 1, got {n}")
         self.n, self.sr, self.seconds, self.seed, self.cache = n, sr, seconds, seed, cache
@@ -59,8 +68,9 @@ class SyntheticSpeechDataset(Dataset):
         i = i % self.n
         if i in self._cache:
             return self._cache[i]
-        wave = speech_like(self.seconds, self.sr, seed=_item_seed(self.seed, i, 1),
-                           speaker=self._voices[self.speaker(i)])
+        wave = speech_like(
+            self.seconds, self.sr, seed=_item_seed(self.seed, i, 1), speaker=self._voices[self.speaker(i)]
+        )
         out = torch.from_numpy(wave)[None]
         if self.cache:
             self._cache[i] = out
@@ -84,14 +94,23 @@ class SyntheticESCDataset(Dataset):
     (4, ['siren', 'rain'], torch.Size([1, 4000]), 1)
     """
 
-    def __init__(self, n_per_class: int = 8, sr: int = 16000, seconds: float = 1.0, seed: int = 0,
-                 classes: Sequence[str] | None = None, cache: bool = True) -> None:
+    def __init__(
+        self,
+        n_per_class: int = 8,
+        sr: int = 16000,
+        seconds: float = 1.0,
+        seed: int = 0,
+        classes: Sequence[str] | None = None,
+        cache: bool = True,
+    ) -> None:
         if n_per_class < 1:
             raise InputError(f"SyntheticESCDataset: n_per_class must be >= 1, got {n_per_class}")
         self.classes = list(classes or ENV_CLASSES)
         bad = [c for c in self.classes if c not in ENV_CLASSES]
         if bad:
-            raise InputError(f"SyntheticESCDataset: unknown classes {bad}; choose from {', '.join(ENV_CLASSES)}")
+            raise InputError(
+                f"SyntheticESCDataset: unknown classes {bad}; choose from {', '.join(ENV_CLASSES)}"
+            )
         self.n_per_class, self.sr, self.seconds, self.seed, self.cache = n_per_class, sr, seconds, seed, cache
         self._cache: dict[int, tuple[torch.Tensor, int]] = {}
 
@@ -119,7 +138,9 @@ class SyntheticESCDataset(Dataset):
             return self._cache[i]
         label, k = divmod(i, self.n_per_class)
         c = self.classes[label]
-        wave = environmental(c, self.seconds, self.sr, seed=_item_seed(self.seed, k, ENV_CLASSES.index(c) + 7))
+        wave = environmental(
+            c, self.seconds, self.sr, seed=_item_seed(self.seed, k, ENV_CLASSES.index(c) + 7)
+        )
         item = (torch.from_numpy(wave)[None], label)
         if self.cache:
             self._cache[i] = item

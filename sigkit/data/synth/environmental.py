@@ -22,9 +22,9 @@ church_bells   46     struck inharmonic partials with long exponential decays
 
 Deterministic by seed; any rate up to 48 kHz (components above Nyquist are left out).
 """
+
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -48,7 +48,7 @@ def _add(out: np.ndarray, at: int, x: np.ndarray) -> None:
         return
     lo = max(0, at)
     hi = min(len(out), at + len(x))
-    out[lo:hi] += x[lo - at:hi - at]
+    out[lo:hi] += x[lo - at : hi - at]
 
 
 def _tone(freq: np.ndarray, sr: int, harmonics=(1.0,)) -> np.ndarray:
@@ -85,7 +85,9 @@ def _rain(rng, n, sr):
     drops = np.zeros(n)
     k = rng.poisson(rate * n / sr)
     drops[rng.integers(0, n, k)] = rng.pareto(6.0, k) + 0.3
-    kernel = butter(rng.normal(0, 1, int(0.003 * sr)), sr, "highpass", 2000.0, 2) * _decay(int(0.003 * sr), sr, 0.0008)
+    kernel = butter(rng.normal(0, 1, int(0.003 * sr)), sr, "highpass", 2000.0, 2) * _decay(
+        int(0.003 * sr), sr, 0.0008
+    )
     clicks = signal.fftconvolve(drops, kernel)[:n]
     hiss = butter(butter(rng.normal(0, 1, n), sr, "highpass", 600.0, 2), sr, "lowpass", 9000.0, 1)
     return unit_rms(clicks) + rng.uniform(0.4, 0.8) * unit_rms(hiss)
@@ -148,8 +150,10 @@ def _knock(rng, n, sr):
         t = rng.uniform(0, 0.8) * n / sr
         for _ in range(int(rng.integers(2, 5))):
             m = int(0.2 * sr)
-            k = sum(_decay(m, sr, tau) * np.sin(2 * np.pi * f * np.arange(m) / sr + rng.uniform(0, 6.28))
-                    for f, tau in zip(modes, taus))
+            k = sum(
+                _decay(m, sr, tau) * np.sin(2 * np.pi * f * np.arange(m) / sr + rng.uniform(0, 6.28))
+                for f, tau in zip(modes, taus, strict=True)
+            )
             k[: int(0.001 * sr)] += rng.normal(0, 2, int(0.001 * sr))
             _add(out, int(t * sr), k * rng.uniform(0.7, 1.0))
             t += rng.uniform(0.12, 0.22)
@@ -209,9 +213,13 @@ def _bells(rng, n, sr):
         if m <= 0:
             break
         k = np.zeros(m)
-        for r, amp in zip(ratios, rng.uniform(0.3, 1.0, len(ratios))):
+        for r, amp in zip(ratios, rng.uniform(0.3, 1.0, len(ratios)), strict=True):
             if f0 * r < 0.45 * sr:
-                k += amp * np.sin(2 * np.pi * f0 * r * np.arange(m) / sr) * _decay(m, sr, rng.uniform(1.5, 4.0) / r**0.5)
+                k += (
+                    amp
+                    * np.sin(2 * np.pi * f0 * r * np.arange(m) / sr)
+                    * _decay(m, sr, rng.uniform(1.5, 4.0) / r**0.5)
+                )
         _add(out, int(t * sr), k)
         t += rng.uniform(1.0, 2.0)
     return out
@@ -273,5 +281,3 @@ def environmental(category: str | int, seconds: float = 5.0, sr: int = 44100, se
     x = x / (np.max(np.abs(x)) + 1e-12) * rng.uniform(0.3, 0.9)
     x = x + 1e-4 * rng.normal(0, 1, n)
     return x.astype(np.float32)
-
-

@@ -15,6 +15,7 @@ ESC-50 (github.com/karolpiczak/ESC-50)::
     OUT/audio/{fold}-{src_file}-{take}-{target}.wav     (mono PCM_16 WAV, 5 s at 44.1 kHz by default)
     OUT/meta/esc50.csv                                  (filename,fold,target,category,esc10,src_file,take)
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,26 +31,150 @@ from sigkit.data.synth.speech import make_speaker, speech_like_with_text
 from sigkit.errors import InputError
 
 __all__ = [
-    "VCTK_SPEAKERS", "VCTK_TEST_SPEAKERS", "VCTK_TRAIN_SPEAKERS", "ESC50_COLUMNS",
-    "write_vctk_layout", "write_esc50_layout", "vctk_speakers",
+    "VCTK_SPEAKERS",
+    "VCTK_TEST_SPEAKERS",
+    "VCTK_TRAIN_SPEAKERS",
+    "ESC50_COLUMNS",
+    "write_vctk_layout",
+    "write_esc50_layout",
+    "vctk_speakers",
 ]
 
 # all 110 speakers of VCTK 0.92
 VCTK_SPEAKERS: tuple[str, ...] = tuple(
-    [f"p{i}" for i in (
-        225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 236, 237, 238, 239, 240, 241, 243, 244, 245, 246,
-        247, 248, 249, 250, 251, 252, 253, 254, 255, 256, 257, 258, 259, 260, 261, 262, 263, 264, 265, 266,
-        267, 268, 269, 270, 271, 272, 273, 274, 275, 276, 277, 278, 279, 280, 281, 282, 283, 284, 285, 286,
-        287, 288, 292, 293, 294, 295, 297, 298, 299, 300, 301, 302, 303, 304, 305, 306, 307, 308, 310, 311,
-        312, 313, 314, 315, 316, 317, 318, 323, 326, 329, 330, 333, 334, 335, 336, 339, 340, 341, 343, 345,
-        347, 351, 360, 361, 362, 363, 364, 374, 376)] + ["s5"])
+    [
+        f"p{i}"
+        for i in (
+            225,
+            226,
+            227,
+            228,
+            229,
+            230,
+            231,
+            232,
+            233,
+            234,
+            236,
+            237,
+            238,
+            239,
+            240,
+            241,
+            243,
+            244,
+            245,
+            246,
+            247,
+            248,
+            249,
+            250,
+            251,
+            252,
+            253,
+            254,
+            255,
+            256,
+            257,
+            258,
+            259,
+            260,
+            261,
+            262,
+            263,
+            264,
+            265,
+            266,
+            267,
+            268,
+            269,
+            270,
+            271,
+            272,
+            273,
+            274,
+            275,
+            276,
+            277,
+            278,
+            279,
+            280,
+            281,
+            282,
+            283,
+            284,
+            285,
+            286,
+            287,
+            288,
+            292,
+            293,
+            294,
+            295,
+            297,
+            298,
+            299,
+            300,
+            301,
+            302,
+            303,
+            304,
+            305,
+            306,
+            307,
+            308,
+            310,
+            311,
+            312,
+            313,
+            314,
+            315,
+            316,
+            317,
+            318,
+            323,
+            326,
+            329,
+            330,
+            333,
+            334,
+            335,
+            336,
+            339,
+            340,
+            341,
+            343,
+            345,
+            347,
+            351,
+            360,
+            361,
+            362,
+            363,
+            364,
+            374,
+            376,
+        )
+    ]
+    + ["s5"]
+)
 VCTK_TEST_SPEAKERS: tuple[str, ...] = ("p360", "p361", "p362", "p363", "p364", "p374", "p376", "s5")
 """The official AP-BWE (and NU-Wave, AERO, ...) test speakers."""
 VCTK_TRAIN_SPEAKERS: tuple[str, ...] = tuple(
-    s for s in VCTK_SPEAKERS if s not in VCTK_TEST_SPEAKERS and s not in ("p280", "p315"))
+    s for s in VCTK_SPEAKERS if s not in VCTK_TEST_SPEAKERS and s not in ("p280", "p315")
+)
 """The 100 training speakers of AP-BWE's ``training.txt`` (p280 and p315 are in neither list)."""
 ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
-_REGIONS = ("Southern England", "Edinburgh", "Cardiff", "Belfast", "Dublin", "Toronto", "Sydney", "Manchester")
+_REGIONS = (
+    "Southern England",
+    "Edinburgh",
+    "Cardiff",
+    "Belfast",
+    "Dublin",
+    "Toronto",
+    "Sydney",
+    "Manchester",
+)
 _ACCENTS = ("English", "Scottish", "Welsh", "NorthernIrish", "Irish", "Canadian", "Australian", "English")
 
 
@@ -61,8 +186,10 @@ def vctk_speakers(n_speakers: int) -> list[str]:
     ['p225', 'p226', 'p227', 'p228', 'p360']
     """
     if not 1 <= n_speakers <= len(VCTK_TRAIN_SPEAKERS) + len(VCTK_TEST_SPEAKERS):
-        raise InputError(f"n_speakers must be between 1 and {len(VCTK_TRAIN_SPEAKERS) + len(VCTK_TEST_SPEAKERS)}, "
-                         f"got {n_speakers}")
+        raise InputError(
+            f"n_speakers must be between 1 and {len(VCTK_TRAIN_SPEAKERS) + len(VCTK_TEST_SPEAKERS)}, "
+            f"got {n_speakers}"
+        )
     n_test = 0 if n_speakers == 1 else min(len(VCTK_TEST_SPEAKERS), max(1, round(n_speakers / 5)))
     n_test = max(n_test, n_speakers - len(VCTK_TRAIN_SPEAKERS))
     return list(VCTK_TRAIN_SPEAKERS[: n_speakers - n_test]) + list(VCTK_TEST_SPEAKERS[:n_test])
@@ -85,8 +212,14 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_vctk_layout(
-    out_dir: str | os.PathLike, n: int = 200, sr: int = 48000, seed: int = 0, n_speakers: int | None = None,
-    seconds: tuple[float, float] = (1.5, 4.0), subtype: str = "PCM_16", progress: bool = False,
+    out_dir: str | os.PathLike,
+    n: int = 200,
+    sr: int = 48000,
+    seed: int = 0,
+    n_speakers: int | None = None,
+    seconds: tuple[float, float] = (1.5, 4.0),
+    subtype: str = "PCM_16",
+    progress: bool = False,
 ) -> WrittenCorpus:
     """Write ``n`` synthetic utterances in the VCTK-0.92 layout (see the module docstring).
 
@@ -114,7 +247,9 @@ def write_vctk_layout(
         raise InputError(f"write_vctk_layout: n must be >= 1, got {n}")
     lo, hi = seconds
     if not 0.3 <= lo <= hi:
-        raise InputError(f"write_vctk_layout: seconds must be (min, max) with 0.3 <= min <= max, got {seconds}")
+        raise InputError(
+            f"write_vctk_layout: seconds must be (min, max) with 0.3 <= min <= max, got {seconds}"
+        )
     root = Path(out_dir)
     speakers = vctk_speakers(n_speakers if n_speakers is not None else min(108, max(2, n // 10)))
     rng = np.random.default_rng([seed, 0xC7])
@@ -135,8 +270,9 @@ def write_vctk_layout(
         spk = speakers[i % len(speakers)]
         utt = f"{spk}_{i // len(speakers) + 1:03d}"
         dur = float(np.random.default_rng([seed, i, 1]).uniform(lo, hi))
-        wave, text = speech_like_with_text(dur, sr, seed=int(np.random.default_rng([seed, i]).integers(2**31)),
-                                           speaker=voices[spk])
+        wave, text = speech_like_with_text(
+            dur, sr, seed=int(np.random.default_rng([seed, i]).integers(2**31)), speaker=voices[spk]
+        )
         path = root / "wav48_silence_trimmed" / spk / f"{utt}_mic1.flac"
         save_audio(path, wave, sr, subtype=subtype)
         _write_text(root / "txt" / spk / f"{utt}.txt", text + "\n")
@@ -146,14 +282,20 @@ def write_vctk_layout(
 
 
 def write_esc50_layout(
-    out_dir: str | os.PathLike, n_per_class: int = 8, sr: int = 44100, seconds: float = 5.0, seed: int = 0,
-    classes: Sequence[str] | None = None, progress: bool = False,
+    out_dir: str | os.PathLike,
+    n_per_class: int = 8,
+    sr: int = 44100,
+    seconds: float = 5.0,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    progress: bool = False,
 ) -> WrittenCorpus:
     """Write synthetic environmental clips in the ESC-50 layout (see the module docstring).
 
     Clips of a class are grouped into source recordings (``src_file``) of one or two takes (``A``, ``B``),
-    and whole sources are dealt to folds 1-5 in turn, as in ESC-50 where every take of a source is in one fold.
-    ``target`` and ``category`` are the real ESC-50 numbers and names; ``meta/esc50.csv`` is sorted by filename.
+    and whole sources are dealt to folds 1-5 in turn, as in ESC-50 where every take of a source is in one
+    fold. ``target`` and ``category`` are the real ESC-50 numbers and names; ``meta/esc50.csv`` is sorted by
+    filename.
 
     Args:
         out_dir: dataset root (created).
@@ -163,7 +305,7 @@ def write_esc50_layout(
         progress: show a tqdm bar.
 
     >>> import tempfile
-    >>> out = write_esc50_layout(tempfile.mkdtemp(), n_per_class=1, sr=8000, seconds=0.5, classes=["dog", "rain"])
+    >>> out = write_esc50_layout(tempfile.mkdtemp(), 1, sr=8000, seconds=0.5, classes=["dog", "rain"])
     >>> [p.name for p in out.files]
     ['1-100000-A-0.wav', '1-110000-A-10.wav']
     """
@@ -172,7 +314,9 @@ def write_esc50_layout(
     classes = list(classes or ENV_CLASSES)
     unknown = [c for c in classes if c not in ESC50_TARGETS]
     if unknown:
-        raise InputError(f"write_esc50_layout: unknown classes {unknown}; choose from {', '.join(ENV_CLASSES)}")
+        raise InputError(
+            f"write_esc50_layout: unknown classes {unknown}; choose from {', '.join(ENV_CLASSES)}"
+        )
     if n_per_class < 1:
         raise InputError(f"write_esc50_layout: n_per_class must be >= 1, got {n_per_class}")
     root = Path(out_dir)
@@ -198,7 +342,9 @@ def write_esc50_layout(
         jobs = tqdm(jobs, desc="synth esc", unit="clip")
     for c, target, fold, src, letter, k in jobs:
         name = f"{fold}-{src}-{letter}-{target}.wav"
-        wave = environmental(c, seconds, sr, seed=int(np.random.default_rng([seed, target, k]).integers(2**31)))
+        wave = environmental(
+            c, seconds, sr, seed=int(np.random.default_rng([seed, target, k]).integers(2**31))
+        )
         path = root / "audio" / name
         save_audio(path, wave, sr, subtype="PCM_16")
         files.append(path)
@@ -213,5 +359,3 @@ def write_esc50_layout(
         w.writerows(rows)
     os.replace(tmp, meta)
     return WrittenCorpus(root, tuple(files), len(files) * seconds)
-
-

@@ -19,6 +19,7 @@ Everything is vectorised with numpy/scipy (one ``lfilter`` per 8-ms block for th
 a 3-s utterance at 48 kHz takes about 60 ms on one CPU core.
 Deterministic: the same ``seed`` and speaker give the same samples at a given rate.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,18 @@ _VOWEL_LETTERS = {"a": "a", "e": "e", "i": "ee", "o": "o", "u": "oo", "ae": "a",
 _FRICATIVES = ("s", "sh", "f", "h")
 _PLOSIVES = ("p", "t", "k")
 _NASALS = ("m", "n", "l")
-_LETTERS = {"s": "s", "sh": "sh", "f": "f", "h": "h", "p": "p", "t": "t", "k": "k", "m": "m", "n": "n", "l": "l"}
+_LETTERS = {
+    "s": "s",
+    "sh": "sh",
+    "f": "f",
+    "h": "h",
+    "p": "p",
+    "t": "t",
+    "k": "k",
+    "m": "m",
+    "n": "n",
+    "l": "l",
+}
 MAX_RATE = 48000
 
 
@@ -172,7 +184,7 @@ def _gate(segs: list[_Segment], n: int, rate: float, kinds: tuple[str, ...], lab
     g = np.zeros(n)
     for s in segs:
         if s.kind in kinds and (labels is None or s.label in labels):
-            g[int(s.start * rate):int(s.end * rate)] = 1.0
+            g[int(s.start * rate) : int(s.end * rate)] = 1.0
     return g
 
 
@@ -211,7 +223,9 @@ def _rosenberg_derivative(f0: np.ndarray, sr: int, oq: float) -> tuple[np.ndarra
     return d, (p < tp + tn).astype(float)
 
 
-def _formant_tracks(segs, n_blocks: int, block: int, sr: int, spk: Speaker, rng) -> tuple[np.ndarray, np.ndarray]:
+def _formant_tracks(
+    segs, n_blocks: int, block: int, sr: int, spk: Speaker, rng
+) -> tuple[np.ndarray, np.ndarray]:
     """F1-F5 (Hz) per block: piecewise-linear between the targets at vowel/nasal centres."""
     centres, targets = [], []
     for s in segs:
@@ -276,8 +290,10 @@ def _consonants(rng, segs, n: int, sr: int) -> np.ndarray:
 def _render(seconds: float, sr: int, seed: int, speaker: Speaker | None) -> tuple[np.ndarray, str]:
     sr = check_rate(sr, "sr")
     if sr > MAX_RATE:
-        raise InputError(f"speech_like: sr {sr} Hz is above the supported {MAX_RATE} Hz; synthesize at "
-                         f"{MAX_RATE} and resample")
+        raise InputError(
+            f"speech_like: sr {sr} Hz is above the supported {MAX_RATE} Hz; synthesize at "
+            f"{MAX_RATE} and resample"
+        )
     if not seconds or seconds < 0.3:
         raise InputError(f"speech_like: seconds must be >= 0.3, got {seconds}")
     rng = np.random.default_rng([seed, 0x5EEC])
@@ -288,7 +304,9 @@ def _render(seconds: float, sr: int, seed: int, speaker: Speaker | None) -> tupl
 
     # control-rate envelopes
     f0 = _upsample(_f0_contour(rng, segs, len(words), nc, spk), n, sr)
-    voicing_c = smooth(_gate(segs, nc, CONTROL_RATE, ("vowel",)) + 0.5 * _gate(segs, nc, CONTROL_RATE, ("nasal",)), 12)
+    voicing_c = smooth(
+        _gate(segs, nc, CONTROL_RATE, ("vowel",)) + 0.5 * _gate(segs, nc, CONTROL_RATE, ("nasal",)), 12
+    )
     knots = np.arange(0, seconds + 0.4, 0.4)
     loud_c = 2 ** smooth(np.interp(np.arange(nc) / CONTROL_RATE, knots, rng.normal(0, 0.5, len(knots))), 20)
     voicing = _upsample(voicing_c, n, sr)
@@ -305,7 +323,9 @@ def _render(seconds: float, sr: int, seed: int, speaker: Speaker | None) -> tupl
     breath = butter(butter(rng.normal(0, 1, n), sr, "highpass", 1200.0, 1), sr, "lowpass", 5000.0, 1)
     breath = unit_rms(breath * open_phase * voicing, voiced_mask)
 
-    wave = (voiced + spk.high_band * high + spk.breathiness * breath) * voicing + _consonants(rng, segs, n, sr)
+    wave = (voiced + spk.high_band * high + spk.breathiness * breath) * voicing + _consonants(
+        rng, segs, n, sr
+    )
     wave *= loud
     wave /= np.max(np.abs(wave)) + 1e-12
     wave *= rng.uniform(0.3, 0.9)
@@ -314,7 +334,9 @@ def _render(seconds: float, sr: int, seed: int, speaker: Speaker | None) -> tupl
     return wave.astype(np.float32), text
 
 
-def speech_like(seconds: float = 3.0, sr: int = 48000, seed: int = 0, speaker: Speaker | None = None) -> np.ndarray:
+def speech_like(
+    seconds: float = 3.0, sr: int = 48000, seed: int = 0, speaker: Speaker | None = None
+) -> np.ndarray:
     """Synthesize one speech-like utterance.
 
     Args:
@@ -333,8 +355,9 @@ def speech_like(seconds: float = 3.0, sr: int = 48000, seed: int = 0, speaker: S
     return _render(seconds, sr, seed, speaker)[0]
 
 
-def speech_like_with_text(seconds: float = 3.0, sr: int = 48000, seed: int = 0,
-                          speaker: Speaker | None = None) -> tuple[np.ndarray, str]:
+def speech_like_with_text(
+    seconds: float = 3.0, sr: int = 48000, seed: int = 0, speaker: Speaker | None = None
+) -> tuple[np.ndarray, str]:
     """As :func:`speech_like`, also returning a pseudo-transcript (one made-up word per synthesized word).
 
     >>> wave, text = speech_like_with_text(1.0, 8000, seed=1)

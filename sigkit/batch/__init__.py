@@ -9,12 +9,12 @@
 >>> from sigkit.batch import run_batch, discover_inputs, atomic_write, add_batch_arguments
 """
 from sigkit.batch.atomic import atomic_write, partial_path, remove_partials
-from sigkit.batch.cli import AUDIO_PATTERN, add_batch_arguments, default_device, run_from_args
+from sigkit.batch.cli import AUDIO_PATTERN, add_batch_arguments, default_device, resolve_device, run_from_args
 from sigkit.batch.discover import InputFile, discover_inputs, read_list_file
 from sigkit.batch.runner import BatchSummary, Failure, Job, output_path, per_item, run_batch
 
 __all__ = [
     "AUDIO_PATTERN", "BatchSummary", "Failure", "InputFile", "Job", "add_batch_arguments", "atomic_write",
     "default_device", "discover_inputs", "output_path", "partial_path", "per_item", "read_list_file",
-    "remove_partials", "run_batch", "run_from_args",
+    "remove_partials", "resolve_device", "run_batch", "run_from_args",
 ]

@@ -5,11 +5,14 @@ import argparse
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigkit.batch.discover import discover_inputs
 from sigkit.batch.runner import Job, run_batch
 from sigkit.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 AUDIO_PATTERN = "*.wav,*.flac,*.ogg"
 
@@ -19,6 +22,26 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The ``--device`` a tool runs on: ``None`` picks :func:`default_device`; a GPU that is not
+    there is an error before any file is read.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    import torch
+
+    try:
+        device = torch.device(name or default_device())
+    except (RuntimeError, ValueError) as err:
+        raise InputError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from err
+    if device.type == "cuda" and (not torch.cuda.is_available()
+                                  or (device.index or 0) >= torch.cuda.device_count()):
+        raise InputError(f"--device {name}: no such CUDA device here "
+                         f"({torch.cuda.device_count()} visible); use --device cpu")
+    return device
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser, pattern: str = AUDIO_PATTERN,

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from sigkit.batch.cli import add_batch_arguments, default_device, run_from_args
+from sigkit.batch.cli import add_batch_arguments, resolve_device, run_from_args
 from sigkit.batch.runner import Job
 from sigkit.errors import InputError
 
@@ -71,7 +71,7 @@ def resample_main(argv: list[str]) -> int:
                         help="sinc: torchaudio's (AP-BWE's) filter, on the device; soxr: libsoxr HQ (CPU)")
     args = parser.parse_args(argv)
     sr_out = check_rate(args.sr, "--sr")
-    device = args.device or default_device()
+    device = resolve_device(args.device)
 
     def load(path: Path) -> tuple[Tensor, int, object]:
         info = audio_info(path)
@@ -167,7 +167,7 @@ def spectrogram_main(argv: list[str]) -> int:
     STFTSpec(args.n_fft, args.hop)  # a bad --n-fft/--hop is an error before any work
     if args.top_db <= 0:
         raise InputError(f"--top-db must be positive, got {args.top_db}")
-    device = args.device or default_device()
+    device = resolve_device(args.device)
 
     def process(jobs: list[Job]) -> list[tuple[Tensor, int, str]]:
         results = []

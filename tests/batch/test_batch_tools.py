@@ -89,6 +89,11 @@ class TestResampleTool:
         assert "OUT is the input folder itself" in capsys.readouterr().err
         assert main(["resample", str(audio_dir), "x", "--sr", "0"]) == 1
         assert "--sr" in capsys.readouterr().err
+        if not torch.cuda.is_available():
+            assert main(["resample", str(audio_dir), "x", "--sr", "8000", "--device", "cuda:0"]) == 1
+            assert "no such CUDA device" in capsys.readouterr().err
+        assert main(["resample", str(audio_dir), "x", "--sr", "8000", "--device", "gpu"]) == 1
+        assert "is not a device" in capsys.readouterr().err
         with pytest.raises(SystemExit):
             main(["resample", str(audio_dir), "x"])  # --sr is required (argparse exits 2)
 

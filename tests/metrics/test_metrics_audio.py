@@ -149,3 +149,16 @@ class TestAPD:
         x = _signals((2, 3, 4000), 3)
         for v in apd(x, x):
             assert v.shape == (2, 3) and torch.equal(v, torch.zeros(2, 3, dtype=x.dtype))
+
+
+def test_audio_metrics_on_device_match_cpu(device, dtype):
+    """The same numbers on the ``--device`` under test (cuda on the GPU machine) as on the CPU."""
+    t = _signals((2, 6000), 8, dtype)
+    p = t + 0.3 * _signals((2, 6000), 9, dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-9, atol=1e-9)
+    for fn in (lsd, snr, si_sdr):
+        got = fn(p.to(device), t.to(device))
+        assert got.device.type == device.type
+        torch.testing.assert_close(got.cpu(), fn(p, t), **tol)
+    for got, ref in zip(apd(p.to(device), t.to(device)), apd(p, t), strict=True):
+        torch.testing.assert_close(got.cpu(), ref, **tol)

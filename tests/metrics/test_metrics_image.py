@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -74,9 +75,11 @@ class TestSSIM:
         torch.testing.assert_close(out, ssim(img, ref, 1.0), rtol=1e-4, atol=1e-4)
 
     def test_gradient(self):
-        img, ref = _pair(shape=(1, 1, 12, 12), dtype=torch.float64)
+        img, ref = _pair(shape=(1, 1, 7, 7), dtype=torch.float64)
         img.requires_grad_()
-        assert torch.autograd.gradcheck(lambda v: ssim(v, ref, 1.0), (img,))
+        for pad in ("valid", "same"):
+            fn = partial(ssim, ref=ref, data_range=1.0, window_size=5, padding=pad)
+            assert torch.autograd.gradcheck(fn, (img,))
 
     def test_errors(self):
         x = torch.rand(1, 1, 8, 8)
@@ -90,3 +93,12 @@ class TestSSIM:
             psnr(torch.rand(8, 8), torch.rand(8, 8), 1.0)
         with pytest.raises(InputError, match="padding"):
             ssim(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16), 1.0, padding="zeros")
+
+
+def test_image_metrics_on_device_match_cpu(device, dtype):
+    img, ref = _pair(dtype=dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
+    for fn in (psnr, ssim):
+        got = fn(img.to(device), ref.to(device), 1.0)
+        assert got.device.type == device.type
+        torch.testing.assert_close(got.cpu(), fn(img, ref, 1.0), **tol)

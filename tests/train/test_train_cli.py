@@ -43,6 +43,7 @@ def fitted(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.xdist_group("train_fitted")  # one worker runs the module-scoped fit for both classes
 class TestFit:
     def test_writes_logs_config_and_checkpoints(self, fitted):
         version = fitted / "lightning_logs" / "version_0"
@@ -83,6 +84,7 @@ class TestFit:
         assert "litlogger" not in out.stdout + out.stderr
 
 
+@pytest.mark.xdist_group("train_fitted")
 class TestFromCheckpoint:
     def test_validate_reads_the_checkpoint(self, fitted):
         last = fitted / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"

@@ -6,6 +6,7 @@ import glob
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 from sigkit.errors import InputError
@@ -91,8 +92,9 @@ def discover_inputs(source: str | os.PathLike, pattern: str | Sequence[str] | No
     ``source`` may be:
 
     - a file: itself (``rel`` is its name), whatever ``pattern`` says;
-    - a folder: its files matching ``pattern`` (comma-separated globs such as ``"*.wav,*.flac"``; all
-      files if ``None``), in subfolders too when ``recursive``; ``rel`` is the path below the folder;
+    - a folder: its files whose names match ``pattern`` (comma-separated globs such as
+      ``"*.wav,*.flac"``, case-insensitive so ``*.wav`` finds ``A.WAV``; all files if ``None``), in
+      subfolders too when ``recursive``; ``rel`` is the path below the folder;
     - a glob (``"data/**/*.wav"``, ``**`` spans folders): its matching files, ``rel`` below the glob's
       leading plain folder (``data``);
     - a list file, ``@list.txt`` or any ``.txt`` / ``.lst`` file: the paths it lists (see
@@ -133,8 +135,10 @@ def discover_inputs(source: str | os.PathLike, pattern: str | Sequence[str] | No
         return [InputFile(path, Path(path.name))]
     if path.is_dir():
         patterns = _split_patterns(pattern) or ["*"]
+        lowered = [pat.lower() for pat in patterns]
         walker = path.rglob if recursive else path.glob
-        hits = {p for pat in patterns for p in walker(pat) if p.is_file()}
+        named = (p for p in walker("*") if any(fnmatch(p.name.lower(), pat) for pat in lowered))
+        hits = {p for p in named if p.is_file()}
         flat = "" if recursive else " (not recursive)"
         root, what = path, f"matching {','.join(patterns)} in {path}{flat}"
     elif any(c in text for c in GLOB_CHARS):

@@ -242,6 +242,7 @@ def run_batch(
 
     def fail(job: Job, stage: str, err: BaseException) -> None:
         reason = _reason(err)
+        job.data = None
         summary.failures.append(Failure(str(job.path), str(job.output), stage, type(err).__name__, reason))
         summary.failed += 1
         shown = reason if str(job.path) in reason else f"{job.path}: {reason}"

@@ -121,7 +121,7 @@ class SigkitCLI(LightningCLI):
 def _kind(callback: Callback) -> type:
     """The Lightning class a default callback stands for (a configured ModelCheckpoint replaces ours)."""
     for base in type(callback).__mro__:
-        if base.__module__.startswith("lightning."):
+        if base.__module__.startswith("lightning.") and base is not Callback:
             return base
     return type(callback)
 

@@ -11,7 +11,7 @@ from sigkit.errors import InputError
 
 @pytest.fixture
 def tree(tmp_path) -> Path:
-    for name in ("a.wav", "b.flac", "notes.md", "sub/c.wav", "sub/deep/d.wav", ".hidden.wav",
+    for name in ("a.wav", "B.FLAC", "notes.md", "sub/c.wav", "sub/deep/d.wav", ".hidden.wav",
                  "sub/.e.wav.sigkit-part-1-ab.wav", "out/old.wav"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)
@@ -29,10 +29,10 @@ class TestDiscover:
 
     def test_folder_flat_and_recursive(self, tree):
         assert rels(discover_inputs(tree, "*.wav")) == ["a.wav"]
-        assert rels(discover_inputs(tree, "*.wav,*.flac")) == ["a.wav", "b.flac"]
+        assert rels(discover_inputs(tree, "*.wav,*.flac")) == ["B.FLAC", "a.wav"]  # case-insensitive
         assert rels(discover_inputs(tree, ["*.wav"], recursive=True)) == [
             "a.wav", "out/old.wav", "sub/c.wav", "sub/deep/d.wav"]
-        assert rels(discover_inputs(tree, None)) == ["a.wav", "b.flac", "notes.md"]
+        assert rels(discover_inputs(tree, None)) == ["B.FLAC", "a.wav", "notes.md"]
 
     def test_exclude_leaves_out_the_output_folder(self, tree):
         found = discover_inputs(tree, "*.wav", recursive=True, exclude=tree / "out")

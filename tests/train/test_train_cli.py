@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from sigkit.cli import main
-from sigkit.train import SigkitCheckpoint, SigkitCLI
+from sigkit.train import RunSummary, SigkitCheckpoint, SigkitCLI
 from sigkit.train.cli import expand_logger_shorthand
 from sigkit.train.toy import SineRegressor, make_sines
 
@@ -150,6 +150,7 @@ class TestTrainerDefaults:
         checkpoints = [cb for cb in cli.trainer.callbacks if isinstance(cb, ModelCheckpoint)]
         assert len(checkpoints) == 1 and not isinstance(checkpoints[0], SigkitCheckpoint)
         assert any(isinstance(cb, LearningRateMonitor) for cb in cli.trainer.callbacks)
+        assert any(isinstance(cb, RunSummary) for cb in cli.trainer.callbacks)
         assert type(cli.trainer.logger).__name__ == "CSVLogger"
         assert cli.trainer.logger.save_dir == str(tmp_path)
 

@@ -1,0 +1,284 @@
+"""Triton kernels behind :mod:`sigkit.kernels.spectral` (launch helpers live there).
+
+Every transform here is a windowed DFT written as a matrix product on the tensor cores, in
+3xTF32 (``tl.dot(..., input_precision="tf32x3")``: each fp32 operand split into a TF32 head and
+tail, three products), which keeps float32 accuracy; a plain TF32/BF16 DFT would put 0.6-6 dB
+errors into the quiet bins (see ``shared/research/stft.md`` section 3.4).
+
+Layout conventions (all float32 in the kernels, inputs of any float dtype are cast on load):
+
+* waveform ``x``: ``(B, L)`` contiguous; frame ``t`` sample ``n`` (``0 <= n < WIN``, the non-zero
+  support of the centred window) reads padded position ``p = t * hop + left + n``, i.e. signal
+  index ``i = p - pad = t * hop + n + off`` with ``off = left - pad``; reflect or constant padding is
+  done in that index arithmetic, never materialised.
+* bases ``cw, sw``: ``(WP, FP)`` row-major, ``cw[n, k] = w[n] cos(2 pi k (left + n) / n_fft)``,
+  ``sw[n, k] = -w[n] sin(...)`` (zero-padded to ``WP x FP``), so ``Re = frames @ cw`` and
+  ``Im = frames @ sw``; the synthesis kernels read the same numbers transposed (``cwt, swt``:
+  ``(FP, WP)``).
+* spectra: ``(B, F, T)`` contiguous (frames contiguous), as ``torch.stft`` returns them.
+"""
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+# pad modes (constexpr)
+PAD_REFLECT = 0
+PAD_CONSTANT = 1
+# analysis epilogues
+EPI_COMPLEX = 0
+EPI_AMP_PHASE = 1
+EPI_POWER = 2
+EPI_MAG = 3
+EPI_INV_BWD = 4
+# log modes of the mel kernel
+LOG_NONE = 0
+LOG_NATURAL = 1
+LOG_DB = 2
+LOG_WHISPER = 3
+# synthesis prologues
+PRO_AP_BWD = 0
+PRO_INV = 1
+PRO_SPEC_BWD = 2
+PRO_MEL_BWD = 3
+
+_PI = 3.141592653589793
+_HALF_PI = 1.5707963267948966
+_QUARTER_PI = 0.7853981633974483
+
+
+@triton.jit
+def _atan2(y, x):
+    """float32 ``atan2(y, x)`` (max error ~1e-7 rad); 0 at the origin like ``torch.angle``."""
+    ax = tl.abs(x)
+    ay = tl.abs(y)
+    hi = tl.maximum(ax, ay)
+    lo = tl.minimum(ax, ay)
+    a = tl.where(hi > 0.0, lo / tl.where(hi > 0.0, hi, 1.0), 0.0)  # in [0, 1]
+    # reduce [tan(pi/8), 1] to [-tan(pi/8), tan(pi/8)] around pi/4 (Cephes atanf)
+    big = a > 0.41421356237309503
+    u = tl.where(big, (a - 1.0) / (a + 1.0), a)
+    z = u * u
+    poly = ((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1
+    poly = poly * z * u + u
+    r = tl.where(big, poly + 0.7853981633974483, poly)
+    r = tl.where(ay > ax, 1.5707963267948966 - r, r)
+    r = tl.where(x < 0.0, 3.141592653589793 - r, r)
+    return tl.where(y < 0.0, -r, r)
+
+
+@triton.jit
+def _signal_index(t, n, L, hop, off, PAD: tl.constexpr):
+    """Signal index and validity of frame ``t`` sample ``n`` (reflect/constant padding in index math)."""
+    i = t * hop + n + off
+    if PAD == 0:
+        i = tl.where(i < 0, -i, i)
+        i = tl.where(i >= L, 2 * (L - 1) - i, i)
+        ok = (i >= 0) & (i < L)
+    else:
+        ok = (i >= 0) & (i < L)
+    return i, ok
+
+
+@triton.jit
+def _dft_tile(x_row, t, kf, L, T, hop, off, cw, sw, FP, WIN,
+              PAD: tl.constexpr, BT: tl.constexpr, BF: tl.constexpr, BK: tl.constexpr):
+    """``(Re, Im)`` of frames ``t`` (``(BT,)``) at bins ``kf`` (``(BF,)``): ``(BT, BF)`` float32 each."""
+    re = tl.zeros((BT, BF), dtype=tl.float32)
+    im = tl.zeros((BT, BF), dtype=tl.float32)
+    tmask = t < T
+    for n0 in range(0, WIN, BK):
+        n = n0 + tl.arange(0, BK)
+        i, ok = _signal_index(t[:, None], n[None, :], L, hop, off, PAD)
+        ok = ok & tmask[:, None] & (n[None, :] < WIN)
+        fr = tl.load(x_row + i, mask=ok, other=0.0).to(tl.float32)
+        boff = n[:, None] * FP + kf[None, :]
+        re = tl.dot(fr, tl.load(cw + boff), re, input_precision="tf32x3")
+        im = tl.dot(fr, tl.load(sw + boff), im, input_precision="tf32x3")
+    return re, im
+
+
+@triton.jit
+def analysis_kernel(
+    x, L, T, hop, off, cw, sw, FP, WIN, F,
+    out1, out2, aux1, aux2, ck, eps,
+    PAD: tl.constexpr, EPI: tl.constexpr, BT: tl.constexpr, BF: tl.constexpr, BK: tl.constexpr,
+):
+    """One ``(BT frames, BF bins)`` tile of a windowed DFT with a fused epilogue.
+
+    EPI_COMPLEX: ``out1, out2 = Re, Im``; EPI_AMP_PHASE: ``log(|X| + eps), atan2(Im, Re)``;
+    EPI_POWER / EPI_MAG: ``out1 = |X|^2 / |X|``; EPI_INV_BWD: the gradient of the inverse STFT
+    w.r.t. (log-amplitude ``aux1``, phase ``aux2``) from the analysis of the normalised output
+    gradient, scaled by ``ck`` (``c_k / n_fft``).
+    """
+    pid_t = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    pid_f = tl.program_id(2)
+    t = pid_t * BT + tl.arange(0, BT)
+    kf = pid_f * BF + tl.arange(0, BF)
+    re, im = _dft_tile(x + b * L, t, kf, L, T, hop, off, cw, sw, FP, WIN, PAD, BT, BF, BK)
+    omask = (t[:, None] < T) & (kf[None, :] < F)
+    ooff = b * F * T + kf[None, :] * T + t[:, None]
+    if EPI == 0:
+        tl.store(out1 + ooff, re, mask=omask)
+        tl.store(out2 + ooff, im, mask=omask)
+    elif EPI == 1:
+        mag = tl.sqrt(re * re + im * im)
+        tl.store(out1 + ooff, tl.log(mag + eps), mask=omask)
+        tl.store(out2 + ooff, _atan2(im, re), mask=omask)
+    elif EPI == 2:
+        tl.store(out1 + ooff, re * re + im * im, mask=omask)
+    elif EPI == 3:
+        tl.store(out1 + ooff, tl.sqrt(re * re + im * im), mask=omask)
+    else:
+        la = tl.load(aux1 + ooff, mask=omask, other=0.0).to(tl.float32)
+        ph = tl.load(aux2 + ooff, mask=omask, other=0.0).to(tl.float32)
+        c = tl.load(ck + kf, mask=kf < F, other=0.0)[None, :]
+        m = tl.exp(la)
+        xr = m * tl.cos(ph)
+        xi = m * tl.sin(ph)
+        gr = re * c
+        gi = im * c
+        tl.store(out1 + ooff, gr * xr + gi * xi, mask=omask)
+        tl.store(out2 + ooff, gi * xr - gr * xi, mask=omask)
+
+
+@triton.jit
+def mel_kernel(
+    x, L, T, hop, off, cw, sw, FP, WIN, F,
+    fb, stride_fm, stride_ff, M, out, peak, eps,
+    PAD: tl.constexpr, POWER: tl.constexpr, LOG: tl.constexpr,
+    BT: tl.constexpr, BF: tl.constexpr, BK: tl.constexpr, BM: tl.constexpr,
+):
+    """``(BT frames, all mels)`` tile: DFT over all bins, ``|X|^POWER``, mel projection, log epilogue.
+
+    ``T`` is the number of frames written (Whisper drops the last one). For LOG_DB / LOG_WHISPER the
+    per-item maximum of the (pre-floor) log values is folded into ``peak[b]`` with an atomic max;
+    :func:`floor_kernel` applies the floor afterwards.
+    """
+    pid_t = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    t = pid_t * BT + tl.arange(0, BT)
+    m = tl.arange(0, BM)
+    x_row = x + b * L
+    acc = tl.zeros((BT, BM), dtype=tl.float32)
+    for f0 in range(0, F, BF):
+        kf = f0 + tl.arange(0, BF)
+        re, im = _dft_tile(x_row, t, kf, L, T, hop, off, cw, sw, FP, WIN, PAD, BT, BF, BK)
+        p = re * re + im * im
+        if POWER == 1:
+            p = tl.sqrt(p)
+        fbt = tl.load(fb + m[None, :] * stride_fm + kf[:, None] * stride_ff,
+                      mask=(m[None, :] < M) & (kf[:, None] < F), other=0.0)
+        acc = tl.dot(p, fbt, acc, input_precision="tf32x3")
+    omask = (t[:, None] < T) & (m[None, :] < M)
+    if LOG == 1:
+        acc = tl.log(tl.maximum(acc, eps))
+    elif LOG == 2:
+        acc = 4.342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # 10 log10
+    elif LOG == 3:
+        acc = 0.4342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # log10
+    tl.store(out + b * M * T + m[None, :] * T + t[:, None], acc, mask=omask)
+    if LOG >= 2:
+        tile_max = tl.max(tl.max(tl.where(omask, acc, -float("inf")), 1), 0)
+        tl.atomic_max(peak + b, tile_max)
+
+
+@triton.jit
+def floor_kernel(v, peak, N, floor_gap, scale, shift, BLOCK: tl.constexpr):
+    """In place: ``v = (max(v, peak[b] - floor_gap) + shift) * scale`` over items of ``N`` values."""
+    b = tl.program_id(1).to(tl.int64)
+    j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = j < N
+    pk = tl.load(peak + b)
+    val = tl.load(v + b * N + j, mask=mask)
+    val = (tl.maximum(val, pk - floor_gap) + shift) * scale
+    tl.store(v + b * N + j, val, mask=mask)
+
+
+@triton.jit
+def synthesis_kernel(
+    a1, a2, a3, a4, fb, stride_fm, stride_ff, M, ck, eps,
+    cwt, swt, WP, WIN, F, T, hop,
+    y, L, off, inv_env, start, LEXP,
+    HAS_A1: tl.constexpr, HAS_A2: tl.constexpr,
+    PRO: tl.constexpr, POWER: tl.constexpr, PAD: tl.constexpr, INVERSE: tl.constexpr,
+    BT: tl.constexpr, BF: tl.constexpr, BN: tl.constexpr, BM: tl.constexpr,
+):
+    """Inverse windowed DFT of a ``(BT frames, BN samples)`` tile, then overlap-add by atomic adds.
+
+    The prologue turns its inputs (``(B, F, T)`` tensors ``a1..a4`` or a ``(B, M, T)`` mel gradient)
+    into spectral coefficients ``(G_re, G_im)``; the tile is ``G_re @ cwt + G_im @ swt`` (windowed
+    frames). PRO_AP_BWD: ``a1, a2`` = grads of log-amp/phase (optional), ``a3, a4`` = log-amp, phase.
+    PRO_INV: ``a3, a4`` = log-amp, phase, scaled by ``ck``. PRO_SPEC_BWD: ``a1`` = grad of ``|X|^POWER``,
+    ``a3, a4`` = Re, Im. PRO_MEL_BWD: ``a1`` = grad of the mel ``(B, M, T)``, projected through ``fb``.
+
+    Epilogue: ``INVERSE`` adds ``tile * inv_env[p]`` into output sample ``p - start`` (``p < LEXP``);
+    otherwise adds into the waveform gradient at the padded position's signal index (adjoint of
+    the reflect/constant padding).
+    """
+    pid_t = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    pid_n = tl.program_id(2)
+    t = pid_t * BT + tl.arange(0, BT)
+    n = pid_n * BN + tl.arange(0, BN)
+    tmask = t < T
+    acc = tl.zeros((BT, BN), dtype=tl.float32)
+    if PRO == 3:
+        m = tl.arange(0, BM)
+        gmel = tl.load(a1 + b * M * T + m[None, :] * T + t[:, None],
+                       mask=tmask[:, None] & (m[None, :] < M), other=0.0).to(tl.float32)
+    for f0 in range(0, F, BF):
+        kf = f0 + tl.arange(0, BF)
+        fmask = kf < F
+        imask = tmask[:, None] & fmask[None, :]
+        ioff = b * F * T + kf[None, :] * T + t[:, None]
+        u = tl.load(a3 + ioff, mask=imask, other=0.0).to(tl.float32)
+        v = tl.load(a4 + ioff, mask=imask, other=0.0).to(tl.float32)
+        if PRO == 0:
+            cph = tl.cos(v)
+            sph = tl.sin(v)
+            gr = tl.zeros((BT, BF), dtype=tl.float32)
+            gi = tl.zeros((BT, BF), dtype=tl.float32)
+            if HAS_A1:
+                gla = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32) * tl.exp(-u)
+                gr += gla * cph
+                gi += gla * sph
+            if HAS_A2:
+                mag = tl.exp(u) - eps
+                gp = tl.load(a2 + ioff, mask=imask, other=0.0).to(tl.float32)
+                gp = tl.where(mag > 0.0, gp / tl.where(mag > 0.0, mag, 1.0), 0.0)
+                gr -= gp * sph
+                gi += gp * cph
+        elif PRO == 1:
+            c = tl.load(ck + kf, mask=fmask, other=0.0)[None, :]
+            mag = tl.exp(u) * c
+            gr = mag * tl.cos(v)
+            gi = mag * tl.sin(v)
+        else:
+            if PRO == 2:
+                g = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32)
+            else:
+                fbk = tl.load(fb + m[:, None] * stride_fm + kf[None, :] * stride_ff,
+                              mask=(m[:, None] < M) & fmask[None, :], other=0.0)
+                g = tl.dot(gmel, fbk, input_precision="tf32x3")
+            if POWER == 2:
+                g = 2.0 * g
+            else:
+                mag = tl.sqrt(u * u + v * v)
+                g = tl.where(mag > 0.0, g / tl.where(mag > 0.0, mag, 1.0), 0.0)
+            gr = g * u
+            gi = g * v
+        boff = kf[:, None] * WP + n[None, :]
+        acc = tl.dot(gr, tl.load(cwt + boff), acc, input_precision="tf32x3")
+        acc = tl.dot(gi, tl.load(swt + boff), acc, input_precision="tf32x3")
+    valid = tmask[:, None] & (n[None, :] < WIN)
+    if INVERSE:
+        p = t[:, None] * hop + off + n[None, :]  # padded position; off = left here
+        s = p - start
+        ok = valid & (p < LEXP) & (s >= 0) & (s < L)
+        w = tl.load(inv_env + p, mask=ok, other=0.0)
+        tl.atomic_add(y + b * L + s, acc * w, mask=ok)
+    else:
+        i, ok = _signal_index(t[:, None], n[None, :], L, hop, off, PAD)
+        tl.atomic_add(y + b * L + i, acc, mask=valid & ok)

@@ -1,0 +1,549 @@
+"""Fused spectral kernels (Triton) for :mod:`sigkit.spectral`: one launch per forward op, fused backward.
+
+Why not ``torch.stft``: on CUDA it pads (a copy), frames and windows (``n_fft / hop`` times the
+signal), runs cuFFT, then ``abs``/``angle``/``log``/mel ``matmul`` each make another full pass, and
+``istft`` syncs the host for its NOLA check (``shared/research/stft.md``). Here each forward op reads
+the waveform once (padding and windowing in the load's index arithmetic) and writes only its result;
+the DFT runs on the tensor cores in 3xTF32 (float32 accuracy), the epilogue (log-amplitude and phase,
+power, mel projection, log/dB/Whisper) is fused. The inverse STFT fuses ``exp``/``cos``/``sin``,
+the inverse DFT, the window, overlap-add (atomic adds) and the envelope normalisation, without a host
+sync (the envelope is checked once per geometry on the host and cached).
+
+Backward passes are fused kernels too: the gradient w.r.t. the waveform of every analysis op is an
+inverse windowed DFT of the spectral gradient followed by overlap-add into the (reflect-adjoint)
+signal; the gradient of the inverse STFT is an analysis of the normalised output gradient.
+
+Every op is a ``torch.library.custom_op`` in the ``sigkit`` namespace with a fake implementation and
+``register_autograd``, so it works in ``torch.compile`` graphs and under autocast (bf16/fp16 inputs are
+cast to float32 on load; outputs are float32). float64 inputs fall back to the pure-torch reference
+of :mod:`sigkit.spectral` (no fp64 kernels). On CPU the kernels run only under ``TRITON_INTERPRET=1``.
+
+The functions below take a :class:`sigkit.spectral.STFTSpec`; they are what ``sigkit.spectral``'s
+ops call when ``backend`` resolves to ``"triton"``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import torch
+import triton
+from sigkit.kernels import _spectral_triton as K
+
+__all__ = ["spectrogram", "amp_phase", "from_amp_phase", "mel_spectrogram", "log_mel"]
+
+_LOG_MODES = {"natural": K.LOG_NATURAL, "db": K.LOG_DB, "whisper": K.LOG_WHISPER}
+_PAD = 64  # tables are padded to multiples of this (every block size below divides it)
+_LN10 = math.log(10.0)
+
+
+# ------------------------------------------------------------------------------------ geometry
+class _Geom(NamedTuple):
+    n_fft: int
+    hop: int
+    win: int
+    left: int  # first non-zero sample of the centred window inside the n_fft frame
+    pad: int  # samples of padding on each side (n_fft // 2 with center, else 0)
+    L: int  # signal length
+    T: int  # frames
+    padmode: int  # K.PAD_REFLECT / K.PAD_CONSTANT
+
+
+def _geom(n_fft: int, hop: int, win: int, center: bool, pad_mode: str, L: int) -> _Geom:
+    pad = n_fft // 2 if center else 0
+    T = 1 + (L + 2 * pad - n_fft) // hop
+    padmode = K.PAD_REFLECT if (center and pad_mode == "reflect") else K.PAD_CONSTANT
+    return _Geom(n_fft, hop, win, (n_fft - win) // 2, pad, L, T, padmode)
+
+
+@functools.lru_cache(maxsize=64)
+def _tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
+    """Windowed DFT bases (float64 maths, float32 storage), their transposes and ``c_k / n_fft``."""
+    F = n_fft // 2 + 1
+    WP, FP = -(-win // _PAD) * _PAD, -(-F // _PAD) * _PAD
+    if window == "rect":
+        w = torch.ones(win, dtype=torch.float64)
+    else:
+        w = getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
+    left = (n_fft - win) // 2
+    n = torch.arange(left, left + win, dtype=torch.int64)[:, None]
+    k = torch.arange(F, dtype=torch.int64)[None, :]
+    m = (n * k) % n_fft  # exact angle index
+    theta = m.to(torch.float64) * (2.0 * math.pi / n_fft)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    sin[(m == 0) | (2 * m == n_fft)] = 0.0
+    cw = torch.zeros(WP, FP, dtype=torch.float64)
+    sw = torch.zeros(WP, FP, dtype=torch.float64)
+    cw[:win, :F] = w[:, None] * cos
+    sw[:win, :F] = -(w[:, None] * sin) + 0.0  # + 0.0 turns -0.0 into +0.0 (exact phase of real bins)
+    ck = torch.full((F,), 2.0 / n_fft, dtype=torch.float64)
+    ck[0] = 1.0 / n_fft
+    if n_fft % 2 == 0:
+        ck[-1] = 1.0 / n_fft
+    f32 = dict(device=device, dtype=torch.float32)
+    return dict(
+        cw=cw.to(**f32).contiguous(), sw=sw.to(**f32).contiguous(),
+        cwt=cw.t().to(**f32).contiguous(), swt=sw.t().to(**f32).contiguous(),
+        ck=ck.to(**f32), WP=WP, FP=FP,
+    )
+
+
+def _istft_lengths(n_fft: int, hop: int, center: bool, T: int, length: int | None) -> tuple[int, int, int]:
+    """``(start, out_len, lexp)`` exactly as ``torch.istft`` slices its overlap-added signal."""
+    lexp = n_fft + hop * (T - 1)
+    start = n_fft // 2 if center else 0
+    if length is not None:
+        out_len = length
+    else:
+        out_len = lexp - 2 * (n_fft // 2) if center else lexp
+    return start, out_len, lexp
+
+
+@functools.lru_cache(maxsize=64)
+def _inv_envelope(n_fft: int, hop: int, win: int, window: str, center: bool, T: int,
+                  length: int | None, device: torch.device) -> torch.Tensor:
+    """``1 / sum_t w^2[p - t hop]`` over padded positions ``p`` (0 outside the output), NOLA-checked once."""
+    start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
+    if window == "rect":
+        w = torch.ones(win, dtype=torch.float64)
+    else:
+        w = getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
+    left = (n_fft - win) // 2
+    env = torch.zeros(lexp, dtype=torch.float64)
+    idx = (torch.arange(T)[:, None] * hop + left + torch.arange(win)[None, :]).reshape(-1)
+    env.index_add_(0, idx, (w * w).repeat(T))
+    end = min(start + out_len, lexp)
+    region = env[start:end]
+    if region.numel() and bool((region.abs() < 1e-11).any()):
+        raise ValueError(
+            f"inverse STFT: the window envelope of n_fft={n_fft}, hop={hop}, win={win} ({window}) is zero "
+            "inside the output (NOLA condition fails); use a smaller hop or center=True"
+        )
+    inv = torch.zeros(lexp, dtype=torch.float64)
+    inv[start:end] = 1.0 / region
+    return inv.to(device=device, dtype=torch.float32)
+
+
+# ------------------------------------------------------------------------------------ launchers
+def _num_warps() -> int:
+    return 4
+
+
+def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None = None,
+              aux1: torch.Tensor | None = None, aux2: torch.Tensor | None = None,
+              eps: float = 0.0, off: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run :func:`analysis_kernel` over ``x2`` ``(B, L)``; returns ``(out1, out2)`` ``(B, F, T)`` float32."""
+    B = x2.shape[0]
+    F = g.n_fft // 2 + 1
+    T = g.T if T is None else T
+    tb = _tables(g.n_fft, g.win, window, x2.device)
+    out1 = torch.empty(B, F, T, device=x2.device, dtype=torch.float32)
+    out2 = torch.empty_like(out1) if epi in (K.EPI_COMPLEX, K.EPI_AMP_PHASE, K.EPI_INV_BWD) else out1
+    if B == 0 or T <= 0:
+        return out1, out2
+    BT, BF, BK = 64, 64, 32
+    grid = (triton.cdiv(T, BT), B, triton.cdiv(F, BF))
+    off = g.left - g.pad if off is None else off
+    K.analysis_kernel[grid](
+        x2, g.L, T, g.hop, off, tb["cw"], tb["sw"], tb["FP"], g.win, F,
+        out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2, tb["ck"], float(eps),
+        PAD=g.padmode, EPI=epi, BT=BT, BF=BF, BK=BK, num_warps=_num_warps(),
+    )
+    return out1, out2
+
+
+def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, log: int,
+         top_db: float | None, eps: float) -> torch.Tensor:
+    B = x2.shape[0]
+    F = g.n_fft // 2 + 1
+    M = fb.shape[0]
+    T = g.T - 1 if log == K.LOG_WHISPER else g.T
+    tb = _tables(g.n_fft, g.win, window, x2.device)
+    out = torch.empty(B, M, max(T, 0), device=x2.device, dtype=torch.float32)
+    if B == 0 or T <= 0:
+        return out
+    fb = fb.to(device=x2.device, dtype=torch.float32)
+    peak = torch.full((B,), -float("inf"), device=x2.device, dtype=torch.float32)
+    BT, BF, BK = 64, 32, 32
+    BM = max(16, triton.next_power_of_2(M))
+    K.mel_kernel[(triton.cdiv(T, BT), B)](
+        x2, g.L, T, g.hop, g.left - g.pad, tb["cw"], tb["sw"], tb["FP"], g.win, F,
+        fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
+        PAD=g.padmode, POWER=power, LOG=log, BT=BT, BF=BF, BK=BK, BM=BM, num_warps=_num_warps(),
+    )
+    floor = None
+    if log == K.LOG_DB and top_db is not None:
+        floor, scale, shift = float(top_db), 1.0, 0.0
+    elif log == K.LOG_WHISPER:
+        floor, scale, shift = 8.0, 0.25, 4.0
+    if floor is not None:
+        N = M * T
+        BLOCK = 1024
+        K.floor_kernel[(triton.cdiv(N, BLOCK), B)](out, peak, N, floor, scale, shift, BLOCK=BLOCK)
+    return out
+
+
+def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor, a4: torch.Tensor,
+               a1: torch.Tensor | None = None, a2: torch.Tensor | None = None,
+               fb: torch.Tensor | None = None, power: int = 2, eps: float = 0.0,
+               inverse: tuple[torch.Tensor, int, int, int] | None = None) -> torch.Tensor:
+    """Run :func:`synthesis_kernel`; returns the float32 waveform (gradient) ``(B, L)``.
+
+    ``inverse = (inv_env, start, out_len, lexp)`` selects the inverse-STFT epilogue.
+    """
+    dev = a3.device
+    F = g.n_fft // 2 + 1
+    tb = _tables(g.n_fft, g.win, window, dev)
+    if inverse is None:
+        L, off, inv_env, start, lexp = g.L, g.left - g.pad, tb["ck"], 0, 0
+    else:
+        inv_env, start, L, lexp = inverse
+        off = g.left
+    y = torch.zeros(B, L, device=dev, dtype=torch.float32)
+    if B == 0 or T <= 0 or L == 0:
+        return y
+    M = 1 if fb is None else fb.shape[0]
+    fbt = a3 if fb is None else fb.to(device=dev, dtype=torch.float32)
+    BT, BF, BN = 64, 32, 64
+    BM = max(16, triton.next_power_of_2(M))
+    grid = (triton.cdiv(T, BT), B, triton.cdiv(g.win, BN))
+    K.synthesis_kernel[grid](
+        a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4,
+        fbt, fbt.stride(0) if fb is not None else 0, fbt.stride(1) if fb is not None else 0, M,
+        tb["ck"], float(eps), tb["cwt"], tb["swt"], tb["WP"], g.win, F, T, g.hop,
+        y, L, off, inv_env, start, lexp,
+        HAS_A1=a1 is not None, HAS_A2=a2 is not None, PRO=pro, POWER=power, PAD=g.padmode,
+        INVERSE=inverse is not None, BT=BT, BF=BF, BN=BN, BM=BM, num_warps=_num_warps(),
+    )
+    return y
+
+
+def _f32(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous() if t.dtype == torch.float32 else t.contiguous().float()
+
+
+# ------------------------------------------------------------------------------------ custom ops
+@torch.library.custom_op("sigkit::amp_phase", mutates_args=())
+def _amp_phase_op(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
+                  pad_mode: str, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
+    return _analysis(x.contiguous(), g, window, K.EPI_AMP_PHASE, eps=eps)
+
+
+@_amp_phase_op.register_fake
+def _(x, n_fft, hop, win, window, center, pad_mode, eps):
+    g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
+    out = x.new_empty(x.shape[0], n_fft // 2 + 1, g.T, dtype=torch.float32)
+    return out, torch.empty_like(out)
+
+
+@torch.library.custom_op("sigkit::amp_phase_backward", mutates_args=())
+def _amp_phase_bwd_op(g_log_amp: torch.Tensor | None, g_phase: torch.Tensor | None,
+                      log_amp: torch.Tensor, phase: torch.Tensor, length: int, n_fft: int, hop: int,
+                      win: int, window: str, center: bool, pad_mode: str, eps: float) -> torch.Tensor:
+    g = _geom(n_fft, hop, win, center, pad_mode, length)
+    return _synthesis(log_amp.shape[0], g, window, K.PRO_AP_BWD, g.T, log_amp, phase,
+                      a1=None if g_log_amp is None else _f32(g_log_amp),
+                      a2=None if g_phase is None else _f32(g_phase), eps=eps)
+
+
+@_amp_phase_bwd_op.register_fake
+def _(g_log_amp, g_phase, log_amp, phase, length, n_fft, hop, win, window, center, pad_mode, eps):
+    return log_amp.new_empty(log_amp.shape[0], length, dtype=torch.float32)
+
+
+def _amp_phase_setup(ctx, inputs, output):
+    x, n_fft, hop, win, window, center, pad_mode, eps = inputs
+    ctx.args = (x.shape[-1], n_fft, hop, win, window, center, pad_mode, eps)
+    ctx.x_dtype = x.dtype
+    ctx.save_for_backward(*output)
+
+
+def _amp_phase_backward(ctx, g_log_amp, g_phase):
+    log_amp, phase = ctx.saved_tensors
+    gx = _amp_phase_bwd_op(g_log_amp, g_phase, log_amp, phase, *ctx.args)
+    return gx.to(ctx.x_dtype), None, None, None, None, None, None, None
+
+
+_amp_phase_op.register_autograd(_amp_phase_backward, setup_context=_amp_phase_setup)
+
+
+@torch.library.custom_op("sigkit::spectrogram", mutates_args=())
+def _spectrogram_op(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
+                    pad_mode: str, power: int) -> torch.Tensor:
+    g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
+    return _analysis(x.contiguous(), g, window, K.EPI_POWER if power == 2 else K.EPI_MAG)[0]
+
+
+@_spectrogram_op.register_fake
+def _(x, n_fft, hop, win, window, center, pad_mode, power):
+    g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
+    return x.new_empty(x.shape[0], n_fft // 2 + 1, g.T, dtype=torch.float32)
+
+
+@torch.library.custom_op("sigkit::spectrogram_backward", mutates_args=())
+def _spectrogram_bwd_op(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor | None, n_fft: int,
+                        hop: int, win: int, window: str, center: bool, pad_mode: str,
+                        power: int) -> torch.Tensor:
+    """Waveform gradient of ``|X|^power`` (``fb`` None, grad ``(B, F, T')``) or of ``fb @ |X|^power``
+    (grad ``(B, M, T')``); ``T'`` frames from the first (Whisper's log-mel drops the last)."""
+    g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
+    T = grad.shape[-1]
+    x2 = x.contiguous()
+    re, im = _analysis(x2, g, window, K.EPI_COMPLEX, T=T)
+    if fb is None:
+        return _synthesis(x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, a1=_f32(grad), power=power)
+    return _synthesis(x2.shape[0], g, window, K.PRO_MEL_BWD, T, re, im, a1=_f32(grad), fb=fb, power=power)
+
+
+@_spectrogram_bwd_op.register_fake
+def _(grad, x, fb, n_fft, hop, win, window, center, pad_mode, power):
+    return x.new_empty(x.shape, dtype=torch.float32)
+
+
+def _spec_setup(ctx, inputs, output):
+    x, n_fft, hop, win, window, center, pad_mode, power = inputs
+    ctx.args = (n_fft, hop, win, window, center, pad_mode, power)
+    ctx.save_for_backward(x)
+
+
+def _spec_backward(ctx, grad):
+    (x,) = ctx.saved_tensors
+    gx = _spectrogram_bwd_op(grad, x, None, *ctx.args)
+    return gx.to(x.dtype), None, None, None, None, None, None, None
+
+
+_spectrogram_op.register_autograd(_spec_backward, setup_context=_spec_setup)
+
+
+@torch.library.custom_op("sigkit::mel", mutates_args=())
+def _mel_op(x: torch.Tensor, fb: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
+            pad_mode: str, power: int, log: int, top_db: float | None, eps: float) -> torch.Tensor:
+    g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
+    return _mel(x.contiguous(), g, window, fb, power, log, top_db, eps)
+
+
+@_mel_op.register_fake
+def _(x, fb, n_fft, hop, win, window, center, pad_mode, power, log, top_db, eps):
+    g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
+    T = g.T - 1 if log == K.LOG_WHISPER else g.T
+    return x.new_empty(x.shape[0], fb.shape[0], T, dtype=torch.float32)
+
+
+def _mel_setup(ctx, inputs, output):
+    x, fb, n_fft, hop, win, window, center, pad_mode, power, log, top_db, eps = inputs
+    ctx.args = (n_fft, hop, win, window, center, pad_mode, power)
+    ctx.log = (log, top_db, eps)
+    ctx.save_for_backward(x, fb, output)
+
+
+def _floored_grad(grad: torch.Tensor, u: torch.Tensor, gap: float | None) -> torch.Tensor:
+    """Gradient w.r.t. ``u`` of ``max(u, amax(u) - gap)`` per item (amax ties share, as torch's amax)."""
+    if gap is None:
+        return grad
+    peak = u.amax(dim=(-2, -1), keepdim=True)
+    keep = u > peak - gap
+    g_peak = torch.where(keep, 0.0, grad).sum(dim=(-2, -1), keepdim=True)
+    at_max = u == peak
+    share = g_peak / at_max.sum(dim=(-2, -1), keepdim=True)
+    return torch.where(keep, grad, 0.0) + torch.where(at_max, share, 0.0)
+
+
+def _mel_backward(ctx, grad):
+    x, fb, out = ctx.saved_tensors
+    log, top_db, eps = ctx.log
+    grad = grad.float()
+    if log == K.LOG_NATURAL:  # out = log(max(mel, eps))
+        g_mel = torch.where(out > math.log(eps), grad * torch.exp(-out), 0.0)
+    elif log == K.LOG_DB:  # out = max(10 log10(max(mel, 1e-10)), peak - top_db)
+        gu = _floored_grad(grad, out, top_db)
+        g_mel = torch.where(out > -100.0, gu * (10.0 / _LN10) * torch.pow(10.0, -out / 10.0), 0.0)
+    elif log == K.LOG_WHISPER:  # out = (max(log10(max(mel, 1e-10)), peak - 8) + 4) / 4
+        u = 4.0 * out - 4.0
+        gu = _floored_grad(grad * 0.25, u, 8.0)
+        g_mel = torch.where(u > -10.0, gu * torch.pow(10.0, -u) / _LN10, 0.0)
+    else:
+        g_mel = grad
+    gx = _spectrogram_bwd_op(g_mel, x, fb, *ctx.args)
+    return (gx.to(x.dtype),) + (None,) * 11
+
+
+_mel_op.register_autograd(_mel_backward, setup_context=_mel_setup)
+
+
+@torch.library.custom_op("sigkit::from_amp_phase", mutates_args=())
+def _istft_op(log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int, win: int, window: str,
+              center: bool, length: int) -> torch.Tensor:
+    B, _, T = log_amp.shape
+    g = _geom(n_fft, hop, win, center, "constant", 0)._replace(T=T)
+    start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
+    inv_env = _inv_envelope(n_fft, hop, win, window, center, T, length, log_amp.device)
+    return _synthesis(B, g, window, K.PRO_INV, T, _f32(log_amp), _f32(phase),
+                      inverse=(inv_env, start, out_len, lexp))
+
+
+@_istft_op.register_fake
+def _(log_amp, phase, n_fft, hop, win, window, center, length):
+    return log_amp.new_empty(log_amp.shape[0], length, dtype=torch.float32)
+
+
+@torch.library.custom_op("sigkit::from_amp_phase_backward", mutates_args=())
+def _istft_bwd_op(grad: torch.Tensor, log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int,
+                  win: int, window: str, center: bool, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    B, _, T = log_amp.shape
+    start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
+    inv_env = _inv_envelope(n_fft, hop, win, window, center, T, length, log_amp.device)
+    n_valid = max(0, min(out_len, lexp - start))
+    gpad = torch.zeros(B, lexp, device=grad.device, dtype=torch.float32)
+    gpad[:, start:start + n_valid] = grad[:, :n_valid].float() * inv_env[start:start + n_valid]
+    g = _geom(n_fft, hop, win, False, "constant", lexp)
+    return _analysis(gpad, g, window, K.EPI_INV_BWD, aux1=_f32(log_amp), aux2=_f32(phase))
+
+
+@_istft_bwd_op.register_fake
+def _(grad, log_amp, phase, n_fft, hop, win, window, center, length):
+    out = log_amp.new_empty(log_amp.shape, dtype=torch.float32)
+    return out, torch.empty_like(out)
+
+
+def _istft_setup(ctx, inputs, output):
+    log_amp, phase, n_fft, hop, win, window, center, length = inputs
+    ctx.args = (n_fft, hop, win, window, center, length)
+    ctx.dtypes = (log_amp.dtype, phase.dtype)
+    ctx.save_for_backward(log_amp, phase)
+
+
+def _istft_backward(ctx, grad):
+    log_amp, phase = ctx.saved_tensors
+    g_la, g_ph = _istft_bwd_op(grad, log_amp, phase, *ctx.args)
+    return g_la.to(ctx.dtypes[0]), g_ph.to(ctx.dtypes[1]), None, None, None, None, None, None
+
+
+_istft_op.register_autograd(_istft_backward, setup_context=_istft_setup)
+
+
+# ------------------------------------------------------------------------------------ public API
+def _reference():
+    # float64 fallback only; imported lazily so that sigkit.kernels never imports sigkit.spectral at load.
+    import sigkit.spectral as ref
+
+    return ref
+
+
+def _spec_args(spec) -> tuple:
+    return (spec.n_fft, spec.hop, spec.win, spec.window, spec.center, spec.pad_mode)
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(-1, x.shape[-1])
+
+
+def spectrogram(x: torch.Tensor, spec, power: float = 2.0) -> torch.Tensor:
+    """Fused ``|STFT(x)| ** power`` (power 1 or 2): ``(..., T)`` -> ``(..., n_fft // 2 + 1, frames)`` float32.
+
+    Example:
+        >>> import os, torch; from sigkit.spectral import STFTSpec
+        >>> dev = "cuda" if torch.cuda.is_available() else "cpu"
+        >>> if dev == "cuda" or os.environ.get("TRITON_INTERPRET") == "1":
+        ...     S = spectrogram(torch.randn(2, 400, device=dev), STFTSpec(64, 16, 48), power=2.0)
+        ...     assert S.shape == (2, 33, 26)
+    """
+    if power not in (1.0, 2.0):
+        raise ValueError(f"spectrogram kernel: power must be 1 or 2, got {power}")
+    if x.dtype == torch.float64:
+        return _reference().spectrogram(x, spec, power=power, backend="reference")
+    S = _spectrogram_op(_flat(x), *_spec_args(spec), int(power))
+    return S.reshape(*x.shape[:-1], *S.shape[-2:])
+
+
+def amp_phase(x: torch.Tensor, spec, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fused AP-BWE ``(log(|X| + eps), angle(X))``, each ``(..., n_fft // 2 + 1, frames)`` float32.
+
+    Example:
+        >>> import os, torch; from sigkit.spectral import STFTSpec
+        >>> dev = "cuda" if torch.cuda.is_available() else "cpu"
+        >>> if dev == "cuda" or os.environ.get("TRITON_INTERPRET") == "1":
+        ...     la, ph = amp_phase(torch.randn(400, device=dev), STFTSpec(64, 16, 48))
+        ...     assert la.shape == ph.shape == (33, 26)
+    """
+    if x.dtype == torch.float64:
+        return _reference().amp_phase(x, spec, eps=eps, backend="reference")
+    la, ph = _amp_phase_op(_flat(x), *_spec_args(spec), float(eps))
+    shape = (*x.shape[:-1], *la.shape[-2:])
+    return la.reshape(shape), ph.reshape(shape)
+
+
+def from_amp_phase(log_amp: torch.Tensor, phase: torch.Tensor, spec,
+                   length: int | None = None) -> torch.Tensor:
+    """Fused ``istft(exp(log_amp) * exp(i phase))``: ``(..., F, frames)`` -> ``(..., length)`` float32.
+
+    ``length`` defaults to torch.istft's (``hop * (frames - 1)`` with ``center``).
+
+    Example:
+        >>> import os, torch; from sigkit.spectral import STFTSpec
+        >>> dev = "cuda" if torch.cuda.is_available() else "cpu"
+        >>> if dev == "cuda" or os.environ.get("TRITON_INTERPRET") == "1":
+        ...     spec = STFTSpec(64, 16, 48); x = torch.randn(400, device=dev)
+        ...     y = from_amp_phase(*amp_phase(x, spec, eps=0.0), spec, length=400)
+        ...     assert (y - x).abs().max() < 1e-4
+    """
+    if log_amp.dtype == torch.float64 or phase.dtype == torch.float64:
+        return _reference().from_amp_phase(log_amp, phase, spec, length=length, backend="reference")
+    T = log_amp.shape[-1]
+    start, out_len, _ = _istft_lengths(spec.n_fft, spec.hop, spec.center, T, length)
+    batch = log_amp.shape[:-2]
+    la = log_amp.reshape(-1, *log_amp.shape[-2:])
+    ph = phase.reshape(-1, *phase.shape[-2:])
+    y = _istft_op(la, ph, spec.n_fft, spec.hop, spec.win, spec.window, spec.center, int(out_len))
+    return y.reshape(*batch, y.shape[-1])
+
+
+def mel_spectrogram(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0) -> torch.Tensor:
+    """Fused ``fb @ |STFT(x)| ** power`` (``fb``: ``(n_mels, F)``) -> ``(..., n_mels, frames)`` float32.
+
+    Example:
+        >>> import os, torch; from sigkit.spectral import STFTSpec, mel_filterbank
+        >>> dev = "cuda" if torch.cuda.is_available() else "cpu"
+        >>> if dev == "cuda" or os.environ.get("TRITON_INTERPRET") == "1":
+        ...     fb = mel_filterbank(16000, 64, 16, device=dev)
+        ...     assert mel_spectrogram(torch.randn(400, device=dev), STFTSpec(64, 16), fb).shape == (16, 26)
+    """
+    if power not in (1.0, 2.0):
+        raise ValueError(f"mel kernel: power must be 1 or 2, got {power}")
+    if x.dtype == torch.float64:
+        S = _reference().spectrogram(x, spec, power=power, backend="reference")
+        return torch.matmul(fb.to(x.dtype), S)
+    out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), K.LOG_NONE, None, 0.0)
+    return out.reshape(*x.shape[:-1], *out.shape[-2:])
+
+
+def log_mel(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0, mode: str = "natural",
+            top_db: float | None = 80.0, eps: float = 1e-5) -> torch.Tensor:
+    """Fused log-mel in ``sigkit.spectral.log_mel``'s conventions (natural / db / whisper).
+
+    ``"db"`` and ``"whisper"`` floor each item at its own maximum minus ``top_db`` (dB) or 8 (log10);
+    ``"whisper"`` drops the last frame and maps ``(v + 4) / 4``. Returns ``(..., n_mels, frames)``.
+
+    Example:
+        >>> import os, torch; from sigkit.spectral import STFTSpec, mel_filterbank
+        >>> dev = "cuda" if torch.cuda.is_available() else "cpu"
+        >>> if dev == "cuda" or os.environ.get("TRITON_INTERPRET") == "1":
+        ...     fb = mel_filterbank(16000, 64, 16, device=dev)
+        ...     out = log_mel(torch.randn(400, device=dev), STFTSpec(64, 16), fb, mode="whisper")
+        ...     assert out.shape == (16, 25)
+    """
+    if power not in (1.0, 2.0):
+        raise ValueError(f"log-mel kernel: power must be 1 or 2, got {power}")
+    if mode not in _LOG_MODES:
+        raise ValueError(f"log-mel kernel: mode must be one of {tuple(_LOG_MODES)}, got {mode!r}")
+    if x.dtype == torch.float64:
+        from sigkit.spectral.mel import _log_mel_from_mel
+
+        mel = mel_spectrogram(x, spec, fb, power)
+        if mode == "whisper":
+            mel = mel[..., :-1]
+        return _log_mel_from_mel(mel, mode, top_db, eps)
+    top = float(top_db) if (mode == "db" and top_db is not None) else None
+    out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), _LOG_MODES[mode], top, float(eps))
+    return out.reshape(*x.shape[:-1], *out.shape[-2:])

@@ -1,0 +1,430 @@
+"""Frames -> events: the pixel bandwidth model, exact crossing times, refractory, leak and shot noise.
+
+The simulator is vectorised over pixels in torch (CPU or GPU) and steps through time:
+
+* the input is linear intensity ``it >= 0`` per frame; between frames the log intensity
+  ``u = log(it + b)`` is taken as linear (this is the frame interpolation for slow input), and each
+  frame interval is cut into adaptive sub-steps so that no pixel's input or filter lag moves by more
+  than ``substep_fraction`` of a threshold in one sub-step (fast changes are not aliased);
+* per sub-step the bandwidth cascade of :mod:`sigkit.events.pixel` gives the source-follower output
+  ``L_sf`` and the differencing-amplifier output ``L_diff`` at its end; both are linear inside it;
+* a pixel's change signal since its last reset at ``t_r`` is (improved ESIM)
+  ``D(t) = L_diff(t) - L_diff(t_r) + c (1 - exp(-w_diff (t - t_r))) + g_leak (t - t_r)``,
+  ``c = L_diff(t_r) - L_sf(t_r)`` (the amplifier is reset to its input), ``g_leak = leak_rate C_on``;
+  the first time ``D`` reaches ``+C_on`` or ``-C_off`` is found exactly (closed form when ``c = 0``,
+  else bisection on the monotone pieces either side of ``D``'s one critical point);
+* after an event the pixel is blind for ``refractory`` seconds and its reference is taken at the end
+  of the refractory period; without one it resets at the event;
+* thresholds have per-pixel mismatch ``N(C, threshold_sigma)`` clamped at 0.01 (frozen, by seed);
+  leak rates a per-pixel log-normal spread (v2e's ``noise_rate_cov_decades``); shot noise is v2e's
+  (rate ``shot_rate`` in the dark falling to a quarter at full white, split ON/OFF, scaled by
+  ``C_nominal / C_pixel``), drawn per sub-step as Poisson arrivals at uniform times.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+
+from sigkit.errors import InputError
+
+from .pixel import BandwidthFilter, PixelParams
+from .stream import Events
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything the simulator needs (units in the names' docs; defaults: DVS128 nominal pixel).
+
+    Args:
+        threshold_on, threshold_off: contrast thresholds ``C_on``, ``C_off`` in natural-log units.
+        threshold_sigma: per-pixel threshold mismatch (std, log units).
+        refractory: refractory period in seconds.
+        leak_rate: leak (ON) event rate per pixel in Hz; ``leak_rate_cov_decades`` its log10 spread.
+        shot_rate: shot-noise event rate per pixel in Hz (ON + OFF, in the dark).
+        bandwidth_model: apply the pixel bandwidth cascade (False: ideal, infinitely fast pixel).
+        ip_to_it_fa ... diff_cutoff_hz: the pixel constants of :class:`~sigkit.events.pixel.PixelParams`.
+        log_eps: added to the intensity before the log (on top of the dark-current black level).
+        substep_fraction: largest change of input or filter lag per sub-step, in thresholds.
+        max_substeps: cap on sub-steps per input interval; min_rate_hz: lowest internal step rate.
+        diff_reset: model the differencing amplifier's reset transient (only with the bandwidth model).
+        seed: seeds mismatch, noise and the initial refractory phases.
+    """
+
+    threshold_on: float = 0.25
+    threshold_off: float = 0.25
+    threshold_sigma: float = 0.0
+    refractory: float = 0.0
+    leak_rate: float = 0.0
+    leak_rate_cov_decades: float = 0.0
+    shot_rate: float = 0.0
+    bandwidth_model: bool = True
+    ip_to_it_fa: float = 2000.0
+    dark_current_fa: float = 4.0
+    amplifier_gain: float = 140.0
+    back_gate_coeff: float = 0.7
+    thermal_voltage_mv: float = 25.0
+    photodiode_cap_ff: float = 35.0
+    miller_cap_ff: float = 0.6
+    output_time_const_us: float = 1815.0
+    sf_cutoff_hz: float = 3122.0
+    diff_cutoff_hz: float = 16000.0
+    log_eps: float = 1e-3
+    substep_fraction: float = 0.5
+    max_substeps: int = 64
+    min_rate_hz: float = 0.0
+    diff_reset: bool = True
+    seed: int = 0
+
+    def pixel_params(self) -> PixelParams:
+        """The physical constants as :class:`PixelParams`."""
+        names = {f.name for f in fields(PixelParams)}
+        return PixelParams(**{k: getattr(self, k) for k in names})
+
+    @property
+    def black_level(self) -> float:
+        """``b`` in ``u = log(it + b)``: dark-current black level (bandwidth model on) plus ``log_eps``."""
+        return (self.pixel_params().black_level if self.bandwidth_model else 0.0) + self.log_eps
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` naming the first unusable field."""
+        for name in ("threshold_on", "threshold_off"):
+            if not (getattr(self, name) > 0) or math.isinf(getattr(self, name)):
+                raise InputError(f"SimConfig.{name}={getattr(self, name)!r}: a contrast threshold must be > 0 (log units)")
+        for name in ("threshold_sigma", "refractory", "leak_rate", "leak_rate_cov_decades", "shot_rate", "min_rate_hz"):
+            v = getattr(self, name)
+            if not (v >= 0) or math.isinf(v):
+                raise InputError(f"SimConfig.{name}={v!r}: must be a finite number >= 0")
+        if not (self.log_eps > 0 or (self.bandwidth_model and self.dark_current_fa > 0)):
+            raise InputError("SimConfig.log_eps must be > 0 (else zero intensity has log -inf)")
+        if not (0 < self.substep_fraction <= 10) or self.max_substeps < 1:
+            raise InputError("SimConfig.substep_fraction must be in (0, 10] and max_substeps >= 1")
+        if self.bandwidth_model:
+            self.pixel_params().validate()
+
+
+def _as_frames(frames, timestamps, device) -> tuple[torch.Tensor, np.ndarray]:
+    if isinstance(frames, (list, tuple)):
+        shapes = {tuple(np.shape(f)) for f in frames}
+        if len(shapes) > 1:
+            raise InputError(f"frames have mixed sizes {sorted(shapes)}; resize every frame to one (H, W) first")
+        frames = torch.stack([torch.as_tensor(np.asarray(f) if not torch.is_tensor(f) else f) for f in frames]) \
+            if frames else torch.zeros(0)
+    fr = torch.as_tensor(frames)
+    if fr.ndim != 3:
+        raise InputError(f"frames must have shape (T, H, W) (grey, linear intensity); got {tuple(fr.shape)}")
+    if fr.shape[0] < 2:
+        raise InputError(f"need at least 2 frames to simulate events; got {fr.shape[0]}")
+    ts = np.asarray(timestamps.cpu() if torch.is_tensor(timestamps) else timestamps, dtype=np.float64)
+    if ts.ndim != 1 or len(ts) != fr.shape[0]:
+        raise InputError(f"timestamps must be 1-D with one entry per frame ({fr.shape[0]}); got shape {ts.shape}")
+    if not np.all(np.isfinite(ts)) or np.any(np.diff(ts) <= 0):
+        bad = int(np.argmax(np.diff(ts) <= 0)) + 1 if np.all(np.isfinite(ts)) else -1
+        raise InputError(f"timestamps must be finite and strictly increasing (seconds); frame {bad} is not")
+    fr = fr.to(device=device)
+    if not fr.is_floating_point():
+        fr = fr.float()
+    if not bool(torch.isfinite(fr).all()):
+        raise InputError("frames contain NaN or Inf; clean the input first")
+    if bool((fr < 0).any()):
+        raise InputError("frames have negative intensities; give linear intensity >= 0 (e.g. pixel/255)")
+    return fr, ts
+
+
+def _nonzero(mask: torch.Tensor) -> torch.Tensor:
+    # .contiguous(): indexing with nonzero()'s raw output is pathologically slow on some CPU builds
+    return torch.nonzero(mask).squeeze(1).contiguous()
+
+
+def _take(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    return x.index_select(0, idx)
+
+
+class Simulator:
+    """Stateful event simulator: :meth:`reset` with the first frame, then :meth:`step` frame by frame.
+
+    Parameters may change between steps (:meth:`update`), which is how a bias controller runs in
+    closed loop with it.
+
+    Args:
+        config: :class:`SimConfig`.
+        height, width: sensor size in pixels.
+        device: torch device; dtype: float dtype of the pixel state.
+
+    >>> sim = Simulator(SimConfig(bandwidth_model=False, threshold_on=0.5, threshold_off=0.5), 1, 1)
+    >>> sim.reset(torch.ones(1, 1), 0.0)
+    >>> ev = sim.step(torch.full((1, 1), 2.0), 1.0)        # log(2 + eps) - log(1 + eps) ~ 0.69: one ON
+    >>> ev.p.tolist(), ev.t.tolist()                         # crossing at 0.5 / 0.69265 of the interval
+    ([1], [721868])
+    """
+
+    def __init__(self, config: SimConfig, height: int, width: int, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
+        config.validate()
+        self.config, self.height, self.width = config, int(height), int(width)
+        self.device, self.dtype = torch.device(device), dtype
+        n = self.height * self.width
+        self._gen = torch.Generator(device=self.device).manual_seed(int(config.seed))
+        self._z_on = torch.randn(n, generator=self._gen, device=self.device, dtype=dtype)
+        self._z_off = torch.randn(n, generator=self._gen, device=self.device, dtype=dtype)
+        self._z_leak = torch.randn(n, generator=self._gen, device=self.device, dtype=dtype)
+        self._phase = torch.rand(n, generator=self._gen, device=self.device, dtype=torch.float64)
+        self._apply_config()
+        self.t_last: float | None = None
+
+    # ----------------------------------------------------------------- parameters
+    def _apply_config(self) -> None:
+        c = self.config
+        self.c_on = (c.threshold_on + c.threshold_sigma * self._z_on).clamp_min(0.01)
+        self.c_off = (c.threshold_off + c.threshold_sigma * self._z_off).clamp_min(0.01)
+        self.g_leak = c.leak_rate * self.c_on * torch.pow(10.0, c.leak_rate_cov_decades * self._z_leak)
+        self.params = c.pixel_params()
+        self.w_diff = 2 * math.pi * c.diff_cutoff_hz if c.bandwidth_model else math.inf
+        self.model_reset = bool(c.bandwidth_model and c.diff_reset and math.isfinite(self.w_diff))
+        if getattr(self, "filter", None) is not None:
+            self.filter.params = self.params
+
+    def update(self, **changes) -> None:
+        """Change config fields mid-stream (e.g. ``refractory``, ``threshold_on``, ``output_time_const_us``)."""
+        bad = set(changes) - {f.name for f in fields(SimConfig)}
+        if bad:
+            raise InputError(f"Simulator.update: unknown SimConfig fields {sorted(bad)}")
+        new = replace(self.config, **changes)
+        new.validate()
+        if new.bandwidth_model != self.config.bandwidth_model or new.seed != self.config.seed:
+            raise InputError("Simulator.update: bandwidth_model and seed can't change mid-stream; start a new Simulator")
+        self.config = new
+        self._apply_config()
+
+    # ----------------------------------------------------------------- state
+    def _log(self, it: torch.Tensor) -> torch.Tensor:
+        return torch.log(it.to(self.dtype).reshape(-1) + self.config.black_level)
+
+    def reset(self, frame: torch.Tensor, t: float) -> None:
+        """Start (steady state) at linear-intensity ``frame`` ``(H, W)`` and time ``t`` seconds."""
+        frame = torch.as_tensor(frame, device=self.device)
+        if tuple(frame.shape) != (self.height, self.width):
+            raise InputError(f"frame shape {tuple(frame.shape)} != sensor size {(self.height, self.width)}")
+        u = self._log(frame)
+        self.u = u
+        self.filter = BandwidthFilter(u, self.params) if self.config.bandwidth_model else None
+        self.l_sf, self.l_diff = u.clone(), u.clone()
+        self.ref_s, self.ref_d = u.clone(), u.clone()
+        # ESIM: references de-synchronised by a random phase of the refractory period
+        self.t_ref = t + self._phase * self.config.refractory
+        self.pending = torch.full_like(u, self.config.refractory > 0, dtype=torch.bool)
+        self.t_last = float(t)
+        self.n_substeps = 0
+
+    # ----------------------------------------------------------------- stepping
+    def step(self, frame: torch.Tensor, t: float) -> Events:
+        """Advance to linear-intensity ``frame`` ``(H, W)`` at ``t`` seconds; returns the new events."""
+        return self._to_events(self._step(frame, t))
+
+    def _step(self, frame, t: float) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        if self.t_last is None:
+            raise InputError("Simulator.step before reset(); call reset(first_frame, t0) first")
+        if not t > self.t_last:
+            raise InputError(f"timestamps must increase: {t} after {self.t_last}")
+        frame = torch.as_tensor(frame, device=self.device)
+        u1 = self._log(frame)
+        c = self.config
+        h_all = t - self.t_last
+        cmin = min(c.threshold_on, c.threshold_off)
+        change = (u1 - self.u).abs()
+        if self.filter is not None:
+            change = torch.maximum(change, (self.u - self.l_diff).abs())
+        n = int(math.ceil(float(change.max()) / (c.substep_fraction * cmin))) if change.numel() else 1
+        n = max(1, n, int(math.ceil(h_all * c.min_rate_hz - 1e-9)))
+        n = min(n, c.max_substeps)
+        out: list = []
+        u0 = self.u
+        for j in range(1, n + 1):
+            ta, tb = self.t_last + h_all * (j - 1) / n, self.t_last + h_all * j / n
+            ub = u0 + (u1 - u0) * (j / n) if j < n else u1
+            ua = self.u
+            if self.filter is not None:
+                it_b = torch.exp(ub) - c.black_level
+                sf_b, d_b = self.filter.step(ua, ub, it_b, tb - ta)
+                sf_b, d_b = sf_b.clone(), d_b.clone()
+            else:
+                sf_b, d_b = ub, ub
+            self._events_in(ta, tb, self.l_sf, sf_b, self.l_diff, d_b, out)
+            if c.shot_rate > 0:
+                self._shot_noise(ta, tb, ub, out)
+            self.u, self.l_sf, self.l_diff = ub, sf_b, d_b
+            self.n_substeps += 1
+        self.u, self.t_last = u1, float(t)
+        return out
+
+    def _events_in(self, ta: float, tb: float, s_a, s_b, d_a, d_b, out: list) -> None:
+        """Find every threshold crossing of every pixel inside ``[ta, tb]``, in rounds of one event each."""
+        h = tb - ta
+        md_all, ms_all = (d_b - d_a) / h, (s_b - s_a) / h
+        sel = _nonzero(self.t_ref < tb)
+        w = self.w_diff
+        rounds = 0
+        while sel.numel():
+            rounds += 1
+            if rounds > 100000:
+                raise RuntimeError("event simulation did not converge (more than 1e5 events in one sub-step)")
+            tr = _take(self.t_ref, sel)
+            cur = (tr - ta).clamp_min(0).to(self.dtype)
+            da, md, sa, ms = _take(d_a, sel), _take(md_all, sel), _take(s_a, sel), _take(ms_all, sel)
+            pend = _take(self.pending, sel)
+            if bool(pend.any()):                        # end of refractory inside this sub-step: take reference
+                self.ref_d.index_copy_(0, sel, torch.where(pend, da + md * cur, _take(self.ref_d, sel)))
+                self.ref_s.index_copy_(0, sel, torch.where(pend, sa + ms * cur, _take(self.ref_s, sel)))
+                self.pending.index_fill_(0, sel, False)
+            ref_d = _take(self.ref_d, sel)
+            g = _take(self.g_leak, sel)
+            s0 = (ta - tr).to(self.dtype)                 # time since reference at x = 0 (x >= -s0)
+            cc = (ref_d - _take(self.ref_s, sel)) if self.model_reset else None
+            B = md + g
+            A = da - ref_d + g * s0
+            con, coff = _take(self.c_on, sel), _take(self.c_off, sel)
+
+            def f(x):
+                if cc is None:
+                    return A + B * x
+                return A + B * x + cc * (-torch.expm1(-(w * (x + s0)).clamp(max=80.0)))
+
+            # one critical point of f where B + cc w exp(-w (x + s0)) = 0
+            if cc is not None:
+                ratio = -B / (cc * w)
+                xs = -s0 - torch.log(ratio.clamp_min(1e-30)) / w
+                has = (ratio > 0) & torch.isfinite(xs)
+                x1 = torch.where(has, xs.clamp(min=0.0, max=h), torch.full_like(xs, h))
+                x1 = torch.maximum(x1, cur)
+            else:
+                x1 = torch.full_like(cur, h)
+            f0, f1 = f(cur), f(x1)
+            f2 = f(torch.full_like(cur, h)) if cc is not None else f1
+            at0 = (f0 >= con) | (f0 <= -coff)
+            seg1 = ~at0 & ((f1 >= con) | (f1 <= -coff))
+            seg2 = ~at0 & ~seg1 & ((f2 >= con) | (f2 <= -coff))
+            fired = at0 | seg1 | seg2
+            if not bool(fired.any()):
+                break
+            fhi = torch.where(seg2, f2, f1)
+            up = torch.where(at0, f0 >= con, fhi >= con)
+            level = torch.where(up, con, -coff)
+            if cc is not None:
+                lo = torch.where(seg2, x1, cur)
+                hi = torch.where(seg2, torch.full_like(x1, h), x1)
+                # where the reset transient has died out (w (x + s0) > 14), D is linear: closed form
+                Bs = torch.where(B != 0, B, torch.ones_like(B))
+                x = (level - A - cc) / Bs
+                ok = (B != 0) & (x >= lo) & (x <= hi) & (w * (x + s0) > 14.0)
+                need = fired & ~at0 & ~ok
+                if bool(need.any()):
+                    x = torch.where(need, self._bisect(f, lo, hi, level, up, need), x)
+            else:                                           # linear: closed form
+                x = torch.where(B != 0, cur + (level - f0) / torch.where(B != 0, B, torch.ones_like(B)), cur)
+                x = torch.minimum(torch.maximum(x, cur), torch.full_like(x, h))
+            x = torch.where(at0, cur, x)
+            keep = _nonzero(fired)
+            idx = _take(sel, keep)
+            xf = _take(x, keep)
+            te = ta + xf.to(torch.float64)
+            out.append((te, idx, torch.where(_take(up, keep), 1, -1).to(torch.int8)))
+            if self.config.refractory > 0:
+                self.t_ref.index_copy_(0, idx, te + self.config.refractory)
+                self.pending.index_fill_(0, idx, True)
+            else:
+                self.t_ref.index_copy_(0, idx, te)
+                self.ref_d.index_copy_(0, idx, _take(da, keep) + _take(md, keep) * xf)
+                self.ref_s.index_copy_(0, idx, _take(sa, keep) + _take(ms, keep) * xf)
+            sel = _take(idx, _nonzero(_take(self.t_ref, idx) < tb))
+
+    @staticmethod
+    def _bisect(f, lo, hi, level, up, mask, iters: int = 12):
+        """Crossing of the monotone ``f`` with ``level`` inside ``[lo, hi]`` (``f(hi)`` beyond the level).
+
+        Illinois false position (superlinear on these smooth, single-curvature pieces), then the
+        bracket's far end, so the returned time never precedes the crossing by more than the bracket."""
+        a, b = lo.clone(), hi.clone()
+        fa, fb = f(a) - level, f(b) - level
+        side = torch.zeros_like(a)
+        for _ in range(iters):
+            den = fb - fa
+            x = torch.where(den != 0, (a * fb - b * fa) / torch.where(den != 0, den, torch.ones_like(den)), b)
+            x = torch.minimum(torch.maximum(x, a), b)
+            fx = f(x) - level
+            beyond = torch.where(up, fx >= 0, fx <= 0) & mask
+            inside = ~beyond & mask
+            b = torch.where(beyond, x, b)
+            fb = torch.where(beyond, fx, fb)
+            fa = torch.where(beyond & (side > 0), fa * 0.5, fa)
+            a = torch.where(inside, x, a)
+            fa = torch.where(inside, fx, fa)
+            fb = torch.where(inside & (side < 0), fb * 0.5, fb)
+            side = torch.where(beyond, torch.ones_like(side), torch.where(inside, -torch.ones_like(side), side))
+        return b
+
+    def _shot_noise(self, ta: float, tb: float, u_b: torch.Tensor, out: list) -> None:
+        c = self.config
+        it = (torch.exp(u_b) - c.black_level).clamp(0, 1)
+        inten01 = ((255 * it + 20) / 275).clamp(max=1)
+        base = 0.5 * c.shot_rate * (1 - 0.75 * inten01) * (tb - ta)
+        for pol, cpix, cnom in ((1, self.c_on, c.threshold_on), (-1, self.c_off, c.threshold_off)):
+            lam = base * (cnom / cpix)
+            k = torch.poisson(lam, generator=self._gen)
+            idx = _nonzero(k > 0)
+            if idx.numel():
+                idx = torch.repeat_interleave(idx, _take(k, idx).long())
+                tt = ta + (tb - ta) * torch.rand(idx.numel(), generator=self._gen, device=self.device,
+                                                 dtype=torch.float64)
+                out.append((tt, idx, torch.full_like(idx, pol, dtype=torch.int8)))
+
+    def _to_events(self, out: list) -> Events:
+        if not out:
+            return Events.empty(self.height, self.width)
+        t = torch.cat([o[0] for o in out])
+        idx = torch.cat([o[1] for o in out])
+        p = torch.cat([o[2] for o in out])
+        tus = torch.round(t * 1e6).to(torch.int64)
+        order = torch.argsort(tus * (self.height * self.width) + idx, stable=True)
+        tus, idx, p = tus[order].cpu().numpy(), idx[order].cpu().numpy(), p[order].cpu().numpy()
+        return Events(tus, (idx % self.width).astype(np.int16), (idx // self.width).astype(np.int16), p,
+                      self.height, self.width)
+
+    def run(self, frames, timestamps) -> Events:
+        """Simulate a whole clip (see :func:`simulate`), continuing from the current state if any."""
+        fr, ts = _as_frames(frames, timestamps, self.device)
+        if tuple(fr.shape[1:]) != (self.height, self.width):
+            raise InputError(f"frames are {tuple(fr.shape[1:])} but the simulator is {(self.height, self.width)}")
+        start = 0
+        if self.t_last is None:
+            self.reset(fr[0], float(ts[0]))
+            start = 1
+        out: list = []
+        for k in range(start, fr.shape[0]):
+            out += self._step(fr[k], float(ts[k]))
+        return self._to_events(out)
+
+
+def simulate(frames, timestamps, config: SimConfig | None = None, device: str | torch.device | None = None) -> Events:
+    """Simulate the events a DVS pixel array emits while watching ``frames``.
+
+    Args:
+        frames: ``(T, H, W)`` linear intensity (>= 0; 1 is "full white"), tensor, array or list of
+            equal-size 2-D frames.
+        timestamps: ``(T,)`` seconds, strictly increasing.
+        config: :class:`SimConfig` (default: DVS128 nominal pixel, C = 0.25, no noise).
+        device: where to run (default: the frames' device).
+    Returns:
+        :class:`~sigkit.events.stream.Events` (``t`` int64 microseconds, ``p`` +1/-1), time-sorted.
+
+    >>> fr = torch.ones(3, 2, 2); fr[2] = 4.0                  # log(4) / 0.25 ~ 5.5: five ON per pixel
+    >>> ev = simulate(fr, [0.0, 0.01, 0.02], SimConfig(bandwidth_model=False))
+    >>> len(ev), set(ev.p.tolist())
+    (20, {1})
+    """
+    config = config or SimConfig()
+    dev = torch.device(device) if device is not None else (frames.device if torch.is_tensor(frames) else torch.device("cpu"))
+    fr, ts = _as_frames(frames, timestamps, dev)
+    sim = Simulator(config, fr.shape[1], fr.shape[2], dev)
+    return sim.run(fr, ts)

@@ -1,0 +1,125 @@
+"""The :class:`Events` container every part of :mod:`sigkit.events` passes around.
+
+Encoding (fixed for the whole package):
+
+* ``t``: int64 **microseconds** (absolute, as the sensor or simulator stamped them), sorted ascending;
+* ``x``, ``y``: int16 pixel column / row, ``0 <= x < width``, ``0 <= y < height``;
+* ``p``: int8 polarity **+1 (ON, brighter) / -1 (OFF, darker)**; ``polarity01()`` gives 1/0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sigkit.errors import InputError
+
+
+@dataclass
+class Events:
+    """A stream of DVS events as four aligned numpy arrays plus the sensor size.
+
+    Args:
+        t: ``(N,)`` int64 timestamps in microseconds.
+        x: ``(N,)`` int16 columns.
+        y: ``(N,)`` int16 rows.
+        p: ``(N,)`` int8 polarity in {+1, -1}.
+        height, width: sensor size in pixels (``None`` where unknown).
+
+    >>> ev = Events.from_arrays(t=[5, 1], x=[0, 2], y=[1, 1], p=[1, 0], height=2, width=3)
+    >>> ev.t.tolist(), ev.p.tolist()        # sorted by time, 0/1 polarity converted to -1/+1
+    ([1, 5], [-1, 1])
+    >>> len(ev), ev.duration_us
+    (2, 4)
+    """
+
+    t: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    p: np.ndarray
+    height: int | None = None
+    width: int | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.t)
+        for name in ("x", "y", "p"):
+            if len(getattr(self, name)) != n:
+                raise InputError(f"Events: field {name!r} has {len(getattr(self, name))} entries but t has {n}; "
+                                 "give t, x, y, p of one length")
+
+    @classmethod
+    def from_arrays(cls, t, x, y, p, height: int | None = None, width: int | None = None,
+                    sort: bool = True) -> "Events":
+        """Build from any array-likes; ``p`` may be 0/1, False/True or -1/+1 (0 and -1 mean OFF)."""
+        t = np.asarray(t)
+        if t.dtype.kind == "f":
+            t = np.round(t).astype(np.int64)
+        t = t.astype(np.int64, copy=False)
+        pa = np.asarray(p)
+        p = np.where(pa.astype(np.float64) > 0, 1, -1).astype(np.int8)
+        ev = cls(t, np.asarray(x).astype(np.int16), np.asarray(y).astype(np.int16), p,
+                 None if height is None else int(height), None if width is None else int(width))
+        if height is not None and width is not None and len(ev):
+            if ev.x.min() < 0 or ev.y.min() < 0 or ev.x.max() >= width or ev.y.max() >= height:
+                raise InputError(f"Events: coordinates fall outside the sensor ({width}x{height}); "
+                                 "pass the right height/width")
+        return ev.sorted() if sort else ev
+
+    @classmethod
+    def empty(cls, height: int | None = None, width: int | None = None) -> "Events":
+        """An empty stream."""
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int16), np.zeros(0, np.int8),
+                   height, width)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    @property
+    def duration_us(self) -> int:
+        """Time from first to last event in microseconds (0 when fewer than two events)."""
+        return int(self.t[-1] - self.t[0]) if len(self) > 1 else 0
+
+    @property
+    def sensor_size(self) -> tuple[int, int]:
+        """``(height, width)``; taken from the coordinates when not stored."""
+        h = self.height if self.height is not None else (int(self.y.max()) + 1 if len(self) else 0)
+        w = self.width if self.width is not None else (int(self.x.max()) + 1 if len(self) else 0)
+        return h, w
+
+    def polarity01(self) -> np.ndarray:
+        """Polarity as uint8 1 (ON) / 0 (OFF)."""
+        return (self.p > 0).astype(np.uint8)
+
+    def sorted(self) -> "Events":
+        """A copy ordered by time (stable: simultaneous events keep their order)."""
+        if len(self) and np.all(self.t[1:] >= self.t[:-1]):
+            return self
+        o = np.argsort(self.t, kind="stable")
+        return Events(self.t[o], self.x[o], self.y[o], self.p[o], self.height, self.width)
+
+    def select(self, mask: np.ndarray) -> "Events":
+        """The events where ``mask`` (bool ``(N,)``) or an index array selects."""
+        return Events(self.t[mask], self.x[mask], self.y[mask], self.p[mask], self.height, self.width)
+
+    def slice_time(self, t_start_us: int, t_end_us: int) -> "Events":
+        """Events with ``t_start_us <= t < t_end_us`` (binary search; the stream must be sorted)."""
+        i0, i1 = np.searchsorted(self.t, [t_start_us, t_end_us], side="left")
+        return Events(self.t[i0:i1], self.x[i0:i1], self.y[i0:i1], self.p[i0:i1], self.height, self.width)
+
+    @staticmethod
+    def concat(parts: list["Events"]) -> "Events":
+        """Join streams (re-sorted by time); the sensor size is taken from the first part."""
+        if not parts:
+            return Events.empty()
+        ev = Events(np.concatenate([e.t for e in parts]), np.concatenate([e.x for e in parts]),
+                    np.concatenate([e.y for e in parts]), np.concatenate([e.p for e in parts]),
+                    parts[0].height, parts[0].width)
+        return ev.sorted()
+
+    def equals(self, other: "Events") -> bool:
+        """True when all four fields are identical (the sensor size is not compared)."""
+        return all(np.array_equal(getattr(self, f), getattr(other, f)) for f in "txyp")
+
+    def __repr__(self) -> str:
+        span = f", t=[{self.t[0]}..{self.t[-1]}] us" if len(self) else ""
+        return f"Events(n={len(self)}, size={self.height}x{self.width}{span})"

@@ -1,12 +1,14 @@
 """Callbacks every sigkit training run gets by default (see :func:`default_callbacks`)."""
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
 
 
@@ -101,18 +103,47 @@ class RunSummary(Callback):
         rank_zero_info(self.last_line)
 
 
+class PredictionWriter(BasePredictionWriter):
+    """Saves what ``predict_step`` returned to ``<dir>/predictions/rank<R>.pt`` at the end of ``predict``.
+
+    The file holds the list of per-batch outputs (what ``Trainer.predict`` returns), for
+    ``torch.load``. ``<dir>`` is ``output_dir`` or else the run's log folder
+    (``lightning_logs/version_N``). Methods with their own outputs (audio files, pictures) write them
+    in their batch tool instead.
+
+    >>> PredictionWriter().interval.on_epoch
+    True
+    """
+
+    def __init__(self, output_dir: str | None = None) -> None:
+        super().__init__(write_interval="epoch")
+        self.output_dir = output_dir
+        self.path: Path | None = None
+
+    def write_on_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Any,
+                           batch_indices: Any) -> None:
+        root = self.output_dir or trainer.log_dir or trainer.default_root_dir
+        self.path = Path(root) / "predictions" / f"rank{trainer.global_rank}.pt"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.part")
+        torch.save(predictions, tmp)
+        os.replace(tmp, self.path)
+        print(f"predict done: {len(predictions)} batch(es) saved to {self.path}")
+
+
 def default_callbacks(with_logger: bool = True) -> list[Callback]:
     """The callbacks a ``sigkit fit`` run gets unless the config already has one of the same kind.
 
     :class:`SigkitCheckpoint` (best), :class:`LastCheckpoint` (``last.ckpt``), :class:`RunSummary`,
-    and a ``LearningRateMonitor`` (per step) when a logger is on. Lightning's TQDM progress bar is on
+    :class:`PredictionWriter` (acts in ``predict`` only), and a ``LearningRateMonitor`` (per step)
+    when a logger is on. Lightning's TQDM progress bar is on
     by default (``--trainer.enable_progress_bar false`` turns it off).
 
     >>> [type(cb).__name__ for cb in default_callbacks()]
-    ['SigkitCheckpoint', 'LastCheckpoint', 'LearningRateMonitor', 'RunSummary']
+    ['SigkitCheckpoint', 'LastCheckpoint', 'LearningRateMonitor', 'RunSummary', 'PredictionWriter']
     """
     callbacks: list[Callback] = [SigkitCheckpoint(), LastCheckpoint()]
     if with_logger:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
-    callbacks.append(RunSummary())
+    callbacks += [RunSummary(), PredictionWriter()]
     return callbacks

@@ -8,7 +8,8 @@ trainer gets, unless the config already has one of the same kind:
   (``--trainer.logger tensorboard`` for TensorBoard in the same place, ``--trainer.logger false`` for
   none, or any logger by class path: ``--trainer.logger WandbLogger ...``);
 - :class:`~sigkit.train.callbacks.SigkitCheckpoint` (the best by the model's ``checkpoint_monitor``),
-  ``last.ckpt``, a ``LearningRateMonitor``, and a one-line summary at the end of ``fit``;
+  ``last.ckpt``, a ``LearningRateMonitor``, a one-line summary at the end of ``fit``, and ``predict``'s
+  outputs saved to ``<log dir>/predictions/rank0.pt``;
 - Lightning's TQDM progress bar.
 
 ``--trainer.devices N --trainer.strategy ddp`` trains on N processes (gloo on CPU, NCCL on GPU).

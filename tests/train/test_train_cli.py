@@ -113,6 +113,8 @@ class TestFromCheckpoint:
         preds = torch.cat(cli.trainer.predict_loop.predictions)
         with torch.no_grad():
             torch.testing.assert_close(preds, model(x))
+        saved = torch.load(tmp_path / "lightning_logs" / "version_1" / "predictions" / "rank0.pt")
+        torch.testing.assert_close(torch.cat(saved), preds)
 
     def test_missing_checkpoint_is_a_clear_error(self, tmp_path, capsys):
         missing = tmp_path / "nope.ckpt"

@@ -162,7 +162,7 @@ class BWEDataset(Dataset):
             wave, sr = load_audio(item.path, mono=True)
             wave = wave[0]
         if item.trim is not None:
-            wave = wave[int(item.trim[0] * sr): int(item.trim[1] * sr)]
+            wave = wave[round(item.trim[0] * sr): round(item.trim[1] * sr)]
         return wave, sr
 
     def __getitem__(self, index: int) -> dict[str, Tensor | int]:

@@ -67,6 +67,8 @@ class APBWEModule(GANModule):
         lr_decay: ``ExponentialLR`` gamma, stepped per epoch (0.999).
         grad_clip: gradient norm clip per network (10).
         weights: loss weights (:class:`~sigkit.audio.apbwe.losses.LossWeights` fields).
+        adversarial_start: train the generator on the reconstruction losses alone for this many steps
+            before the discriminators join (0, the official recipe; the CPU demo uses a warm-up).
 
     >>> m = APBWEModule(sr_out=16000, sr_in=8000, channels=16, layers=1, mpd_channels=(4, 4, 4, 4, 4), mrd_channels=4)
     >>> m.sr_in_rates, m.generator.n_bins
@@ -93,6 +95,7 @@ class APBWEModule(GANModule):
         lr_decay: float = 0.999,
         grad_clip: float = 10.0,
         weights: dict[str, float] | None = None,
+        adversarial_start: int = 0,
     ) -> None:
         super().__init__(grad_clip=grad_clip, scheduler_interval="epoch")
         rates = tuple(int(r) for r in (sr_in if isinstance(sr_in, (list, tuple)) else [sr_in]))
@@ -108,6 +111,15 @@ class APBWEModule(GANModule):
         self.mrad = MultiResolutionDiscriminator("amplitude", RESOLUTIONS, mrd_channels)
         self.mrpd = MultiResolutionDiscriminator("phase", RESOLUTIONS, mrd_channels)
         self._test_scores: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        self.batches_seen = 0
+
+    @property
+    def adversarial(self) -> bool:
+        return self.batches_seen >= self.hparams.adversarial_start
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        super().training_step(batch, batch_idx)
+        self.batches_seen += 1
 
     # ---- the generator on waveforms -----------------------------------------------------------
     def forward(self, nb: Tensor) -> Tensor:
@@ -145,6 +157,8 @@ class APBWEModule(GANModule):
 
     def generator_loss(self, batch: dict[str, Tensor], gen: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         terms = self.reconstruction_terms(batch["wb"], gen)
+        if not self.adversarial:
+            return weighted_reconstruction(terms, self.loss_weights), dict(terms)
         y, y_hat = batch["wb"].unsqueeze(1), gen["wave"].unsqueeze(1)
         (_, p_g, fp_r, fp_g), (_, a_g, fa_r, fa_g), (_, ph_g, fph_r, fph_g) = self._discriminate(y, y_hat)
         w = self.loss_weights
@@ -206,7 +220,11 @@ class APBWEModule(GANModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["sigkit"] = {"kind": CHECKPOINT_KIND, "sr_in": list(self.sr_in_rates), "sr_out": self.sr_out,
                                 "n_fft": self.spec.n_fft, "hop": self.spec.hop, "win": self.spec.win,
-                                "channels": self.generator.channels, "layers": self.generator.layers}
+                                "channels": self.generator.channels, "layers": self.generator.layers,
+                                "batches_seen": self.batches_seen}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.batches_seen = int(checkpoint.get("sigkit", {}).get("batches_seen", 0))
 
 
 def format_results_table(scores: dict[int, dict[str, list[float]]], sr_out: int) -> str:

@@ -35,7 +35,7 @@ class GANModule(pl.LightningModule):
     (global L2 norm) separately for each group :meth:`clip_groups` returns: by default each
     optimizer's parameters as one group; AP-BWE, for one, clips each of its discriminators apart,
     which a subclass gets by overriding :meth:`clip_groups`. Override :attr:`adversarial` (e.g.
-    ``return self.global_step >= N``) to train the generator alone at first. A subclass that overrides
+    ``return self.batches_trained >= N``) to train the generator alone at first. A subclass that overrides
     ``on_train_epoch_end`` calls ``super().on_train_epoch_end()`` so epoch schedulers still step. Under
     DDP, use ``--trainer.strategy ddp_find_unused_parameters_true`` (each backward leaves one network out).
 
@@ -87,6 +87,17 @@ class GANModule(pl.LightningModule):
     def adversarial(self) -> bool:
         """Whether the discriminator is trained this step (override for a generator-only warm-up)."""
         return True
+
+    @property
+    def batches_trained(self) -> int:
+        """Training batches finished before this one, over the whole run (restored on resume).
+
+        Unlike ``global_step``, which counts optimizer steps (two a batch here, one while
+        :attr:`adversarial` is off), this counts batches: ``adversarial`` can return
+        ``self.batches_trained >= warmup``.
+        """
+        trainer = self._trainer
+        return 0 if trainer is None else int(trainer.fit_loop.epoch_loop.batch_progress.total.completed)
 
     def clip_groups(self, which: str) -> Sequence[Iterable[nn.Parameter]]:
         """Parameter groups clipped apart for ``which`` in ``("generator", "discriminator")``.

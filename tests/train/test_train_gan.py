@@ -23,7 +23,7 @@ class TinyGAN(GANModule):
 
     @property
     def adversarial(self) -> bool:
-        return self.global_step >= self.warmup_steps
+        return self.batches_trained >= self.warmup_steps
 
     def generate(self, batch):
         return self.g(batch[0])
@@ -105,6 +105,26 @@ class TestGANModule:
         assert model.d_steps == 0
         torch.testing.assert_close(model.state_dict()["d1.weight"], before["d1.weight"])
         assert not torch.equal(model.state_dict()["g.weight"], before["g.weight"])
+        assert model.batches_trained == 4
+
+    def test_warmup_counts_batches_across_epochs(self):
+        model = TinyGAN(warmup_steps=5)
+        trainer, _ = fit(model, epochs=2)  # 8 batches: the discriminator trains on the last 3
+        assert model.d_steps == 3
+        assert trainer.global_step == 5 + 2 * 3  # optimizer steps: one a batch, two once adversarial
+
+    def test_batches_trained_survives_a_resume(self, tmp_path):
+        model = TinyGAN(warmup_steps=6)
+        data = DataLoader(TensorDataset(torch.randn(16, 4)), batch_size=4)
+        kw = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                  default_root_dir=tmp_path)
+        first = pl.Trainer(max_epochs=1, **kw)
+        first.fit(model, data)
+        ckpt = tmp_path / "one_epoch.ckpt"
+        first.save_checkpoint(ckpt)
+        resumed = TinyGAN(warmup_steps=6)
+        pl.Trainer(max_epochs=2, **kw).fit(resumed, data, ckpt_path=ckpt)
+        assert resumed.batches_trained == 8 and resumed.d_steps == 2  # batches 7 and 8 only
 
     def test_bad_arguments(self):
         with pytest.raises(ValueError, match="scheduler_interval"):

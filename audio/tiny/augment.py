@@ -5,6 +5,7 @@ Waveform augmentations act on ``(B, T)`` batches, feature augmentations on ``(B,
 (same generator state, same draw) and, for use in a config, an ``nn.Module`` that applies it only in
 training mode. Every item of a batch gets its own random draw.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,10 @@ def _uniform(n: int, low: float, high: float, like: Tensor, generator: torch.Gen
     return (low + (high - low) * u).to(device=like.device, dtype=like.dtype)
 
 
-def _mask_axis(x: Tensor, axis: int, n_masks: int, max_width: int, generator: torch.Generator | None) -> Tensor:
-    """Zero ``n_masks`` random bands of width ``0..max_width`` along ``axis`` (1 = F, 2 = N) of ``(B, F, N)``."""
+def _mask_axis(
+    x: Tensor, axis: int, n_masks: int, max_width: int, generator: torch.Generator | None
+) -> Tensor:
+    """Zero ``n_masks`` random bands of width ``0..max_width`` along ``axis`` (1 = F, 2 = N) of (B, F, N)."""
     size = x.shape[axis]
     max_width = min(max_width, size)
     if n_masks <= 0 or max_width <= 0:
@@ -37,8 +40,14 @@ def _mask_axis(x: Tensor, axis: int, n_masks: int, max_width: int, generator: to
     return x * keep.reshape(shape).to(x.dtype)
 
 
-def spec_augment(features: Tensor, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2,
-                 time_width: int = 10, generator: torch.Generator | None = None) -> Tensor:
+def spec_augment(
+    features: Tensor,
+    freq_masks: int = 2,
+    freq_width: int = 8,
+    time_masks: int = 2,
+    time_width: int = 10,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """SpecAugment's frequency and time masking (Park et al. 2019) on ``(B, F, N)``: masked cells become 0.
 
     Each item gets ``freq_masks`` bands of ``0..freq_width`` features and ``time_masks`` bands of
@@ -49,7 +58,8 @@ def spec_augment(features: Tensor, freq_masks: int = 2, freq_width: int = 8, tim
         A new ``(B, F, N)`` tensor; the input is not modified.
 
     >>> x = torch.ones(1, 8, 10)
-    >>> y = spec_augment(x, freq_masks=1, freq_width=8, time_masks=0, generator=torch.Generator().manual_seed(1))
+    >>> g = torch.Generator().manual_seed(1)
+    >>> y = spec_augment(x, freq_masks=1, freq_width=8, time_masks=0, generator=g)
     >>> y.shape, bool(((y == 0) | (y == 1)).all())
     (torch.Size([1, 8, 10]), True)
     """
@@ -61,8 +71,9 @@ def spec_augment(features: Tensor, freq_masks: int = 2, freq_width: int = 8, tim
     return _mask_axis(out, 2, time_masks, time_width, generator)
 
 
-def mixup(x: Tensor, targets: Tensor, alpha: float = 0.2, generator: torch.Generator | None = None
-          ) -> tuple[Tensor, Tensor]:
+def mixup(
+    x: Tensor, targets: Tensor, alpha: float = 0.2, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """Mixup (Zhang et al. 2018): each item is blended with another of the batch, and so is its target.
 
     ``x_i' = lam_i x_i + (1 - lam_i) x_p(i)`` with ``lam_i ~ Beta(alpha, alpha)`` and ``p`` a random
@@ -97,7 +108,7 @@ def mixup(x: Tensor, targets: Tensor, alpha: float = 0.2, generator: torch.Gener
 
 
 def time_shift(wave: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
-    """Roll each waveform of ``(B, T)`` circularly by its own random shift in ``[-max_shift, max_shift]`` samples.
+    """Roll each waveform of ``(B, T)`` circularly by its own random shift in ``[-max_shift, max_shift]``.
 
     >>> w = torch.arange(6.0).repeat(3, 1)
     >>> y = time_shift(w, 2, generator=torch.Generator().manual_seed(0))
@@ -114,8 +125,9 @@ def time_shift(wave: Tensor, max_shift: int, generator: torch.Generator | None =
     return torch.gather(wave, 1, idx.to(wave.device))
 
 
-def random_gain(wave: Tensor, min_db: float = -6.0, max_db: float = 6.0,
-                generator: torch.Generator | None = None) -> Tensor:
+def random_gain(
+    wave: Tensor, min_db: float = -6.0, max_db: float = 6.0, generator: torch.Generator | None = None
+) -> Tensor:
     """Scale each waveform of ``(B, T)`` by its own gain drawn uniformly in ``[min_db, max_db]`` dB.
 
     >>> y = random_gain(torch.ones(2, 4), 6.0, 6.0)
@@ -130,8 +142,9 @@ def random_gain(wave: Tensor, min_db: float = -6.0, max_db: float = 6.0,
     return wave * (10.0 ** (gain_db / 20.0))[:, None]
 
 
-def add_noise(wave: Tensor, snr_db: float | tuple[float, float], generator: torch.Generator | None = None
-              ) -> Tensor:
+def add_noise(
+    wave: Tensor, snr_db: float | tuple[float, float], generator: torch.Generator | None = None
+) -> Tensor:
     """Add white Gaussian noise at a signal-to-noise ratio (dB) to each waveform of ``(B, T)``.
 
     The noise of item ``b`` is scaled so that ``10 log10(mean(x_b^2) / mean(n_b^2))`` equals its SNR
@@ -164,8 +177,9 @@ class SpecAugment(nn.Module):
     True
     """
 
-    def __init__(self, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2, time_width: int = 10
-                 ) -> None:
+    def __init__(
+        self, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2, time_width: int = 10
+    ) -> None:
         super().__init__()
         self.freq_masks, self.freq_width = freq_masks, freq_width
         self.time_masks, self.time_width = time_masks, time_width
@@ -190,8 +204,13 @@ class WaveAugment(nn.Module):
     torch.Size([4, 1000])
     """
 
-    def __init__(self, max_shift: int = 0, gain_db: tuple[float, float] | None = None,
-                 snr_db: tuple[float, float] | None = None, p_noise: float = 0.5) -> None:
+    def __init__(
+        self,
+        max_shift: int = 0,
+        gain_db: tuple[float, float] | None = None,
+        snr_db: tuple[float, float] | None = None,
+        p_noise: float = 0.5,
+    ) -> None:
         super().__init__()
         if not 0.0 <= p_noise <= 1.0:
             raise InputError(f"WaveAugment: p_noise must be in [0, 1], got {p_noise}")

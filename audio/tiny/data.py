@@ -6,6 +6,7 @@ Every DataModule yields batches ``(wave, label)``: mono waveforms ``(B, clip_sam
 indices ``(B,)`` long; it exposes ``class_names`` (index -> name) once set up. The test split is the
 validation split (ESC-50's protocol evaluates on the held-out fold).
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,7 +32,7 @@ def fit_length(wave: Tensor, n_samples: int, offset: int = 0) -> Tensor:
     ([1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0])
     """
     if wave.shape[-1] >= n_samples:
-        return wave[..., offset:offset + n_samples]
+        return wave[..., offset : offset + n_samples]
     return torch.nn.functional.pad(wave, (0, n_samples - wave.shape[-1]))
 
 
@@ -53,8 +54,15 @@ class ClipDataset(Dataset):
     ([1.0, 1.0, 1.0, 0.0], 1)
     """
 
-    def __init__(self, items: Sequence[str | Path | Tensor], labels: Sequence[int], sr: int, n_samples: int,
-                 random_crop: bool = False, cache: bool = True) -> None:
+    def __init__(
+        self,
+        items: Sequence[str | Path | Tensor],
+        labels: Sequence[int],
+        sr: int,
+        n_samples: int,
+        random_crop: bool = False,
+        cache: bool = True,
+    ) -> None:
         if len(items) != len(labels):
             raise InputError(f"ClipDataset: {len(items)} items but {len(labels)} labels")
         self.items, self.labels = list(items), [int(x) for x in labels]
@@ -114,8 +122,14 @@ class _ClipDataModule(pl.LightningDataModule):
     def _loader(self, ds: ClipDataset | None, shuffle: bool) -> DataLoader:
         if ds is None:
             raise DatasetError(f"{type(self).__name__}: call setup() before asking for a loader")
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, drop_last=False)
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True)
@@ -138,8 +152,10 @@ def read_esc50_meta(root: str | Path) -> list[dict[str, str]]:
     """
     root = Path(root)
     meta, audio = root / "meta" / "esc50.csv", root / "audio"
-    hint = ("pass --data.root the folder of the official ESC-50 checkout (github.com/karolpiczak/ESC-50), "
-            "which holds audio/ and meta/esc50.csv")
+    hint = (
+        "pass --data.root the folder of the official ESC-50 checkout (github.com/karolpiczak/ESC-50), "
+        "which holds audio/ and meta/esc50.csv"
+    )
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder; {hint}")
     if not meta.is_file() or not audio.is_dir():
@@ -148,13 +164,17 @@ def read_esc50_meta(root: str | Path) -> list[dict[str, str]]:
         reader = csv.DictReader(fh)
         missing_cols = [c for c in ESC50_COLUMNS[:5] if c not in (reader.fieldnames or [])]
         if missing_cols:
-            raise DatasetError(f"{meta}: columns {missing_cols} missing (header {reader.fieldnames}); "
-                               f"expected {','.join(ESC50_COLUMNS)}")
+            raise DatasetError(
+                f"{meta}: columns {missing_cols} missing (header {reader.fieldnames}); "
+                f"expected {','.join(ESC50_COLUMNS)}"
+            )
         rows = list(reader)
     absent = [r["filename"] for r in rows if not (audio / r["filename"]).is_file()]
     if absent:
-        raise DatasetError(f"{audio}: {len(absent)} file(s) listed in meta/esc50.csv are missing (first: "
-                           f"{absent[0]}); re-download or re-extract the dataset")
+        raise DatasetError(
+            f"{audio}: {len(absent)} file(s) listed in meta/esc50.csv are missing (first: "
+            f"{absent[0]}); re-download or re-extract the dataset"
+        )
     return rows
 
 
@@ -179,8 +199,17 @@ class ESC50DataModule(_ClipDataModule):
     80000
     """
 
-    def __init__(self, root: str, fold: int = 1, esc10: bool = False, sr: int = 16000, duration: float = 5.0,
-                 batch_size: int = 32, num_workers: int = 0, cache: bool = True) -> None:
+    def __init__(
+        self,
+        root: str,
+        fold: int = 1,
+        esc10: bool = False,
+        sr: int = 16000,
+        duration: float = 5.0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        cache: bool = True,
+    ) -> None:
         super().__init__(sr, duration, batch_size, num_workers, cache)
         self.save_hyperparameters()
         if fold not in (1, 2, 3, 4, 5):
@@ -199,8 +228,10 @@ class ESC50DataModule(_ClipDataModule):
         tr = [(audio / r["filename"], remap[int(r["target"])]) for r in rows if int(r["fold"]) != self.fold]
         va = [(audio / r["filename"], remap[int(r["target"])]) for r in rows if int(r["fold"]) == self.fold]
         if not tr or not va:
-            raise DatasetError(f"{self.root}: fold {self.fold} leaves an empty {'training' if not tr else 'validation'} "
-                               "set; meta/esc50.csv must list clips of all five folds")
+            raise DatasetError(
+                f"{self.root}: fold {self.fold} leaves an empty {'training' if not tr else 'validation'} "
+                "set; meta/esc50.csv must list clips of all five folds"
+            )
         return [p for p, _ in tr], [y for _, y in tr], [p for p, _ in va], [y for _, y in va], class_names
 
 
@@ -209,7 +240,9 @@ def _audio_files(folder: Path) -> list[Path]:
 
 
 def _class_folders(root: Path) -> dict[str, list[Path]]:
-    classes = {d.name: _audio_files(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
+    classes = {
+        d.name: _audio_files(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")
+    }
     return {k: v for k, v in classes.items() if v}
 
 
@@ -230,8 +263,17 @@ class FolderDataModule(_ClipDataModule):
     16000
     """
 
-    def __init__(self, root: str, val_fraction: float = 0.2, seed: int = 0, sr: int = 16000,
-                 duration: float = 5.0, batch_size: int = 32, num_workers: int = 0, cache: bool = True) -> None:
+    def __init__(
+        self,
+        root: str,
+        val_fraction: float = 0.2,
+        seed: int = 0,
+        sr: int = 16000,
+        duration: float = 5.0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        cache: bool = True,
+    ) -> None:
         super().__init__(sr, duration, batch_size, num_workers, cache)
         self.save_hyperparameters()
         if not 0.0 < val_fraction < 1.0:
@@ -241,8 +283,10 @@ class FolderDataModule(_ClipDataModule):
     def _make_splits(self):
         root = self.root
         if not root.is_dir():
-            raise DatasetError(f"{root}: no such folder; pass --data.root a folder with one sub-folder of "
-                               "audio files per class")
+            raise DatasetError(
+                f"{root}: no such folder; pass --data.root a folder with one sub-folder of "
+                "audio files per class"
+            )
         if (root / "train").is_dir() and (root / "val").is_dir():
             train, val = _class_folders(root / "train"), _class_folders(root / "val")
             names = sorted(set(train) | set(val))
@@ -256,13 +300,17 @@ class FolderDataModule(_ClipDataModule):
                 n_val = max(1, round(len(files) * self.val_fraction)) if len(files) > 1 else 0
                 val[name], train[name] = files[:n_val], files[n_val:]
         if len(names) < 2:
-            raise DatasetError(f"{root}: found {len(names)} class folder(s) with audio files; need at least 2 "
-                               f"(ROOT/<class>/*.wav)")
+            raise DatasetError(
+                f"{root}: found {len(names)} class folder(s) with audio files; need at least 2 "
+                f"(ROOT/<class>/*.wav)"
+            )
         index = {n: i for i, n in enumerate(names)}
         tr = [(p, index[n]) for n in names for p in train.get(n, [])]
         va = [(p, index[n]) for n in names for p in val.get(n, [])]
         if not va:
-            raise DatasetError(f"{root}: no validation files; give each class at least 2 files or a val/ folder")
+            raise DatasetError(
+                f"{root}: no validation files; give each class at least 2 files or a val/ folder"
+            )
         return [p for p, _ in tr], [y for _, y in tr], [p for p, _ in va], [y for _, y in va], names
 
 
@@ -286,8 +334,17 @@ class SyntheticDataModule(_ClipDataModule):
     (torch.Size([3, 4000]), [0, 1, 2], ['dog', 'rain', 'crackling_fire'], 6)
     """
 
-    def __init__(self, n_classes: int = 10, n_train: int = 40, n_val: int = 20, seed: int = 0, sr: int = 16000,
-                 duration: float = 5.0, batch_size: int = 32, num_workers: int = 0) -> None:
+    def __init__(
+        self,
+        n_classes: int = 10,
+        n_train: int = 40,
+        n_val: int = 20,
+        seed: int = 0,
+        sr: int = 16000,
+        duration: float = 5.0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+    ) -> None:
         super().__init__(sr, duration, batch_size, num_workers, cache=True)
         self.save_hyperparameters()
         from sigkit.data.synth.environmental import ENV_CLASSES

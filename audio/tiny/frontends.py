@@ -12,11 +12,12 @@ over the whole feature map) so the model sees the same scale whatever the record
 the feature shape a clip of ``T`` samples gives with :meth:`out_shape` -- the models size their learned
 positions with it.
 """
+
 from __future__ import annotations
 
 import math
 
-import torch
+import torch  # noqa: F401  (the doctests use it)
 from torch import Tensor, nn
 
 from sigkit.errors import InputError
@@ -83,16 +84,33 @@ class LogMelFrontend(_Frontend):
     (torch.Size([2, 40, 63]), (40, 63))
     """
 
-    def __init__(self, sr: int = 16000, n_fft: int = 1024, hop: int = 1024, win: int | None = None,
-                 n_mels: int = 40, fmin: float = 0.0, fmax: float | None = None, top_db: float = 80.0,
-                 norm: str = "clip") -> None:
+    def __init__(
+        self,
+        sr: int = 16000,
+        n_fft: int = 1024,
+        hop: int = 1024,
+        win: int | None = None,
+        n_mels: int = 40,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        top_db: float = 80.0,
+        norm: str = "clip",
+    ) -> None:
         super().__init__(norm)
         self.sr, self.n_mels, self.fmin, self.fmax, self.top_db = sr, n_mels, fmin, fmax, top_db
         self.spec = STFTSpec(n_fft, hop, win)
 
     def forward(self, wave: Tensor) -> Tensor:
-        feats = log_mel(_as_batch(wave), self.spec, self.sr, self.n_mels, self.fmin, self.fmax, mode="db",
-                        top_db=self.top_db)
+        feats = log_mel(
+            _as_batch(wave),
+            self.spec,
+            self.sr,
+            self.n_mels,
+            self.fmin,
+            self.fmax,
+            mode="db",
+            top_db=self.top_db,
+        )
         return self._finish(feats)
 
     def out_shape(self, n_samples: int) -> tuple[int, int]:
@@ -112,17 +130,35 @@ class MFCCFrontend(_Frontend):
     torch.Size([2, 13, 63])
     """
 
-    def __init__(self, sr: int = 16000, n_fft: int = 1024, hop: int = 512, win: int | None = None,
-                 n_mfcc: int = 20, n_mels: int = 40, fmin: float = 0.0, fmax: float | None = None,
-                 top_db: float = 80.0, norm: str = "clip") -> None:
+    def __init__(
+        self,
+        sr: int = 16000,
+        n_fft: int = 1024,
+        hop: int = 512,
+        win: int | None = None,
+        n_mfcc: int = 20,
+        n_mels: int = 40,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        top_db: float = 80.0,
+        norm: str = "clip",
+    ) -> None:
         super().__init__(norm)
         self.sr, self.n_mfcc, self.n_mels = sr, n_mfcc, n_mels
         self.fmin, self.fmax, self.top_db = fmin, fmax, top_db
         self.spec = STFTSpec(n_fft, hop, win)
 
     def forward(self, wave: Tensor) -> Tensor:
-        feats = mfcc(_as_batch(wave), self.spec, self.sr, self.n_mfcc, self.n_mels, self.fmin, self.fmax,
-                     top_db=self.top_db)
+        feats = mfcc(
+            _as_batch(wave),
+            self.spec,
+            self.sr,
+            self.n_mfcc,
+            self.n_mels,
+            self.fmin,
+            self.fmax,
+            top_db=self.top_db,
+        )
         return self._finish(feats)
 
     def out_shape(self, n_samples: int) -> tuple[int, int]:

@@ -8,6 +8,7 @@
 - ``sigkit esc50-cv -c configs/audio/tiny_esc50.yaml --data.root /data/ESC-50``: trains and validates
   on each of ESC-50's five folds and prints the accuracy of each and their mean +- std.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,9 @@ import warnings
 from pathlib import Path
 
 import torch
+from sigkit.audio.tiny.module import TinyClassifierModule
 from torch import Tensor
 
-from sigkit.audio.tiny.module import TinyClassifierModule
 from sigkit.errors import CheckpointError, InputError
 
 
@@ -34,15 +35,21 @@ def load_classifier(ckpt: str | Path) -> TinyClassifierModule:
     """
     ckpt = Path(ckpt)
     if not ckpt.is_file():
-        raise CheckpointError(f"{ckpt}: no such checkpoint; pass --ckpt a .ckpt written by `sigkit fit -c "
-                              "configs/audio/tiny_*.yaml` (lightning_logs/version_N/checkpoints/)")
+        raise CheckpointError(
+            f"{ckpt}: no such checkpoint; pass --ckpt a .ckpt written by `sigkit fit -c "
+            "configs/audio/tiny_*.yaml` (lightning_logs/version_N/checkpoints/)"
+        )
     try:
-        with warnings.catch_warnings():  # rebuilding the modules from the saved config re-saves them as hparams
+        with (
+            warnings.catch_warnings()
+        ):  # rebuilding the modules from the saved config re-saves them as hparams
             warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`.*")
             module = TinyClassifierModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
     except Exception as err:  # Lightning raises KeyError/TypeError/RuntimeError/pickle errors here
-        raise CheckpointError(f"{ckpt}: not a tiny-classifier checkpoint ({type(err).__name__}: {err}); use a "
-                              "checkpoint trained with a configs/audio/tiny_*.yaml config") from err
+        raise CheckpointError(
+            f"{ckpt}: not a tiny-classifier checkpoint ({type(err).__name__}: {err}); use a "
+            "checkpoint trained with a configs/audio/tiny_*.yaml config"
+        ) from err
     return module.eval()
 
 
@@ -52,11 +59,14 @@ def load_datamodule(ckpt: str | Path, **overrides):
     import lightning.pytorch as pl
 
     try:
-        return pl.LightningDataModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False,
-                                                           **overrides)
+        return pl.LightningDataModule.load_from_checkpoint(
+            ckpt, map_location="cpu", weights_only=False, **overrides
+        )
     except Exception as err:
-        raise CheckpointError(f"{ckpt}: holds no DataModule settings ({type(err).__name__}: {err}); train with "
-                              "`sigkit fit -c configs/audio/tiny_*.yaml`, which saves them") from err
+        raise CheckpointError(
+            f"{ckpt}: holds no DataModule settings ({type(err).__name__}: {err}); train with "
+            "`sigkit fit -c configs/audio/tiny_*.yaml`, which saves them"
+        ) from err
 
 
 @torch.no_grad()
@@ -73,7 +83,9 @@ def clip_probabilities(model: torch.nn.Module, wave: Tensor) -> Tensor:
     (torch.Size([3]), 1.0)
     """
     if wave.dim() != 1 or wave.numel() == 0:
-        raise InputError(f"clip_probabilities needs a non-empty mono waveform (T,), got shape {tuple(wave.shape)}")
+        raise InputError(
+            f"clip_probabilities needs a non-empty mono waveform (T,), got shape {tuple(wave.shape)}"
+        )
     n = model.clip_samples
     windows = max(1, math.ceil(wave.numel() / n))
     padded = torch.nn.functional.pad(wave, (0, windows * n - wave.numel()))
@@ -89,7 +101,7 @@ def top_k(probs: Tensor, class_names: list[str] | None, k: int) -> list[tuple[st
     k = min(k, probs.numel())
     values, idx = probs.topk(k)
     names = class_names or [str(i) for i in range(probs.numel())]
-    return [(names[i], float(v)) for v, i in zip(values.tolist(), idx.tolist())]
+    return [(names[i], float(v)) for v, i in zip(values.tolist(), idx.tolist(), strict=False)]
 
 
 def classify_main(argv: list[str] | None = None) -> int:
@@ -102,13 +114,17 @@ def classify_main(argv: list[str] | None = None) -> int:
     from sigkit.batch.cli import add_batch_arguments, default_device, run_from_args
     from sigkit.io import load_audio
 
-    parser = argparse.ArgumentParser(prog="sigkit classify", description="classify audio files with a tiny "
-                                     "sound classifier; writes OUT/predictions.csv")
+    parser = argparse.ArgumentParser(
+        prog="sigkit classify",
+        description="classify audio files with a tiny sound classifier; writes OUT/predictions.csv",
+    )
     add_batch_arguments(parser, batch_size=8)
     for action in parser._actions:  # OUT is optional here: `sigkit classify IN --ckpt X`
         if action.dest == "output":
             action.nargs, action.default = "?", "predictions"
-    parser.add_argument("--ckpt", required=True, help="a checkpoint of `sigkit fit -c configs/audio/tiny_*.yaml`")
+    parser.add_argument(
+        "--ckpt", required=True, help="a checkpoint of `sigkit fit -c configs/audio/tiny_*.yaml`"
+    )
     parser.add_argument("--top-k", type=int, default=3, help="labels written per file (default: 3)")
     args = parser.parse_args(argv)
     if args.top_k < 1:
@@ -123,8 +139,13 @@ def classify_main(argv: list[str] | None = None) -> int:
         return load_audio(path, sr=sr, mono=True)[0][0]
 
     def process(jobs) -> list[tuple[str, list[tuple[str, float]]]]:
-        return [(job.source.rel.as_posix(), top_k(clip_probabilities(model, job.data.to(device)).cpu(),
-                                                  module.class_names, k)) for job in jobs]
+        return [
+            (
+                job.source.rel.as_posix(),
+                top_k(clip_probabilities(model, job.data.to(device)).cpu(), module.class_names, k),
+            )
+            for job in jobs
+        ]
 
     def save(result: tuple[str, list[tuple[str, float]]], path: Path) -> None:
         name, preds = result
@@ -147,7 +168,7 @@ def classify_main(argv: list[str] | None = None) -> int:
 
 
 def crossval_main(argv: list[str] | None = None) -> int:
-    """``sigkit esc50-cv -c CONFIG --data.root ROOT [--folds 1,2,3,4,5] [--out esc50_cv] [LightningCLI args]``.
+    """``sigkit esc50-cv -c CONFIG --data.root ROOT [--folds 1,2,3,4,5] [--out DIR] [LightningCLI args]``.
 
     Runs ``sigkit fit`` once per fold (``--data.init_args.fold k``, logs under ``OUT/fold{k}``) and
     prints each fold's validation accuracy after the last epoch (no model selection on the held-out
@@ -156,9 +177,11 @@ def crossval_main(argv: list[str] | None = None) -> int:
     from sigkit.errors import SigkitError
     from sigkit.train.cli import SigkitCLI
 
-    parser = argparse.ArgumentParser(prog="sigkit esc50-cv", add_help=True,
-                                     description="5-fold ESC-50 cross-validation of a tiny config; other "
-                                                 "arguments go to `sigkit fit`")
+    parser = argparse.ArgumentParser(
+        prog="sigkit esc50-cv",
+        add_help=True,
+        description="5-fold ESC-50 cross-validation of a tiny config; other arguments go to `sigkit fit`",
+    )
     parser.add_argument("--folds", default="1,2,3,4,5", help="comma-separated validation folds")
     parser.add_argument("--out", default="esc50_cv", help="folder for each fold's logs and checkpoints")
     args, rest = parser.parse_known_args(argv)
@@ -170,8 +193,14 @@ def crossval_main(argv: list[str] | None = None) -> int:
         raise InputError(f"--folds must list ESC-50 folds 1-5, got {args.folds!r}")
     accs: dict[int, float] = {}
     for fold in folds:
-        fit_args = ["fit", *rest, "--data.init_args.fold", str(fold),
-                    "--trainer.default_root_dir", str(Path(args.out) / f"fold{fold}")]
+        fit_args = [
+            "fit",
+            *rest,
+            "--data.init_args.fold",
+            str(fold),
+            "--trainer.default_root_dir",
+            str(Path(args.out) / f"fold{fold}"),
+        ]
         try:
             cli = SigkitCLI(args=fit_args)
         except SigkitError as err:
@@ -181,15 +210,19 @@ def crossval_main(argv: list[str] | None = None) -> int:
             return exit_.code if isinstance(exit_.code, int) else 1
         metric = cli.trainer.callback_metrics.get("val/acc")
         if metric is None:
-            print(f"sigkit esc50-cv: fold {fold}: no val/acc was logged; is the model a TinyClassifierModule?",
-                  file=sys.stderr)
+            print(
+                f"sigkit esc50-cv: fold {fold}: no val/acc was logged; is the model a TinyClassifierModule?",
+                file=sys.stderr,
+            )
             return 1
         accs[fold] = 100.0 * float(metric)
         print(f"fold {fold}: val accuracy {accs[fold]:.2f}%")
     values = list(accs.values())
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    print(f"ESC-50 {len(values)}-fold accuracy: {statistics.mean(values):.2f} +- {std:.2f} % "
-          f"(folds {', '.join(f'{k}: {v:.2f}' for k, v in accs.items())})")
+    print(
+        f"ESC-50 {len(values)}-fold accuracy: {statistics.mean(values):.2f} +- {std:.2f} % "
+        f"(folds {', '.join(f'{k}: {v:.2f}' for k, v in accs.items())})"
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ tokens from the feature map (one per frame, or one per time-frequency patch) -> 
 LayerNorm -> linear classifier on ``[CLS]``. With 40 mels, 79 frames, ``dim=16``, one block of
 2 heads and an MLP of 64 it has 6,114 parameters for ESC-50's 50 classes.
 """
+
 from __future__ import annotations
 
 import math
@@ -87,7 +88,8 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: ``x + attn(LN(x))``, then ``x + MLP(LN(x))``. ``(B, L, dim)`` in and out."""
+    """Pre-norm transformer block: ``x + attn(LN(x))``, then ``x + MLP(LN(x))``; ``(B, L, dim)`` in and out.
+    """
 
     def __init__(self, dim: int, heads: int, ffn: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -112,8 +114,10 @@ class _Classifier(nn.Module):
         if clip_samples <= 0:
             raise InputError(f"clip_samples must be a positive number of samples, got {clip_samples}")
         if not hasattr(frontend, "out_shape"):
-            raise InputError(f"frontend {type(frontend).__name__} has no out_shape(n_samples); use one of "
-                             "sigkit.audio.tiny.frontends")
+            raise InputError(
+                f"frontend {type(frontend).__name__} has no out_shape(n_samples); use one of "
+                "sigkit.audio.tiny.frontends"
+            )
         self.frontend = frontend
         self.n_classes, self.clip_samples = n_classes, clip_samples
         self.feature_shape: tuple[int, int] = tuple(frontend.out_shape(clip_samples))
@@ -122,7 +126,9 @@ class _Classifier(nn.Module):
         if features.dim() != 3 or tuple(features.shape[1:]) != self.feature_shape:
             raise InputError(
                 f"features of shape {tuple(features.shape)} do not match the model's (B, "
-                f"{self.feature_shape[0]}, {self.feature_shape[1]}); give clips of {self.clip_samples} samples")
+                f"{self.feature_shape[0]}, {self.feature_shape[1]}); "
+                f"give clips of {self.clip_samples} samples"
+            )
 
     def forward_features(self, features: Tensor) -> Tensor:
         raise NotImplementedError
@@ -152,16 +158,29 @@ class TinyTransformer(_Classifier):
     (6114, torch.Size([2, 50]))
     """
 
-    def __init__(self, frontend: nn.Module, n_classes: int = 50, clip_samples: int = 80000,
-                 tokens: str = "frame", patch: tuple[int, int] = (8, 8), dim: int = 16, depth: int = 1,
-                 heads: int = 2, ffn: int = 64, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        frontend: nn.Module,
+        n_classes: int = 50,
+        clip_samples: int = 80000,
+        tokens: str = "frame",
+        patch: tuple[int, int] = (8, 8),
+        dim: int = 16,
+        depth: int = 1,
+        heads: int = 2,
+        ffn: int = 64,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__(frontend, n_classes, clip_samples)
         if tokens not in TOKENS:
             raise InputError(f"tokens must be one of {TOKENS}, got {tokens!r}")
         n_feat, n_frames = self.feature_shape
         self.dim, self.depth, self.heads, self.ffn, self.token_kind = dim, depth, heads, ffn, tokens
-        self.tokens = (FrameTokens(n_feat, n_frames, dim) if tokens == "frame"
-                       else PatchTokens(n_feat, n_frames, dim, patch))
+        self.tokens = (
+            FrameTokens(n_feat, n_frames, dim)
+            if tokens == "frame"
+            else PatchTokens(n_feat, n_frames, dim, patch)
+        )
         self.cls = nn.Parameter(torch.zeros(1, 1, dim))
         self.n_tokens = self.tokens.n_tokens
         self.pos = nn.Parameter(torch.randn(1, self.n_tokens + 1, dim) * 0.02)
@@ -198,20 +217,35 @@ class MFCCCNN(_Classifier):
     torch.Size([2, 10])
     """
 
-    def __init__(self, frontend: nn.Module, n_classes: int = 50, clip_samples: int = 80000,
-                 channels: tuple[int, ...] = (32, 64, 128, 256), hidden: int = 512, dropout: float = 0.3) -> None:
+    def __init__(
+        self,
+        frontend: nn.Module,
+        n_classes: int = 50,
+        clip_samples: int = 80000,
+        channels: tuple[int, ...] = (32, 64, 128, 256),
+        hidden: int = 512,
+        dropout: float = 0.3,
+    ) -> None:
         super().__init__(frontend, n_classes, clip_samples)
         layers: list[nn.Module] = []
         f, n, c_in = *self.feature_shape, 1
         for c in channels:
             if f < 2 or n < 2:
-                raise InputError(f"MFCCCNN: {len(channels)} pooling stages are too many for features "
-                                 f"{self.feature_shape}; use fewer channels entries")
+                raise InputError(
+                    f"MFCCCNN: {len(channels)} pooling stages are too many for features "
+                    f"{self.feature_shape}; use fewer channels entries"
+                )
             layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
             f, n, c_in = f // 2, n // 2, c
         self.convs = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in * f * n, hidden),
-                                        nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(c_in * f * n, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
+        )
 
     def forward_features(self, features: Tensor) -> Tensor:
         """Logits ``(B, n_classes)`` from MFCCs ``(B, F, N)``."""

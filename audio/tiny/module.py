@@ -9,20 +9,22 @@ Logged: ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc`` (the checkpoint
 ``test/loss``, ``test/acc``. The class names of the DataModule are stored in the checkpoint
 (``checkpoint["class_names"]``) so ``sigkit classify`` can print labels.
 """
+
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from sigkit.audio.tiny.augment import mixup
 from torch import Tensor, nn
 
-from sigkit.audio.tiny.augment import mixup
 from sigkit.errors import InputError
 
 
 class TinyClassifierModule(pl.LightningModule):
-    """Trains a :class:`~sigkit.audio.tiny.model.TinyTransformer` or :class:`~sigkit.audio.tiny.model.MFCCCNN`.
+    """Trains a :class:`~sigkit.audio.tiny.TinyTransformer` or :class:`~sigkit.audio.tiny.MFCCCNN`.
 
     Args:
         model: the classifier (front end inside it).
@@ -43,14 +45,27 @@ class TinyClassifierModule(pl.LightningModule):
     #: the metric :class:`sigkit.train.SigkitCheckpoint` keeps the best checkpoint of, and its mode.
     checkpoint_monitor = ("val/acc", "max")
 
-    def __init__(self, model: nn.Module, lr: float = 3e-3, weight_decay: float = 0.01, warmup: float = 0.1,
-                 label_smoothing: float = 0.0, mixup_alpha: float | None = None,
-                 spec_augment: nn.Module | None = None, wave_augment: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        lr: float = 3e-3,
+        weight_decay: float = 0.01,
+        warmup: float = 0.1,
+        label_smoothing: float = 0.0,
+        mixup_alpha: float | None = None,
+        spec_augment: nn.Module | None = None,
+        wave_augment: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         if lr <= 0 or not 0.0 <= warmup < 1.0 or not 0.0 <= label_smoothing < 1.0:
-            raise InputError(f"need lr > 0, 0 <= warmup < 1 and 0 <= label_smoothing < 1; got lr={lr}, "
-                             f"warmup={warmup}, label_smoothing={label_smoothing}")
-        self.save_hyperparameters()
+            raise InputError(
+                f"need lr > 0, 0 <= warmup < 1 and 0 <= label_smoothing < 1; got lr={lr}, "
+                f"warmup={warmup}, label_smoothing={label_smoothing}"
+            )
+        with warnings.catch_warnings():
+            # kept on purpose: a checkpoint made outside the CLI rebuilds its modules from these hparams
+            warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`.*")
+            self.save_hyperparameters()
         self.model = model
         self.lr, self.weight_decay, self.warmup = lr, weight_decay, warmup
         self.label_smoothing, self.mixup_alpha = label_smoothing, mixup_alpha
@@ -67,8 +82,10 @@ class TinyClassifierModule(pl.LightningModule):
         if names:
             n_classes = getattr(self.model, "n_classes", len(names))
             if len(names) != n_classes:
-                raise InputError(f"the data has {len(names)} classes but the model was built for {n_classes}; "
-                                 f"set --model.init_args.model.init_args.n_classes {len(names)}")
+                raise InputError(
+                    f"the data has {len(names)} classes but the model was built for {n_classes}; "
+                    f"set --model.init_args.model.init_args.n_classes {len(names)}"
+                )
             self.class_names = list(names)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -92,8 +109,12 @@ class TinyClassifierModule(pl.LightningModule):
         logits = self(wave)
         loss = nn.functional.cross_entropy(logits, label)
         acc = (logits.argmax(1) == label).float().mean()
-        self.log_dict({f"{stage}/loss": loss, f"{stage}/acc": acc}, prog_bar=stage == "val",
-                      batch_size=len(label), sync_dist=True)
+        self.log_dict(
+            {f"{stage}/loss": loss, f"{stage}/acc": acc},
+            prog_bar=stage == "val",
+            batch_size=len(label),
+            sync_dist=True,
+        )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -107,12 +128,20 @@ class TinyClassifierModule(pl.LightningModule):
 
     def configure_optimizers(self) -> dict:
         decay = [p for n, p in self.named_parameters() if p.dim() >= 2 and not n.endswith(("pos", "cls"))]
-        no_decay = [p for n, p in self.named_parameters() if not (p.dim() >= 2 and not n.endswith(("pos", "cls")))]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": self.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=self.lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr,
-                                                    total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
-                                                    pct_start=max(self.warmup, 1e-3), anneal_strategy="cos")
+        no_decay = [
+            p for n, p in self.named_parameters() if not (p.dim() >= 2 and not n.endswith(("pos", "cls")))
+        ]
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.lr,
+        )
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt,
+            max_lr=self.lr,
+            total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+            pct_start=max(self.warmup, 1e-3),
+            anneal_strategy="cos",
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -1,13 +1,21 @@
 """Augmentations of sigkit.audio.tiny: what each changes, by how much, reproducibility, train/eval modes."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from sigkit.audio.tiny.augment import (
+    SpecAugment,
+    WaveAugment,
+    add_noise,
+    mixup,
+    random_gain,
+    spec_augment,
+    time_shift,
+)
 
-from sigkit.audio.tiny.augment import (SpecAugment, WaveAugment, add_noise, mixup, random_gain, spec_augment,
-                                       time_shift)
 from sigkit.errors import InputError
 
 
@@ -27,7 +35,9 @@ class TestSpecAugment:
                 if len(idx):
                     assert int(idx[-1] - idx[0]) == len(idx) - 1  # contiguous
             # every zero lies in a masked row or column
-            assert int((item == 0).sum()) == int(((item == 0).all(1)[:, None] | (item == 0).all(0)[None]).sum())
+            assert int((item == 0).sum()) == int(
+                ((item == 0).all(1)[:, None] | (item == 0).all(0)[None]).sum()
+            )
         assert (y == 0).any() and (y == 1).any()
         assert (x == 1).all()  # the input is untouched
 
@@ -36,7 +46,7 @@ class TestSpecAugment:
         a = spec_augment(x, 2, 4, 2, 8, generator=_gen(3))
         b = spec_augment(x, 2, 4, 2, 8, generator=_gen(3))
         torch.testing.assert_close(a, b)
-        masks = (a == 0)
+        masks = a == 0
         assert not all(torch.equal(masks[0], m) for m in masks[1:])
 
     def test_zero_masks_is_identity(self):
@@ -65,7 +75,9 @@ class TestMixup:
         torch.testing.assert_close(tm.sum(1), torch.ones(16))
         for i in range(16):
             lam = float(tm[i, labels[i]])
-            partners = [j for j in range(16) if torch.allclose(xm[i], lam * x[i] + (1 - lam) * x[j], atol=1e-5)]
+            partners = [
+                j for j in range(16) if torch.allclose(xm[i], lam * x[i] + (1 - lam) * x[j], atol=1e-5)
+            ]
             assert partners, f"item {i} is not lam * x_i + (1 - lam) * x_j"
         assert 0.0 <= float(tm.max()) <= 1.0
 
@@ -87,7 +99,7 @@ class TestWaveAugmentations:
         w = torch.randn(32, 50)
         y = time_shift(w, 4, generator=_gen(2))
         shifts = set()
-        for a, b in zip(w, y):
+        for a, b in zip(w, y, strict=False):
             match = [s for s in range(-4, 5) if torch.equal(torch.roll(a, s), b)]
             assert len(match) == 1
             shifts.add(match[0])

@@ -1,4 +1,5 @@
-"""DataModules of sigkit.audio.tiny: ESC-50 on a fixture in the official layout, folder-per-class, synthetic."""
+"""DataModules of sigkit.audio.tiny: ESC-50 (fixture in the official layout), folder-per-class, synthetic."""
+
 from __future__ import annotations
 
 import csv
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from sigkit.audio.tiny.data import ESC50DataModule, FolderDataModule, SyntheticDataModule, read_esc50_meta
+
 from sigkit.errors import DatasetError, InputError
 from sigkit.io import save_audio
 
@@ -53,7 +54,9 @@ class TestESC50:
         assert len(val_names) == 4 and all(n.startswith("3-") for n in val_names)
         assert len(dm.train_set) == 16 and not any(Path(p).name.startswith("3-") for p in dm.train_set.items)
         # targets 0, 10, 14, 38 become class indices 0-3, matching the file names' target field
-        for path, label in zip(dm.val_set.items + dm.train_set.items, dm.val_set.labels + dm.train_set.labels):
+        for path, label in zip(
+            dm.val_set.items + dm.train_set.items, dm.val_set.labels + dm.train_set.labels, strict=False
+        ):
             assert CLASSES[label][0] == int(Path(path).stem.split("-")[-1])
         wave, label = next(iter(dm.val_dataloader()))
         assert wave.shape == (4, 4000) and wave.dtype == torch.float32 and label.tolist() == [0, 1, 2, 3]
@@ -109,7 +112,7 @@ class TestFolderDataModule:
         assert dm.class_names == ["bird", "cat"]
         assert sorted(dm.val_set.labels) == [0, 0, 1, 1] and len(dm.train_set) == 6
         assert not set(map(str, dm.val_set.items)) & set(map(str, dm.train_set.items))
-        for path, label in zip(dm.train_set.items, dm.train_set.labels):
+        for path, label in zip(dm.train_set.items, dm.train_set.labels, strict=False):
             assert Path(path).parent.name == dm.class_names[label]
 
     def test_train_val_folders(self, tmp_path):
@@ -130,7 +133,11 @@ class TestFolderDataModule:
 def test_synthetic_validation_clips_are_held_out():
     dm = SyntheticDataModule(n_classes=3, n_train=2, n_val=2, sr=8000, duration=0.5)
     dm.setup()
-    assert dm.class_names == ["dog", "rain", "crackling_fire"] and len(dm.train_set) == 6 and len(dm.val_set) == 6
+    assert (
+        dm.class_names == ["dog", "rain", "crackling_fire"]
+        and len(dm.train_set) == 6
+        and len(dm.val_set) == 6
+    )
     for tr in dm.train_set.items:
         for va in dm.val_set.items:
             assert not torch.equal(tr, va)

@@ -1,12 +1,13 @@
 """Front ends of sigkit.audio.tiny: shapes, numbers against the spectral core, normalisation, errors."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
-
 from sigkit.audio.tiny.frontends import LogMelFrontend, MFCCFrontend, WaveChunkFrontend, normalize_clip
+
 from sigkit.errors import InputError
 from sigkit.spectral import STFTSpec, log_mel, mfcc
 

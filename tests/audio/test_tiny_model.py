@@ -1,4 +1,5 @@
 """Models of sigkit.audio.tiny: parameter counts of every config, shapes, tokens, gradients, errors."""
+
 from __future__ import annotations
 
 import re
@@ -7,10 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from sigkit.audio.tiny import (MFCCCNN, LogMelFrontend, MFCCFrontend, TinyClassifierModule, TinyTransformer,
-                               WaveChunkFrontend, count_parameters)
+from sigkit.audio.tiny import (
+    MFCCCNN,
+    LogMelFrontend,
+    MFCCFrontend,
+    TinyClassifierModule,
+    TinyTransformer,
+    WaveChunkFrontend,
+    count_parameters,
+)
 from sigkit.audio.tiny.model import PatchTokens, SelfAttention
+
 from sigkit.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,8 +35,10 @@ def _instantiate(config: Path):
 @pytest.fixture(scope="module")
 def config_counts() -> dict[str, int]:
     """Parameter count of the model of every configs/audio/tiny_*.yaml (instantiated through the CLI)."""
-    return {c.name: count_parameters(_instantiate(c).model.model)
-            for c in sorted((REPO / "configs/audio").glob("tiny_*.yaml"))}
+    return {
+        c.name: count_parameters(_instantiate(c).model.model)
+        for c in sorted((REPO / "configs/audio").glob("tiny_*.yaml"))
+    }
 
 
 def test_paper_config_is_just_over_6000_parameters():
@@ -58,8 +68,15 @@ def test_family_spans_6k_to_1m_and_baseline_has_9985_percent_more(config_counts)
 
 class TestTinyTransformer:
     def test_shapes_and_forward_features(self):
-        m = TinyTransformer(LogMelFrontend(sr=8000, n_fft=256, hop=256, n_mels=16), n_classes=5, clip_samples=4000,
-                            dim=8, depth=2, heads=2, ffn=16).eval()
+        m = TinyTransformer(
+            LogMelFrontend(sr=8000, n_fft=256, hop=256, n_mels=16),
+            n_classes=5,
+            clip_samples=4000,
+            dim=8,
+            depth=2,
+            heads=2,
+            ffn=16,
+        ).eval()
         wave = torch.randn(3, 4000)
         assert m.feature_shape == (16, 16) and m.n_tokens == 16
         torch.testing.assert_close(m(wave), m.forward_features(m.frontend(wave)))
@@ -83,8 +100,15 @@ class TestTinyTransformer:
         torch.testing.assert_close(att(x)[:, perm], att(x[:, perm]), atol=1e-6, rtol=1e-5)
 
     def test_cls_output_depends_on_every_token(self):
-        m = TinyTransformer(WaveChunkFrontend(20, norm="none"), n_classes=3, clip_samples=200, dim=8, heads=2,
-                            ffn=16, dropout=0.0)
+        m = TinyTransformer(
+            WaveChunkFrontend(20, norm="none"),
+            n_classes=3,
+            clip_samples=200,
+            dim=8,
+            heads=2,
+            ffn=16,
+            dropout=0.0,
+        )
         feats = torch.randn(1, 20, 10, requires_grad=True)
         m.forward_features(feats).sum().backward()
         assert bool((feats.grad.abs().sum(1) > 0).all())
@@ -105,23 +129,34 @@ class TestTinyTransformer:
 
 class TestMFCCCNN:
     def test_shapes_and_training_mode(self):
-        m = MFCCCNN(MFCCFrontend(sr=8000, n_fft=256, hop=128, n_mfcc=13, n_mels=32), 4, 4000, channels=(4, 8),
-                    hidden=16)
+        m = MFCCCNN(
+            MFCCFrontend(sr=8000, n_fft=256, hop=128, n_mfcc=13, n_mels=32),
+            4,
+            4000,
+            channels=(4, 8),
+            hidden=16,
+        )
         assert m(torch.randn(2, 4000)).shape == (2, 4)
         # 13 x 32 map -> two pools -> 3 x 8 x 8 channels flattened
         assert m.classifier[2].in_features == 8 * 3 * 8
 
     def test_too_many_stages(self):
         with pytest.raises(InputError, match="too many"):
-            MFCCCNN(MFCCFrontend(sr=8000, n_fft=256, hop=128, n_mfcc=4, n_mels=16), 4, 4000, channels=(2, 2, 2))
+            MFCCCNN(
+                MFCCFrontend(sr=8000, n_fft=256, hop=128, n_mfcc=4, n_mels=16), 4, 4000, channels=(2, 2, 2)
+            )
 
 
 def test_module_training_step_runs_mixup_and_augmentations():
     from sigkit.audio.tiny import SpecAugment, WaveAugment
 
     model = TinyTransformer(WaveChunkFrontend(50), n_classes=3, clip_samples=500, dim=8, heads=2, ffn=16)
-    module = TinyClassifierModule(model, mixup_alpha=0.2, spec_augment=SpecAugment(1, 4, 1, 2),
-                                  wave_augment=WaveAugment(max_shift=10, gain_db=(-3.0, 3.0), snr_db=(10.0, 20.0)))
+    module = TinyClassifierModule(
+        model,
+        mixup_alpha=0.2,
+        spec_augment=SpecAugment(1, 4, 1, 2),
+        wave_augment=WaveAugment(max_shift=10, gain_db=(-3.0, 3.0), snr_db=(10.0, 20.0)),
+    )
     module.log_dict = lambda *a, **k: None  # no trainer attached
     loss = module.training_step((torch.randn(4, 500), torch.tensor([0, 1, 2, 0])), 0)
     assert loss.ndim == 0 and torch.isfinite(loss)

@@ -1,4 +1,5 @@
-"""Tools of sigkit.audio.tiny on a checkpoint trained here: export (ONNX, int8, C header), classify, esc50-cv."""
+"""Tools of sigkit.audio.tiny on a checkpoint trained here: export (ONNX, int8, header), classify, CV."""
+
 from __future__ import annotations
 
 import csv
@@ -9,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from sigkit.audio.tiny import MFCCCNN, LogMelFrontend, MFCCFrontend, TinyTransformer
 from sigkit.audio.tiny.export import export_onnx, int8_tensors, onnx_logits, read_c_header
 from sigkit.audio.tiny.infer import classify_main, crossval_main, load_classifier
+
 from sigkit.errors import CheckpointError
 from sigkit.io import save_audio
 
@@ -48,15 +49,19 @@ def _fit(tmp: Path, config: str, *extra: str) -> int:
     (tmp / "cfg.yaml").write_text(config)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_lightning_cli(["fit", "-c", str(tmp / "cfg.yaml"), "--trainer.default_root_dir", str(tmp), *extra])
+        return run_lightning_cli(
+            ["fit", "-c", str(tmp / "cfg.yaml"), "--trainer.default_root_dir", str(tmp), *extra]
+        )
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
     """A 3-class tiny model trained 2 epochs on 1-s synthetic clips at 8 kHz through `sigkit fit`."""
     tmp = tmp_path_factory.mktemp("tiny_fit")
-    data = ("sigkit.audio.tiny.data.SyntheticDataModule\n  init_args: {n_classes: 3, n_train: 6, n_val: 4, "
-            "sr: 8000, duration: 1.0, batch_size: 6}")
+    data = (
+        "sigkit.audio.tiny.data.SyntheticDataModule\n  init_args: {n_classes: 3, n_train: 6, n_val: 4, "
+        "sr: 8000, duration: 1.0, batch_size: 6}"
+    )
     assert _fit(tmp, CONFIG.format(n_classes=3, clip_samples=8000, data=data, epochs=2)) == 0
     return tmp / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
 
@@ -80,7 +85,9 @@ def test_export_round_trips(ckpt, tmp_path, capsys):
     feats = model.frontend(torch.randn(5, model.clip_samples))
     with torch.no_grad():
         ref = model.forward_features(feats).numpy()
-    np.testing.assert_allclose(onnx_logits(out / "model_float.onnx", feats.numpy()), ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        onnx_logits(out / "model_float.onnx", feats.numpy()), ref, rtol=1e-4, atol=1e-5
+    )
     # int8 ONNX stays close to float (8-bit weights and activations) and keeps most decisions
     q = onnx_logits(out / "model_int8.onnx", feats.numpy())
     assert np.abs(q - ref).max() < 0.2 * np.abs(ref).max() + 0.05
@@ -95,32 +102,52 @@ def test_export_round_trips(ckpt, tmp_path, capsys):
     for name, arr in tensors.items():
         c_name = "tiny_" + "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
         np.testing.assert_array_equal(parsed[c_name], arr.reshape(-1))
-    for line in ("#define TINY_N_FEATURES 16", "#define TINY_N_FRAMES 32", "#define TINY_N_CLASSES 3",
-                 "#define TINY_FRONTEND_SR 8000", "#define TINY_DIM 8", '"dog", "rain", "crackling_fire"'):
+    for line in (
+        "#define TINY_N_FEATURES 16",
+        "#define TINY_N_FRAMES 32",
+        "#define TINY_N_CLASSES 3",
+        "#define TINY_FRONTEND_SR 8000",
+        "#define TINY_DIM 8",
+        '"dog", "rain", "crackling_fire"',
+    ):
         assert line in header
 
 
 @pytest.mark.parametrize("kind", ["patch", "cnn"])
 def test_onnx_matches_pytorch_for_other_models(kind, tmp_path):
     if kind == "patch":
-        model = TinyTransformer(LogMelFrontend(sr=8000, n_fft=256, hop=128, n_mels=20), 4, 4000, tokens="patch",
-                                patch=(5, 4), dim=8, heads=2, ffn=16)
+        model = TinyTransformer(
+            LogMelFrontend(sr=8000, n_fft=256, hop=128, n_mels=20),
+            4,
+            4000,
+            tokens="patch",
+            patch=(5, 4),
+            dim=8,
+            heads=2,
+            ffn=16,
+        )
     else:
-        model = MFCCCNN(MFCCFrontend(sr=8000, n_fft=256, hop=128, n_mfcc=13, n_mels=32), 4, 4000, channels=(4, 8),
-                        hidden=16)
+        model = MFCCCNN(
+            MFCCFrontend(sr=8000, n_fft=256, hop=128, n_mfcc=13, n_mels=32),
+            4,
+            4000,
+            channels=(4, 8),
+            hidden=16,
+        )
     model.eval()
     feats = model.frontend(torch.randn(3, 4000))
     path = export_onnx(model, tmp_path / "m.onnx", feats[:1])
     with torch.no_grad():
-        np.testing.assert_allclose(onnx_logits(path, feats.numpy()), model.forward_features(feats).numpy(),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            onnx_logits(path, feats.numpy()), model.forward_features(feats).numpy(), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_classify_folder_with_a_broken_file(ckpt, tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     from sigkit.data.synth.environmental import environmental
 
-    save_audio(src / "dog.wav", environmental("dog", 1.0, 22050, seed=7)[None], 22050)        # resampled to 8 kHz
+    save_audio(src / "dog.wav", environmental("dog", 1.0, 22050, seed=7)[None], 22050)  # resampled to 8 kHz
     save_audio(src / "sub" / "rain.flac", environmental("rain", 2.5, 8000, seed=7)[None], 8000)  # 3 windows
     save_audio(src / "short.wav", environmental("crackling_fire", 0.3, 8000, seed=7)[None], 8000)  # padded
     (src / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
@@ -154,12 +181,24 @@ def test_esc50_crossval_prints_mean_and_std(tmp_path, capsys):
     from test_tiny_data import write_esc50_fixture
 
     root = write_esc50_fixture(tmp_path / "ESC-50", seconds=0.5)
-    data = "sigkit.audio.tiny.ESC50DataModule\n  init_args: {root: none, sr: 8000, duration: 0.5, batch_size: 8}"
+    data = (
+        "sigkit.audio.tiny.ESC50DataModule\n  init_args: {root: none, sr: 8000, duration: 0.5, batch_size: 8}"
+    )
     (tmp_path / "cv.yaml").write_text(CONFIG.format(n_classes=4, clip_samples=4000, data=data, epochs=1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        code = crossval_main(["-c", str(tmp_path / "cv.yaml"), "--data.init_args.root", str(root), "--folds", "1,2",
-                              "--out", str(tmp_path / "cv")])
+        code = crossval_main(
+            [
+                "-c",
+                str(tmp_path / "cv.yaml"),
+                "--data.init_args.root",
+                str(root),
+                "--folds",
+                "1,2",
+                "--out",
+                str(tmp_path / "cv"),
+            ]
+        )
     assert code == 0
     text = capsys.readouterr().out
     accs = [float(line.split()[-1].rstrip("%")) for line in text.splitlines() if line.startswith("fold ")]

@@ -1,0 +1,207 @@
+"""AP-BWE inference speed: real-time factors of the official-style pipeline and sigkit's fast path.
+
+    python bench/apbwe.py --out results.json            # GPU (16/48 kHz, batch 1/16, 10 s) + CPU
+    python bench/apbwe.py --skip-gpu --cpu-rates 16000  # CPU only
+
+Pipelines (all on the full-size generator, 29.76 M parameters, 10 s of audio per item):
+
+- ``eager_fp32``: the official inference: ``torch.stft`` -> generator -> ``torch.istft`` in float32,
+  TF32 off (PyTorch's default for matmuls);
+- ``eager_tf32``: the same with TF32 matmuls/convolutions allowed;
+- ``compile_bf16``: bf16 autocast + ``torch.compile`` of the generator alone (STFTs outside, eager);
+- ``sigkit_fast``: sigkit's path: the fused Triton ``amp_phase`` / ``from_amp_phase`` kernels
+  (:mod:`sigkit.spectral`), the time-major generator (:meth:`APBWEGenerator.forward_time_major`), bf16
+  autocast, the whole pipeline in one ``torch.compile(mode="reduce-overhead")`` graph (CUDA graphs);
+- on CPU: ``eager_fp32`` against ``compile_gen_fp32`` (the generator compiled by Inductor) and
+  ``sigkit_cpu`` (the whole pipeline with the time-major generator compiled by Inductor), fp32.
+
+Real-time factor = seconds of audio processed per second of wall time (``x`` real time); GPU times use
+CUDA events after warm-up. The fast path's output is compared to ``eager_fp32``'s with the official LSD
+(the model is randomly initialised here: no trained full-size weights travel to the benchmark machine).
+Needs only torch (+ triton on GPU); no soundfile/librosa.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import torch
+
+from sigkit.audio.apbwe.model import APBWEGenerator
+from sigkit.metrics import lsd
+from sigkit.spectral import STFTSpec, amp_phase, from_amp_phase
+
+SPEC = STFTSpec(1024, 80, 320)
+
+
+def test_signal(batch: int, seconds: float, sr: int, seed: int = 0) -> torch.Tensor:
+    """Speech-like test input ``(batch, T)``: harmonics of a gliding f0 with formant-like weights, band-limited
+    to a quarter of ``sr`` (what a sinc-upsampled narrowband input looks like), plus a little noise."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * sr), dtype=torch.float64) / sr
+    out = []
+    for b in range(batch):
+        f0 = 110 + 60 * torch.rand((), generator=g, dtype=torch.float64)
+        inst = f0 * (1 + 0.1 * torch.sin(2 * math.pi * 0.7 * t + b))
+        ph = 2 * math.pi * torch.cumsum(inst, 0) / sr
+        x = torch.zeros_like(t)
+        for h in range(1, int(sr / 4 / f0)):
+            fh = h * f0
+            amp = sum(math.exp(-((fh - fc) / 180) ** 2) for fc in (500, 1500, 2500)) + 0.05
+            x += amp / h ** 0.5 * torch.sin(h * ph)
+        env = 0.5 + 0.5 * torch.sin(2 * math.pi * 3 * t).abs()
+        x = x * env + 0.01 * torch.randn(t.shape, generator=g, dtype=torch.float64)
+        out.append((0.3 * x / x.abs().max()).float())
+    return torch.stack(out)
+
+
+def official_pipeline(gen: APBWEGenerator):
+    """torch.stft -> generator -> torch.istft, exactly as the official inference script."""
+    def run(x: torch.Tensor) -> torch.Tensor:
+        w = torch.hann_window(SPEC.win, device=x.device)
+        X = torch.stft(x, SPEC.n_fft, SPEC.hop, SPEC.win, window=w, center=True, pad_mode="reflect",
+                       return_complex=True)
+        a, p, _ = gen(torch.log(X.abs() + 1e-4), torch.angle(X))
+        amp = torch.exp(a)
+        return torch.istft(torch.complex(amp * torch.cos(p), amp * torch.sin(p)), SPEC.n_fft, SPEC.hop, SPEC.win,
+                           window=w, center=True)
+    return run
+
+
+def compiled_generator_pipeline(gen: APBWEGenerator, device: str = "cuda"):
+    cgen = torch.compile(gen)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        w = torch.hann_window(SPEC.win, device=x.device)
+        X = torch.stft(x, SPEC.n_fft, SPEC.hop, SPEC.win, window=w, center=True, pad_mode="reflect",
+                       return_complex=True)
+        with torch.autocast("cuda", torch.bfloat16, enabled=device == "cuda"):
+            a, p, _ = cgen(torch.log(X.abs() + 1e-4), torch.angle(X))
+        amp = torch.exp(a.float())
+        p = p.float()
+        return torch.istft(torch.complex(amp * torch.cos(p), amp * torch.sin(p)), SPEC.n_fft, SPEC.hop, SPEC.win,
+                           window=w, center=True)
+    return run
+
+
+def fast_pipeline(gen: APBWEGenerator, device: str, backend: str = "auto", mode: str = "reduce-overhead"):
+    """sigkit's path: fused STFT kernels + time-major generator (+ bf16 autocast on GPU), one compiled graph."""
+    def body(x: torch.Tensor) -> torch.Tensor:
+        log_amp, phase = amp_phase(x, SPEC, backend=backend)
+        if device == "cuda":
+            with torch.autocast("cuda", torch.bfloat16):
+                a, p = gen.forward_time_major(log_amp, phase)
+        else:
+            a, p = gen.forward_time_major(log_amp, phase)
+        return from_amp_phase(a.float(), p.float(), SPEC, length=x.shape[-1], backend=backend)
+    return torch.compile(body, mode=mode if device == "cuda" else None, dynamic=False)
+
+
+def time_it(fn, x: torch.Tensor, device: str, min_seconds: float = 1.0, max_iters: int = 50,
+            warmup: int = 3) -> float:
+    """Median seconds per call after ``warmup`` calls."""
+    with torch.inference_mode():
+        for _ in range(warmup):
+            y = fn(x)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times = []
+        start = time.perf_counter()
+        while len(times) < max_iters and (time.perf_counter() - start < min_seconds or len(times) < 3):
+            if device == "cuda":
+                e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                e0.record()
+                y = fn(x)
+                e1.record()
+                torch.cuda.synchronize()
+                times.append(e0.elapsed_time(e1) / 1000)
+            else:
+                t0 = time.perf_counter()
+                y = fn(x)
+                times.append(time.perf_counter() - t0)
+        del y
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--rates", default="16000,48000")
+    p.add_argument("--batches", default="1,16")
+    p.add_argument("--skip-gpu", action="store_true")
+    p.add_argument("--skip-cpu", action="store_true")
+    p.add_argument("--cpu-rates", default="16000")
+    p.add_argument("--cpu-threads", default=f"1,{os.cpu_count()}")
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    results: dict = {"torch": torch.__version__, "python": platform.python_version(), "seconds": args.seconds,
+                     "gpu": [], "cpu": []}
+    if torch.cuda.is_available() and not args.skip_gpu:
+        results["device"] = torch.cuda.get_device_name()
+        gen = APBWEGenerator().cuda().eval()
+        for sr in [int(r) for r in args.rates.split(",")]:
+            for batch in [int(b) for b in args.batches.split(",")]:
+                x = test_signal(batch, args.seconds, sr).cuda()
+                audio = batch * args.seconds
+                row = {"sr": sr, "batch": batch}
+                torch.backends.cuda.matmul.allow_tf32 = False
+                torch.backends.cudnn.allow_tf32 = False
+                eager = official_pipeline(gen)
+                row["eager_fp32"] = audio / time_it(eager, x, "cuda")
+                with torch.inference_mode():
+                    ref = eager(x)
+                torch.backends.cuda.matmul.allow_tf32 = True
+                torch.backends.cudnn.allow_tf32 = True
+                row["eager_tf32"] = audio / time_it(eager, x, "cuda")
+                variants = {"compile_bf16": compiled_generator_pipeline(gen), "sigkit_fast": fast_pipeline(gen, "cuda")}
+                if sr == 48000 and batch == max(int(b) for b in args.batches.split(",")):
+                    variants["sigkit_fast_torch_stft"] = fast_pipeline(gen, "cuda", backend="reference")
+                for name, fn in variants.items():
+                    t0 = time.perf_counter()
+                    with torch.inference_mode():
+                        y = fn(x).clone()
+                    row[f"{name}_first_call_s"] = round(time.perf_counter() - t0, 1)
+                    row[name] = audio / time_it(fn, x, "cuda")
+                    row[f"{name}_lsd_vs_eager_fp32"] = float(lsd(y.float(), ref).mean())
+                    row[f"{name}_speedup"] = row[name] / row["eager_fp32"]
+                results["gpu"].append(row)
+                print(json.dumps(row), flush=True)
+                torch.compiler.reset()
+        del gen
+        torch.cuda.empty_cache()
+    if not args.skip_cpu:
+        gen = APBWEGenerator().eval()
+        for sr in [int(r) for r in args.cpu_rates.split(",")]:
+            x = test_signal(1, args.seconds, sr)
+            for threads in [int(t) for t in args.cpu_threads.split(",")]:
+                torch.set_num_threads(threads)
+                row = {"sr": sr, "batch": 1, "threads": threads}
+                eager = official_pipeline(gen)
+                row["eager_fp32"] = args.seconds / time_it(eager, x, "cpu", min_seconds=2.0, max_iters=5, warmup=1)
+                with torch.inference_mode():
+                    ref = eager(x)
+                for name, fn in (("compile_gen_fp32", compiled_generator_pipeline(gen, "cpu")),
+                                 ("sigkit_cpu", fast_pipeline(gen, "cpu"))):
+                    with torch.inference_mode():
+                        y = fn(x)
+                    row[name] = args.seconds / time_it(fn, x, "cpu", min_seconds=2.0, max_iters=5, warmup=2)
+                    row[f"{name}_speedup"] = row[name] / row["eager_fp32"]
+                    row[f"{name}_lsd_vs_eager_fp32"] = float(lsd(y, ref).mean())
+                torch.compiler.reset()
+                results["cpu"].append(row)
+                print(json.dumps(row), flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

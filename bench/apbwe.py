@@ -164,13 +164,16 @@ def main(argv: list[str] | None = None) -> int:
                 if sr == 48000 and batch == max(int(b) for b in args.batches.split(",")):
                     variants["sigkit_fast_torch_stft"] = fast_pipeline(gen, "cuda", backend="reference")
                 for name, fn in variants.items():
-                    t0 = time.perf_counter()
-                    with torch.inference_mode():
-                        y = fn(x).clone()
-                    row[f"{name}_first_call_s"] = round(time.perf_counter() - t0, 1)
-                    row[name] = audio / time_it(fn, x, "cuda")
-                    row[f"{name}_lsd_vs_eager_fp32"] = float(lsd(y.float(), ref).mean())
-                    row[f"{name}_speedup"] = row[name] / row["eager_fp32"]
+                    try:
+                        t0 = time.perf_counter()
+                        with torch.inference_mode():
+                            y = fn(x).clone()
+                        row[f"{name}_first_call_s"] = round(time.perf_counter() - t0, 1)
+                        row[name] = audio / time_it(fn, x, "cuda")
+                        row[f"{name}_lsd_vs_eager_fp32"] = float(lsd(y.float(), ref).mean())
+                        row[f"{name}_speedup"] = row[name] / row["eager_fp32"]
+                    except Exception as err:  # noqa: BLE001 - a failing variant is reported, the rest still run
+                        row[f"{name}_error"] = f"{type(err).__name__}: {str(err)[:300]}"
                 results["gpu"].append(row)
                 print(json.dumps(row), flush=True)
                 torch.compiler.reset()
@@ -189,11 +192,14 @@ def main(argv: list[str] | None = None) -> int:
                     ref = eager(x)
                 for name, fn in (("compile_gen_fp32", compiled_generator_pipeline(gen, "cpu")),
                                  ("sigkit_cpu", fast_pipeline(gen, "cpu"))):
-                    with torch.inference_mode():
-                        y = fn(x)
-                    row[name] = args.seconds / time_it(fn, x, "cpu", min_seconds=2.0, max_iters=5, warmup=2)
-                    row[f"{name}_speedup"] = row[name] / row["eager_fp32"]
-                    row[f"{name}_lsd_vs_eager_fp32"] = float(lsd(y, ref).mean())
+                    try:
+                        with torch.inference_mode():
+                            y = fn(x)
+                        row[name] = args.seconds / time_it(fn, x, "cpu", min_seconds=2.0, max_iters=5, warmup=2)
+                        row[f"{name}_speedup"] = row[name] / row["eager_fp32"]
+                        row[f"{name}_lsd_vs_eager_fp32"] = float(lsd(y, ref).mean())
+                    except Exception as err:  # noqa: BLE001
+                        row[f"{name}_error"] = f"{type(err).__name__}: {str(err)[:300]}"
                 torch.compiler.reset()
                 results["cpu"].append(row)
                 print(json.dumps(row), flush=True)

@@ -99,26 +99,8 @@ def _dft_tile(x_row, t, kf, L, T, hop, off, cw, sw, FP, WIN,
 
 
 @triton.jit
-def analysis_kernel(
-    x, L, T, hop, off, cw, sw, FP, WIN, F,
-    out1, out2, aux1, aux2, ck, eps,
-    PAD: tl.constexpr, EPI: tl.constexpr, BT: tl.constexpr, BF: tl.constexpr, BK: tl.constexpr,
-):
-    """One ``(BT frames, BF bins)`` tile of a windowed DFT with a fused epilogue.
-
-    EPI_COMPLEX: ``out1, out2 = Re, Im``; EPI_AMP_PHASE: ``log(|X| + eps), atan2(Im, Re)``;
-    EPI_POWER / EPI_MAG: ``out1 = |X|^2 / |X|``; EPI_INV_BWD: the gradient of the inverse STFT
-    w.r.t. (log-amplitude ``aux1``, phase ``aux2``) from the analysis of the normalised output
-    gradient, scaled by ``ck`` (``c_k / n_fft``).
-    """
-    pid_t = tl.program_id(0)
-    b = tl.program_id(1).to(tl.int64)
-    pid_f = tl.program_id(2)
-    t = pid_t * BT + tl.arange(0, BT)
-    kf = pid_f * BF + tl.arange(0, BF)
-    re, im = _dft_tile(x + b * L, t, kf, L, T, hop, off, cw, sw, FP, WIN, PAD, BT, BF, BK)
-    omask = (t[:, None] < T) & (kf[None, :] < F)
-    ooff = b * F * T + kf[None, :] * T + t[:, None]
+def _epilogue(re, im, ooff, omask, bins, out1, out2, aux1, aux2, ck, eps, EPI: tl.constexpr):
+    """Store the analysis result for spectral coefficients ``(re, im)`` at offsets ``ooff``."""
     if EPI == 0:
         tl.store(out1 + ooff, re, mask=omask)
         tl.store(out2 + ooff, im, mask=omask)
@@ -133,7 +115,7 @@ def analysis_kernel(
     else:
         la = tl.load(aux1 + ooff, mask=omask, other=0.0).to(tl.float32)
         ph = tl.load(aux2 + ooff, mask=omask, other=0.0).to(tl.float32)
-        c = tl.load(ck + kf, mask=kf < F, other=0.0)[None, :]
+        c = tl.load(ck + bins, mask=omask, other=0.0)
         m = tl.exp(la)
         xr = m * tl.cos(ph)
         xi = m * tl.sin(ph)
@@ -141,6 +123,98 @@ def analysis_kernel(
         gi = im * c
         tl.store(out1 + ooff, gr * xr + gi * xi, mask=omask)
         tl.store(out2 + ooff, gi * xr - gr * xi, mask=omask)
+
+
+@triton.jit
+def analysis_kernel(
+    x, L, T, hop, off, cw, sw, FP, WIN, F,
+    out1, out2, aux1, aux2, ck, eps,
+    PAD: tl.constexpr, EPI: tl.constexpr, BT: tl.constexpr, BF: tl.constexpr, BK: tl.constexpr,
+):
+    """One ``(BT frames, BF bins)`` tile of a windowed DFT (dense, one GEMM) with a fused epilogue.
+
+    EPI_COMPLEX: ``out1, out2 = Re, Im``; EPI_AMP_PHASE: ``log(|X| + eps), atan2(Im, Re)``;
+    EPI_POWER / EPI_MAG: ``out1 = |X|^2 / |X|``; EPI_INV_BWD: the gradient of the inverse STFT
+    w.r.t. (log-amplitude ``aux1``, phase ``aux2``) from the analysis of the normalised output
+    gradient, scaled by ``ck`` (``c_k / n_fft``).
+    """
+    pid_t = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    pid_f = tl.program_id(2)
+    t = pid_t * BT + tl.arange(0, BT)
+    kf = pid_f * BF + tl.arange(0, BF)
+    re, im = _dft_tile(x + b * L, t, kf, L, T, hop, off, cw, sw, FP, WIN, PAD, BT, BF, BK)
+    omask = (t[:, None] < T) & (kf[None, :] < F)
+    ooff = b * F * T + kf[None, :] * T + t[:, None]
+    _epilogue(re, im, ooff, omask, kf[None, :], out1, out2, aux1, aux2, ck, eps, EPI)
+
+
+@triton.jit
+def _fft_tile(x_row, t0, L, T, hop, off0, P, Q, a_lo, left, WIN,
+              wpad, d1c, d1s, twc, tws, c2, s2,
+              PAD: tl.constexpr, BT: tl.constexpr, PP: tl.constexpr, QP: tl.constexpr,
+              AP: tl.constexpr, K2P: tl.constexpr):
+    """Two-level (Cooley-Tukey, ``n_fft = P * Q``) windowed DFT of frames ``t0 .. t0 + BT``.
+
+    Sample ``n = Q a + b``, bin ``k = k1 + P k2``: a size-P DFT over ``a`` (only the ``AP`` values of
+    ``a`` the window touches, from ``a_lo``), a twiddle ``exp(-2 pi i b k1 / n_fft)``, then a size-Q
+    DFT over ``b`` (only ``k2 < K2P`` columns: the one-sided half). Both stages are tensor-core GEMMs
+    in 3xTF32. Returns ``(Re, Im)`` of shape ``(BT * PP, K2P)``, rows ``(t, k1)``, columns ``k2``.
+    """
+    r = tl.arange(0, BT * QP)
+    tl_ = r // QP
+    bq = r % QP
+    a = tl.arange(0, AP)
+    t = t0 + tl_
+    n = Q * (a_lo + a[None, :]) + bq[:, None]  # (BT*QP, AP) sample inside the frame
+    ok = (t[:, None] < T) & (bq[:, None] < Q) & ((a_lo + a[None, :]) < P) & (n >= left) & (n < left + WIN)
+    i, inside = _signal_index(t[:, None], n, L, hop, off0, PAD)
+    ok = ok & inside
+    fr = tl.load(x_row + i, mask=ok, other=0.0).to(tl.float32) * tl.load(wpad + n, mask=ok, other=0.0)
+    k1 = tl.arange(0, PP)
+    d1 = a[:, None] * PP + k1[None, :]
+    yr = tl.dot(fr, tl.load(d1c + d1), input_precision="tf32x3")
+    yi = tl.dot(fr, tl.load(d1s + d1), input_precision="tf32x3")
+    tw = bq[:, None] * PP + k1[None, :]
+    c = tl.load(twc + tw)
+    s = tl.load(tws + tw)
+    zr = yr * c + yi * s
+    zi = yi * c - yr * s
+    zr = tl.reshape(tl.permute(tl.reshape(zr, (BT, QP, PP)), (0, 2, 1)), (BT * PP, QP))
+    zi = tl.reshape(tl.permute(tl.reshape(zi, (BT, QP, PP)), (0, 2, 1)), (BT * PP, QP))
+    b2 = tl.arange(0, QP)
+    k2 = tl.arange(0, K2P)
+    d2 = b2[:, None] * K2P + k2[None, :]
+    cc = tl.load(c2 + d2)
+    ss = tl.load(s2 + d2)
+    xr = tl.dot(zr, cc, input_precision="tf32x3")
+    xr = tl.dot(zi, ss, xr, input_precision="tf32x3")
+    xi = tl.dot(zi, cc, input_precision="tf32x3")
+    xi = tl.dot(-zr, ss, xi, input_precision="tf32x3")
+    return xr, xi
+
+
+@triton.jit
+def analysis_fft_kernel(
+    x, L, T, hop, off0, P, Q, a_lo, left, WIN, F,
+    wpad, d1c, d1s, twc, tws, c2, s2,
+    out1, out2, aux1, aux2, ck, eps,
+    PAD: tl.constexpr, EPI: tl.constexpr, BT: tl.constexpr, PP: tl.constexpr, QP: tl.constexpr,
+    AP: tl.constexpr, K2P: tl.constexpr,
+):
+    """:func:`analysis_kernel` through the two-level DFT of :func:`_fft_tile`: BT frames, all bins."""
+    t0 = tl.program_id(0) * BT
+    b = tl.program_id(1).to(tl.int64)
+    re, im = _fft_tile(x + b * L, t0, L, T, hop, off0, P, Q, a_lo, left, WIN, wpad, d1c, d1s, twc, tws,
+                       c2, s2, PAD, BT, PP, QP, AP, K2P)
+    r = tl.arange(0, BT * PP)
+    t = t0 + r // PP
+    k1 = r % PP
+    k2 = tl.arange(0, K2P)
+    bins = k1[:, None] + P * k2[None, :]
+    omask = (t[:, None] < T) & (k1[:, None] < P) & (bins < F)
+    ooff = b * F * T + bins * T + t[:, None]
+    _epilogue(re, im, ooff, omask, bins, out1, out2, aux1, aux2, ck, eps, EPI)
 
 
 @triton.jit

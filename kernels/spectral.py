@@ -34,7 +34,7 @@ from sigkit.kernels import _spectral_triton as K
 __all__ = ["spectrogram", "amp_phase", "from_amp_phase", "mel_spectrogram", "log_mel"]
 
 _LOG_MODES = {"natural": K.LOG_NATURAL, "db": K.LOG_DB, "whisper": K.LOG_WHISPER}
-_PAD = 64  # tables are padded to multiples of this (every block size below divides it)
+_PAD = 128  # tables are padded to multiples of this (every block size in CONFIG must divide it)
 _LN10 = math.log(10.0)
 
 
@@ -89,6 +89,53 @@ def _tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
     )
 
 
+def _pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+@functools.lru_cache(maxsize=64)
+def _fft_tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
+    """Tables of the two-level DFT (``n_fft = P * Q``, P a power of two) of :func:`analysis_fft_kernel`."""
+    p2 = n_fft & -n_fft  # largest power-of-two factor
+    cap = 1 << (max(16, n_fft // 16).bit_length() - 1)
+    P = min(p2, 64, cap)
+    Q = n_fft // P
+    left = (n_fft - win) // 2
+    a_lo, a_hi = left // Q, (left + win - 1) // Q
+    PP, QP = max(16, _pow2(P)), max(16, _pow2(Q))
+    AP = max(16, _pow2(a_hi - a_lo + 1))
+    K2 = Q // 2 + 1
+    K2P = max(16, _pow2(K2))
+
+    def cis(rows, cols, nrows, ncols, period):
+        m = (rows[:, None] * cols[None, :]) % period
+        theta = m.to(torch.float64) * (2.0 * math.pi / period)
+        cos, sin = torch.cos(theta), torch.sin(theta)
+        sin[(m == 0) | (2 * m == period)] = 0.0
+        c = torch.zeros(nrows, ncols, dtype=torch.float64)
+        s = torch.zeros(nrows, ncols, dtype=torch.float64)
+        c[: len(rows), : len(cols)] = cos
+        s[: len(rows), : len(cols)] = sin
+        return c, s
+
+    a = torch.arange(a_lo, min(P, a_lo + AP), dtype=torch.int64)
+    d1c, d1s = cis(a, torch.arange(P), AP, PP, P)
+    twc, tws = cis(torch.arange(Q), torch.arange(P), QP, PP, n_fft)
+    c2, s2 = cis(torch.arange(Q), torch.arange(K2), QP, K2P, Q)
+    if window == "rect":
+        w = torch.ones(win, dtype=torch.float64)
+    else:
+        w = getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
+    wpad = torch.zeros(n_fft, dtype=torch.float64)
+    wpad[left:left + win] = w
+    f32 = dict(device=device, dtype=torch.float32)
+    return dict(
+        P=P, Q=Q, PP=PP, QP=QP, AP=AP, K2P=K2P, a_lo=a_lo, left=left,
+        wpad=wpad.to(**f32), d1c=d1c.to(**f32), d1s=(-d1s + 0.0).to(**f32), twc=twc.to(**f32),
+        tws=tws.to(**f32), c2=c2.to(**f32), s2=s2.to(**f32),
+    )
+
+
 def _istft_lengths(n_fft: int, hop: int, center: bool, T: int, length: int | None) -> tuple[int, int, int]:
     """``(start, out_len, lexp)`` exactly as ``torch.istft`` slices its overlap-added signal."""
     lexp = n_fft + hop * (T - 1)
@@ -126,8 +173,17 @@ def _inv_envelope(n_fft: int, hop: int, win: int, window: str, center: bool, T: 
 
 
 # ------------------------------------------------------------------------------------ launchers
-def _num_warps() -> int:
-    return 4
+# Block shapes per kernel: (frames, bins, samples-or-mel-bins, num_warps, num_stages); the bench
+# (bench/spectral.py --tune) sweeps alternatives by editing this dict.
+CONFIG: dict[str, tuple[int, int, int, int, int]] = {
+    "analysis": (32, 64, 32, 4, 2),  # BT, BF, BK
+    "mel": (128, 64, 32, 8, 2),  # BT, BF, BK (BM = next power of 2 of n_mels)
+    "synthesis": (64, 32, 64, 4, 2),  # BT, BF, BN
+    "fft": (64, 0, 0, 4, 2),  # rows of the first GEMM (BT = rows // QP frames per program)
+}
+# the analysis ops use the two-level DFT from this n_fft on (the dense one-GEMM DFT below it)
+FFT_MIN_NFFT = 256
+
 
 
 def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None = None,
@@ -142,13 +198,25 @@ def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None =
     out2 = torch.empty_like(out1) if epi in (K.EPI_COMPLEX, K.EPI_AMP_PHASE, K.EPI_INV_BWD) else out1
     if B == 0 or T <= 0:
         return out1, out2
-    BT, BF, BK = 64, 64, 32
-    grid = (triton.cdiv(T, BT), B, triton.cdiv(F, BF))
     off = g.left - g.pad if off is None else off
+    if g.n_fft >= FFT_MIN_NFFT:
+        ft = _fft_tables(g.n_fft, g.win, window, x2.device)
+        rows, _, _, nw, ns = CONFIG["fft"]
+        BT = max(1, rows // ft["QP"])
+        K.analysis_fft_kernel[(triton.cdiv(T, BT), B)](
+            x2, g.L, T, g.hop, off - g.left, ft["P"], ft["Q"], ft["a_lo"], g.left, g.win, F,
+            ft["wpad"], ft["d1c"], ft["d1s"], ft["twc"], ft["tws"], ft["c2"], ft["s2"],
+            out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2, tb["ck"], float(eps),
+            PAD=g.padmode, EPI=epi, BT=BT, PP=ft["PP"], QP=ft["QP"], AP=ft["AP"], K2P=ft["K2P"],
+            num_warps=nw, num_stages=ns,
+        )
+        return out1, out2
+    BT, BF, BK, nw, ns = CONFIG["analysis"]
+    grid = (triton.cdiv(T, BT), B, triton.cdiv(F, BF))
     K.analysis_kernel[grid](
         x2, g.L, T, g.hop, off, tb["cw"], tb["sw"], tb["FP"], g.win, F,
         out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2, tb["ck"], float(eps),
-        PAD=g.padmode, EPI=epi, BT=BT, BF=BF, BK=BK, num_warps=_num_warps(),
+        PAD=g.padmode, EPI=epi, BT=BT, BF=BF, BK=BK, num_warps=nw, num_stages=ns,
     )
     return out1, out2
 
@@ -165,12 +233,12 @@ def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, 
         return out
     fb = fb.to(device=x2.device, dtype=torch.float32)
     peak = torch.full((B,), -float("inf"), device=x2.device, dtype=torch.float32)
-    BT, BF, BK = 64, 32, 32
+    BT, BF, BK, nw, ns = CONFIG["mel"]
     BM = max(16, triton.next_power_of_2(M))
     K.mel_kernel[(triton.cdiv(T, BT), B)](
         x2, g.L, T, g.hop, g.left - g.pad, tb["cw"], tb["sw"], tb["FP"], g.win, F,
         fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
-        PAD=g.padmode, POWER=power, LOG=log, BT=BT, BF=BF, BK=BK, BM=BM, num_warps=_num_warps(),
+        PAD=g.padmode, POWER=power, LOG=log, BT=BT, BF=BF, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
     )
     floor = None
     if log == K.LOG_DB and top_db is not None:
@@ -205,7 +273,7 @@ def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor
         return y
     M = 1 if fb is None else fb.shape[0]
     fbt = a3 if fb is None else fb.to(device=dev, dtype=torch.float32)
-    BT, BF, BN = 64, 32, 64
+    BT, BF, BN, nw, ns = CONFIG["synthesis"]
     BM = max(16, triton.next_power_of_2(M))
     grid = (triton.cdiv(T, BT), B, triton.cdiv(g.win, BN))
     K.synthesis_kernel[grid](
@@ -214,7 +282,7 @@ def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor
         tb["ck"], float(eps), tb["cwt"], tb["swt"], tb["WP"], g.win, F, T, g.hop,
         y, L, off, inv_env, start, lexp,
         HAS_A1=a1 is not None, HAS_A2=a2 is not None, PRO=pro, POWER=power, PAD=g.padmode,
-        INVERSE=inverse is not None, BT=BT, BF=BF, BN=BN, BM=BM, num_warps=_num_warps(),
+        INVERSE=inverse is not None, BT=BT, BF=BF, BN=BN, BM=BM, num_warps=nw, num_stages=ns,
     )
     return y
 

@@ -1,0 +1,254 @@
+"""Benchmark of the fused spectral kernels (issue 3, item 5) against the eager and compiled torch chains.
+
+For each configuration and op, in one run on one GPU: the Triton kernel (``backend="triton"``), the
+eager torch chain (``backend="reference"``: ``torch.stft -> abs/angle -> log -> mel matmul``,
+``polar -> torch.istft``) and the same chain under ``torch.compile``. Before every repetition a
+256 MB buffer is overwritten to flush the 50 MB L2; each repetition is timed with CUDA events and the
+median is reported, with the achieved fraction of the measured HBM bandwidth for the op's minimal
+bytes (inputs read once, outputs written once, float32).
+
+Usage::
+
+    python bench/spectral.py                 # full table (markdown) on stdout, JSON with --json PATH
+    python bench/spectral.py --quick         # batch 32 only, no torch.compile arm
+    python bench/spectral.py --tune fft,mel  # sweep kernel block shapes on a few configs
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+from sigkit.kernels import spectral as ks
+
+from sigkit.spectral import STFTSpec, amp_phase, from_amp_phase, log_mel, spectrogram
+
+_APBWE_OPS = ["amp_phase", "from_amp_phase", "amp_phase_fwd_bwd"]
+# name, sample rate, seconds, n_fft, hop, win, n_mels, ops
+CONFIGS = [
+    ("AP-BWE 16k 1024/80/320", 16000, 10, 1024, 80, 320, 0, _APBWE_OPS),
+    ("AP-BWE 48k 1024/80/320", 48000, 10, 1024, 80, 320, 0, _APBWE_OPS),
+    ("16k 512/128", 16000, 10, 512, 128, 512, 80, ["power", "amp_phase", "log_mel_db", "from_amp_phase"]),
+    ("Whisper 400/160/80 30 s", 16000, 30, 400, 160, 400, 80, ["log_mel_whisper", "log_mel_whisper_fwd_bwd"]),
+    ("TTS 22.05k 1024/256/80", 22050, 10, 1024, 256, 1024, 80, ["log_mel_natural_mag", "log_mel_fwd_bwd"]),
+    ("48k 2048/512", 48000, 10, 2048, 512, 2048, 128, ["power", "amp_phase", "log_mel_db", "from_amp_phase"]),
+]
+
+
+class Flusher:
+    """Overwrites a buffer larger than L2 so each repetition starts with a cold cache."""
+
+    def __init__(self, mb: int = 256):
+        self.buf = torch.empty(mb * 2**20 // 4, device="cuda", dtype=torch.float32)
+
+    def __call__(self):
+        self.buf.fill_(1.0)
+
+
+def time_ms(fn, flush: Flusher, reps: int = 20, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        flush()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def hbm_bandwidth(flush: Flusher) -> float:
+    """Measured device-to-device copy bandwidth in bytes/s (read + write)."""
+    src = torch.randn(2**28, device="cuda")  # 1 GiB
+    dst = torch.empty_like(src)
+    ms = time_ms(lambda: dst.copy_(src), flush, reps=10)
+    return 2 * src.numel() * 4 / (ms * 1e-3)
+
+
+def make_op(op: str, spec: STFTSpec, sr: int, n_mels: int, backend: str):
+    """The op as a function of its inputs (``*_fwd_bwd``: the forward whose gradient is timed)."""
+    op = op.replace("_fwd_bwd", "")
+    if op == "amp_phase":
+        return lambda x: amp_phase(x, spec, 1e-4, backend=backend)
+    if op == "power":
+        return lambda x: spectrogram(x, spec, 2.0, backend=backend)
+    if op == "from_amp_phase":
+        return lambda la, ph: from_amp_phase(la, ph, spec, backend=backend)
+    if op == "log_mel_db":
+        return lambda x: log_mel(x, spec, sr, n_mels, mode="db", backend=backend)
+    if op.startswith("log_mel_whisper"):
+        return lambda x: log_mel(x, spec, sr, n_mels, mode="whisper", backend=backend)
+    if op in ("log_mel_natural_mag", "log_mel"):
+        return lambda x: log_mel(x, spec, sr, n_mels, power=1.0, mode="natural", backend=backend)
+    raise ValueError(op)
+
+
+def fwd_bwd(fn, inputs, grads):
+    def run():
+        outs = fn(*inputs)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return torch.autograd.grad(outs, inputs, grads)
+
+    return run
+
+
+def minimal_bytes(op: str, B: int, N: int, F: int, T: int, M: int) -> int:
+    wave, spec1, mel1 = B * N * 4, B * F * T * 4, B * M * T * 4
+    return {
+        "amp_phase": wave + 2 * spec1,
+        "power": wave + spec1,
+        "from_amp_phase": 2 * spec1 + wave,
+        "log_mel_db": wave + mel1,
+        "log_mel_whisper": wave + mel1,
+        "log_mel_natural_mag": wave + mel1,
+        # forward (read x, write outputs) + backward (read output grads and saved outputs/x, write grad x)
+        "amp_phase_fwd_bwd": wave + 2 * spec1 + 4 * spec1 + wave,
+        "log_mel_whisper_fwd_bwd": wave + mel1 + 2 * mel1 + 2 * wave,
+        "log_mel_fwd_bwd": wave + mel1 + 2 * mel1 + 2 * wave,
+    }[op]
+
+
+def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int):
+    name, sr, secs, n_fft, hop, win, n_mels, _ = cfg
+    spec = STFTSpec(n_fft, hop, win)
+    N = sr * secs
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    x = 0.1 * torch.randn(B, N, device="cuda", generator=gen)
+    la, ph = amp_phase(x, spec, backend="reference")
+    F, T = la.shape[-2:]
+    is_bwd = op.endswith("fwd_bwd")
+    inputs = (la.contiguous(), ph.contiguous()) if op == "from_amp_phase" else (x,)
+    row = dict(config=name, op=op, batch=B)
+    for arm in ("triton", "eager", "compiled"):
+        if arm == "compiled" and not compile_arm:
+            continue
+        fn = make_op(op, spec, sr, n_mels, "triton" if arm == "triton" else "reference")
+        if arm == "compiled":
+            fn = torch.compile(fn, fullgraph=False, dynamic=False)
+        try:
+            if is_bwd:
+                ins = tuple(t.detach().requires_grad_() for t in inputs)
+                outs = fn(*ins)
+                outs = outs if isinstance(outs, tuple) else (outs,)
+                grads = tuple(torch.randn_like(o) for o in outs)
+                run = fwd_bwd(fn, ins, grads)
+            else:
+                run = lambda fn=fn: fn(*inputs)  # noqa: E731
+            t0 = time.time()
+            row[arm] = time_ms(run, flush, reps=reps)
+            row[arm + "_first_s"] = round(time.time() - t0, 1)
+        except Exception as exc:  # noqa: BLE001 - report compile failures as such
+            row[arm] = None
+            row[arm + "_error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
+    M = n_mels if "mel" in op else 0
+    row["bytes"] = minimal_bytes(op, B, N, F, T, M)
+    if row.get("triton"):
+        row["hbm_frac"] = row["bytes"] / (row["triton"] * 1e-3) / peak_bw
+        for arm in ("eager", "compiled"):
+            if row.get(arm):
+                row["x_" + arm] = row[arm] / row["triton"]
+    return row
+
+
+def fmt(v, spec="{:.3f}"):
+    return "-" if v is None else spec.format(v)
+
+
+def table(rows) -> str:
+    lines = ["| config | op | B | triton ms | eager ms | compiled ms | x eager | x compiled "
+             "| HBM % of min bytes |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['config']} | {r['op']} | {r['batch']} | {fmt(r.get('triton'))} | {fmt(r.get('eager'))} | "
+            f"{fmt(r.get('compiled'))} | {fmt(r.get('x_eager'), '{:.1f}')} | "
+            f"{fmt(r.get('x_compiled'), '{:.1f}')} | "
+            f"{fmt(100 * r['hbm_frac'] if r.get('hbm_frac') else None, '{:.0f}')} |"
+        )
+    return "\n".join(lines)
+
+
+TUNE = {
+    "fft": [(32, 0, 0, 4, 2), (64, 0, 0, 4, 2), (128, 0, 0, 4, 2), (64, 0, 0, 8, 2), (128, 0, 0, 8, 2),
+            (256, 0, 0, 8, 2), (64, 0, 0, 4, 3), (32, 0, 0, 2, 2)],
+    "analysis": [(64, 64, 32, 4, 2), (64, 128, 32, 8, 2), (128, 64, 32, 8, 2), (64, 64, 64, 4, 3),
+                 (128, 128, 32, 8, 2), (32, 64, 32, 4, 2), (64, 128, 64, 8, 3)],
+    "mel": [(64, 32, 32, 4, 2), (64, 64, 32, 8, 2), (128, 32, 32, 8, 2), (32, 32, 32, 4, 2),
+            (64, 64, 64, 8, 3), (128, 64, 32, 8, 2)],
+    "synthesis": [(64, 32, 64, 4, 2), (64, 64, 64, 8, 2), (128, 32, 64, 8, 2), (64, 32, 128, 8, 2),
+                  (32, 32, 64, 4, 2), (128, 64, 128, 8, 2)],
+}
+TUNE_CASES = {
+    "fft": [(0, "amp_phase"), (5, "amp_phase"), (2, "power"), (1, "amp_phase")],
+    "analysis": [(0, "amp_phase"), (5, "amp_phase"), (2, "power")],
+    "mel": [(3, "log_mel_whisper"), (4, "log_mel_natural_mag"), (5, "log_mel_db")],
+    "synthesis": [(0, "from_amp_phase"), (5, "from_amp_phase")],
+}
+
+
+def tune(flush, peak_bw, reps, kernels):
+    out = []
+    for kernel, variants in TUNE.items():
+        if kernel not in kernels:
+            continue
+        default = ks.CONFIG[kernel]
+        for ci, op in TUNE_CASES[kernel]:
+            for v in variants:
+                ks.CONFIG[kernel] = v
+                try:
+                    r = bench_one(CONFIGS[ci], op, 32, flush, peak_bw, False, reps)
+                    ms = r.get("triton")
+                except Exception as exc:  # noqa: BLE001
+                    ms = None
+                    print(kernel, v, "error", exc, file=sys.stderr)
+                print(f"tune {kernel} {CONFIGS[ci][0]} {op} {v}: {fmt(ms)} ms", flush=True)
+                out.append(dict(kernel=kernel, config=CONFIGS[ci][0], op=op, variant=v, ms=ms))
+            ks.CONFIG[kernel] = default
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="batch 32 only, no compiled arm")
+    ap.add_argument("--tune", default=None, help="sweep block shapes of these kernels (comma list of "
+                    "fft,analysis,mel,synthesis) instead of the table")
+    ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--batches", default="32,1")
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--json", default=None, help="write the rows here")
+    args = ap.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("bench/spectral.py needs a CUDA GPU", file=sys.stderr)
+        return 2
+    flush = Flusher()
+    peak_bw = hbm_bandwidth(flush)
+    dev = torch.cuda.get_device_name()
+    print(f"# {dev}, torch {torch.__version__}, measured copy bandwidth {peak_bw / 1e9:.0f} GB/s", flush=True)
+    if args.tune:
+        rows = tune(flush, peak_bw, args.reps, args.tune.split(","))
+    else:
+        rows = []
+        batches = [32] if args.quick else [int(b) for b in args.batches.split(",")]
+        for B in batches:
+            for cfg in CONFIGS:
+                for op in cfg[-1]:
+                    compile_arm = not (args.quick or args.no_compile) and B == 32
+                    r = bench_one(cfg, op, B, flush, peak_bw, compile_arm, args.reps)
+                    rows.append(r)
+                    print(json.dumps(r), flush=True)
+        print(table(rows))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(dict(device=dev, torch=torch.__version__, bandwidth=peak_bw, rows=rows), fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -183,11 +183,17 @@ class ESC50DataModule(_ClipDataModule):
 
     ``ROOT/audio/{fold}-{clip}-{take}-{target}.wav`` and ``ROOT/meta/esc50.csv``
     (``filename,fold,target,category,esc10,src_file,take``). Fold ``fold`` is the validation (and test)
-    set, the other four train. ``esc10=True`` keeps the ESC-10 subset, relabelled 0-9 in the order of
-    the original targets. Clips (5 s, 44.1 kHz) are resampled to ``sr``.
+    set, the other four train. Labels are ESC-50's targets 0-49 (``class_names[target]`` is the
+    category); ``esc10=True`` keeps the ESC-10 subset, relabelled 0-9 in the order of the original
+    targets. Clips (5 s, 44.1 kHz) are resampled to ``sr``.
+
+    With ``root=None`` (the configs' default, so they run on a machine without the dataset) a synthetic
+    stand-in in the same layout is written once by :func:`sigkit.data.synth.write_esc50_layout` (12
+    classes with their real ESC-50 targets, 10 clips each) under the temporary folder and used instead;
+    a line says so. Its accuracy says nothing about ESC-50.
 
     Args:
-        root: the dataset folder.
+        root: the dataset folder, or ``None`` for the synthetic stand-in.
         fold: validation fold, 1-5.
         esc10: use the 10-class ESC-10 subset.
         sr: sample rate in Hz fed to the model.
@@ -199,9 +205,11 @@ class ESC50DataModule(_ClipDataModule):
     80000
     """
 
+    N_TARGETS = 50
+
     def __init__(
         self,
-        root: str,
+        root: str | None = None,
         fold: int = 1,
         esc10: bool = False,
         sr: int = 16000,
@@ -214,16 +222,24 @@ class ESC50DataModule(_ClipDataModule):
         self.save_hyperparameters()
         if fold not in (1, 2, 3, 4, 5):
             raise InputError(f"ESC-50 fold must be 1-5 (the validation fold), got {fold}")
-        self.root, self.fold, self.esc10 = Path(root), int(fold), esc10
+        self.root, self.fold, self.esc10 = (None if root is None else Path(root)), int(fold), esc10
 
     def _make_splits(self):
+        if self.root is None:
+            self.root = synthetic_esc50_root()
         rows = read_esc50_meta(self.root)
         if self.esc10:
             rows = [r for r in rows if r["esc10"].strip().lower() == "true"]
         names = {int(r["target"]): r["category"] for r in rows}
-        order = sorted(names)
-        remap = {t: i for i, t in enumerate(order)}
-        class_names = [names[t] for t in order]
+        if self.esc10:
+            remap = {t: i for i, t in enumerate(sorted(names))}
+            class_names = [names[t] for t in sorted(names)]
+        else:
+            bad = sorted(t for t in names if not 0 <= t < self.N_TARGETS)
+            if bad:
+                raise DatasetError(f"{self.root}: meta/esc50.csv has targets {bad} outside ESC-50's 0-49")
+            remap = {t: t for t in names}
+            class_names = [names.get(t, f"target_{t}") for t in range(self.N_TARGETS)]
         audio = self.root / "audio"
         tr = [(audio / r["filename"], remap[int(r["target"])]) for r in rows if int(r["fold"]) != self.fold]
         va = [(audio / r["filename"], remap[int(r["target"])]) for r in rows if int(r["fold"]) == self.fold]
@@ -233,6 +249,28 @@ class ESC50DataModule(_ClipDataModule):
                 "set; meta/esc50.csv must list clips of all five folds"
             )
         return [p for p, _ in tr], [y for _, y in tr], [p for p, _ in va], [y for _, y in va], class_names
+
+
+def synthetic_esc50_root(n_per_class: int = 10, seed: int = 0) -> Path:
+    """A synthetic corpus in the ESC-50 layout (written once, then reused) under the temporary folder."""
+    import os
+    import shutil
+    import tempfile
+
+    from sigkit.data.synth import write_esc50_layout
+
+    root = Path(tempfile.gettempdir()) / f"sigkit_esc50_synthetic_n{n_per_class}_s{seed}"
+    if not (root / "meta" / "esc50.csv").is_file():
+        print(f"ESC50DataModule: no --data.root given; writing a synthetic ESC-50-layout stand-in to {root}")
+        part = Path(tempfile.mkdtemp(prefix=root.name + ".part", dir=root.parent))
+        write_esc50_layout(part, n_per_class=n_per_class, seed=seed)
+        try:
+            os.replace(part, root)
+        except OSError:  # another process finished first
+            shutil.rmtree(part, ignore_errors=True)
+    else:
+        print(f"ESC50DataModule: no --data.root given; using the synthetic stand-in at {root}")
+    return root
 
 
 def _audio_files(folder: Path) -> list[Path]:

@@ -319,8 +319,7 @@ class ExportReport:
 
 @torch.no_grad()
 def features_of(model: nn.Module, loader) -> tuple[Tensor, Tensor]:
-    """Run the model's front end over a loader of ``(wave, label)``: features ``(n, F, N)``, labels ``(n,)``.
-    """
+    """The model's front end over a loader of ``(wave, label)``: features ``(n, F, N)``, labels ``(n,)``."""
     feats, labels = [], []
     for wave, label in loader:
         feats.append(model.frontend(wave))

@@ -172,6 +172,7 @@ class WaveChunkFrontend(_Frontend):
 
     Args:
         chunk: samples per token (the feature size ``F``).
+        sr: the sample rate in Hz the model's input has (files are resampled to it).
         norm: ``"clip"`` standardises each clip (removes the recording level), ``"none"`` keeps samples.
 
     >>> fe = WaveChunkFrontend(chunk=4, norm="none")
@@ -179,11 +180,11 @@ class WaveChunkFrontend(_Frontend):
     (tensor([0., 1., 2., 3.]), (4, 3))
     """
 
-    def __init__(self, chunk: int = 400, norm: str = "clip") -> None:
+    def __init__(self, chunk: int = 400, sr: int = 16000, norm: str = "clip") -> None:
         super().__init__(norm)
         if chunk <= 0:
             raise InputError(f"WaveChunkFrontend: chunk must be a positive number of samples, got {chunk}")
-        self.chunk = chunk
+        self.chunk, self.sr = chunk, sr
 
     def forward(self, wave: Tensor) -> Tensor:
         wave = _as_batch(wave)

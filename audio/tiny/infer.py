@@ -132,7 +132,7 @@ def classify_main(argv: list[str] | None = None) -> int:
     module = load_classifier(args.ckpt)
     device = torch.device(args.device or default_device())
     model = module.model.to(device).eval()
-    sr = int(getattr(model.frontend, "sr", 0) or module.hparams.get("sr", 16000))
+    sr = int(model.frontend.sr)
     k = min(args.top_k, model.n_classes)
 
     def load(path: Path) -> Tensor:

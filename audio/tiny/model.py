@@ -88,8 +88,7 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: ``x + attn(LN(x))``, then ``x + MLP(LN(x))``; ``(B, L, dim)`` in and out.
-    """
+    """Pre-norm transformer block: ``x + attn(LN(x))`` then ``x + MLP(LN(x))``; ``(B, L, dim)`` in and out."""
 
     def __init__(self, dim: int, heads: int, ffn: int, dropout: float = 0.0) -> None:
         super().__init__()

@@ -78,6 +78,19 @@ class TinyClassifierModule(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        fe_sr = getattr(self.model.frontend, "sr", None)
+        if dm is not None and getattr(dm, "sr", None) not in (None, fe_sr):
+            raise InputError(
+                f"the data is resampled to {dm.sr} Hz but the model's front end expects {fe_sr} Hz; "
+                f"set --data.init_args.sr {fe_sr} (or the front end's sr)"
+            )
+        clip = getattr(dm, "clip_samples", None)
+        if clip is not None and clip != self.model.clip_samples:
+            raise InputError(
+                f"the data gives clips of {clip} samples but the model was built for "
+                f"{self.model.clip_samples}; set --model.init_args.model.init_args.clip_samples {clip} "
+                "(or the data's duration)"
+            )
         names = getattr(dm, "class_names", None)
         if names:
             n_classes = getattr(self.model, "n_classes", len(names))

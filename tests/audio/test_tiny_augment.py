@@ -99,7 +99,7 @@ class TestWaveAugmentations:
         w = torch.randn(32, 50)
         y = time_shift(w, 4, generator=_gen(2))
         shifts = set()
-        for a, b in zip(w, y, strict=False):
+        for a, b in zip(w, y, strict=True):
             match = [s for s in range(-4, 5) if torch.equal(torch.roll(a, s), b)]
             assert len(match) == 1
             shifts.add(match[0])

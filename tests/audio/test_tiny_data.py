@@ -49,26 +49,26 @@ class TestESC50:
     def test_fold_protocol_and_labels(self, esc50_root):
         dm = ESC50DataModule(str(esc50_root), fold=3, sr=16000, duration=0.25, batch_size=4)
         dm.setup("fit")
-        assert dm.class_names == ["dog", "rain", "chirping_birds", "clock_tick"]
+        assert len(dm.class_names) == 50 and dm.class_names[10] == "rain" and dm.class_names[1] == "target_1"
+        assert [dm.class_names[t] for t, _, _ in CLASSES] == ["dog", "rain", "chirping_birds", "clock_tick"]
         val_names = [Path(p).name for p in dm.val_set.items]
         assert len(val_names) == 4 and all(n.startswith("3-") for n in val_names)
         assert len(dm.train_set) == 16 and not any(Path(p).name.startswith("3-") for p in dm.train_set.items)
-        # targets 0, 10, 14, 38 become class indices 0-3, matching the file names' target field
-        for path, label in zip(
-            dm.val_set.items + dm.train_set.items, dm.val_set.labels + dm.train_set.labels, strict=False
-        ):
-            assert CLASSES[label][0] == int(Path(path).stem.split("-")[-1])
+        # labels are the ESC-50 targets, the last field of the file names
+        items, labels = dm.val_set.items + dm.train_set.items, dm.val_set.labels + dm.train_set.labels
+        assert labels == [int(Path(p).stem.split("-")[-1]) for p in items]
         wave, label = next(iter(dm.val_dataloader()))
-        assert wave.shape == (4, 4000) and wave.dtype == torch.float32 and label.tolist() == [0, 1, 2, 3]
+        assert wave.shape == (4, 4000) and wave.dtype == torch.float32 and label.tolist() == [0, 10, 14, 38]
 
     def test_resampled_from_44k1_keeps_the_tone(self, esc50_root):
         dm = ESC50DataModule(str(esc50_root), fold=1, sr=8000, duration=0.25)
         dm.setup()
+        index = {t: i for i, (t, _, _) in enumerate(CLASSES)}
         for i, label in enumerate(dm.val_set.labels):
             wave, _ = dm.val_set[i]
             assert wave.shape == (2000,)
             peak_hz = int(torch.fft.rfft(wave).abs().argmax()) * 8000 / 2000
-            assert peak_hz == pytest.approx(200.0 * (label + 1), abs=4.0)
+            assert peak_hz == pytest.approx(200.0 * (index[label] + 1), abs=4.0)
         assert float(dm.val_set[0][0].abs().max()) == pytest.approx(0.5, abs=0.02)
 
     def test_duration_pads_and_crops(self, esc50_root):
@@ -112,7 +112,7 @@ class TestFolderDataModule:
         assert dm.class_names == ["bird", "cat"]
         assert sorted(dm.val_set.labels) == [0, 0, 1, 1] and len(dm.train_set) == 6
         assert not set(map(str, dm.val_set.items)) & set(map(str, dm.train_set.items))
-        for path, label in zip(dm.train_set.items, dm.train_set.labels, strict=False):
+        for path, label in zip(dm.train_set.items, dm.train_set.labels, strict=True):
             assert Path(path).parent.name == dm.class_names[label]
 
     def test_train_val_folders(self, tmp_path):
@@ -144,3 +144,25 @@ def test_synthetic_validation_clips_are_held_out():
     again = SyntheticDataModule(n_classes=3, n_train=2, n_val=2, sr=8000, duration=0.5)
     again.setup()
     torch.testing.assert_close(again.val_set[1][0], dm.val_set[1][0])
+
+
+def test_esc50_without_root_uses_a_synthetic_stand_in(monkeypatch, tmp_path, capsys):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    import sigkit.data.synth as synth
+
+    calls = []
+    real = synth.write_esc50_layout
+
+    def small(out_dir, n_per_class=10, seed=0, **kw):  # the real writer, fewer and shorter clips
+        calls.append(n_per_class)
+        return real(out_dir, n_per_class=5, seed=seed, sr=8000, seconds=0.5, classes=["dog", "rain", "siren"])
+
+    monkeypatch.setattr(synth, "write_esc50_layout", small)
+    dm = ESC50DataModule(None, fold=2, sr=8000, duration=0.5)
+    dm.setup()
+    assert "writing a synthetic ESC-50-layout stand-in" in capsys.readouterr().out
+    assert sorted(set(dm.val_set.labels)) == [0, 10, 42] and len(dm.val_set) == 3 and len(dm.train_set) == 12
+    ESC50DataModule(None, fold=1, sr=8000, duration=0.5).setup()  # the layout is reused, not rewritten
+    assert calls == [10] and "using the synthetic stand-in" in capsys.readouterr().out

@@ -164,3 +164,26 @@ def test_module_training_step_runs_mixup_and_augmentations():
     assert model.head.weight.grad is not None
     with pytest.raises(InputError, match="lr > 0"):
         TinyClassifierModule(model, lr=0.0)
+
+
+def test_module_setup_checks_the_data_fits_the_model():
+    from types import SimpleNamespace
+
+    from sigkit.audio.tiny.data import SyntheticDataModule
+
+    def setup(model, dm):
+        module = TinyClassifierModule(model)
+        module._trainer = SimpleNamespace(datamodule=dm)
+        module.setup("fit")
+        return module
+
+    dm = SyntheticDataModule(n_classes=3, n_train=1, n_val=1, sr=8000, duration=0.5)
+    with pytest.raises(InputError, match="resampled to 8000 Hz but the model's front end expects 16000 Hz"):
+        setup(TinyTransformer(WaveChunkFrontend(50, sr=16000), 3, 4000), dm)
+    with pytest.raises(InputError, match="clips of 4000 samples but the model was built for 8000"):
+        setup(TinyTransformer(WaveChunkFrontend(50, sr=8000), 3, 8000), dm)
+    dm.setup()
+    with pytest.raises(InputError, match="data has 3 classes but the model was built for 4"):
+        setup(TinyTransformer(WaveChunkFrontend(50, sr=8000), 4, 4000), dm)
+    names = setup(TinyTransformer(WaveChunkFrontend(50, sr=8000), 3, 4000), dm).class_names
+    assert names == ["dog", "rain", "crackling_fire"]

@@ -184,7 +184,7 @@ def test_esc50_crossval_prints_mean_and_std(tmp_path, capsys):
     data = (
         "sigkit.audio.tiny.ESC50DataModule\n  init_args: {root: none, sr: 8000, duration: 0.5, batch_size: 8}"
     )
-    (tmp_path / "cv.yaml").write_text(CONFIG.format(n_classes=4, clip_samples=4000, data=data, epochs=1))
+    (tmp_path / "cv.yaml").write_text(CONFIG.format(n_classes=50, clip_samples=4000, data=data, epochs=1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = crossval_main(

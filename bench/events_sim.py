@@ -1,0 +1,88 @@
+"""Event-simulator throughput: input frames/s, events/s and the real-time factor at 1 kHz input.
+
+    python bench/events_sim.py --device cuda --sizes 346x260,640x480,1280x720 --seconds 0.1
+    python bench/events_sim.py --device cpu --threads 2 --sizes 346x260 --seconds 0.05
+
+The input is a smooth texture sliding at 200 px/s sampled at ``--fps`` (1 kHz): ``seconds * fps``
+frames are simulated after a warm-up of 5 frames.  Real-time factor = simulated seconds / wall seconds.
+Baseline in the same run: the same simulator with the bandwidth model off (ideal pixel).  v2e is
+not measured (no wheel reachable from the benchmark machines).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import torch
+
+from sigkit.events import SimConfig, Simulator
+
+
+def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0) -> torch.Tensor:
+    yy = torch.arange(h, device=device, dtype=torch.float32)[:, None]
+    xx = torch.arange(w, device=device, dtype=torch.float32)[None, :]
+    out = []
+    for k in range(n):
+        x = xx + speed * k / fps
+        out.append(0.5 + 0.2 * torch.sin(2 * math.pi * x / 16) + 0.15 * torch.sin(2 * math.pi * (x / 7 + yy / 11))
+                   + 0.1 * torch.cos(2 * math.pi * (0.3 * x - yy) / 9))
+    return torch.stack(out)
+
+
+def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps: float) -> dict:
+    n = int(round(seconds * fps))
+    warm = 5
+    fr = frames_on(device, h, w, n + warm + 1, fps)
+    sim = Simulator(SimConfig(bandwidth_model=bandwidth), h, w, device)
+    sim.reset(fr[0], 0.0)
+    for k in range(1, warm + 1):
+        sim._step(fr[k], k / fps)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    n_ev = 0
+    sub0 = sim.n_substeps
+    for k in range(warm + 1, warm + 1 + n):
+        for o in sim._step(fr[k], k / fps):
+            n_ev += o[0].numel()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    return dict(device=device, size=f"{w}x{h}", bandwidth_model=bandwidth, frames=n, wall_s=round(dt, 4),
+                frames_per_s=round(n / dt, 1), events_per_s=round(n_ev / dt, 1), events=n_ev,
+                substeps_per_frame=round((sim.n_substeps - sub0) / n, 2), realtime_factor=round(n / fps / dt, 4))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave)")
+    p.add_argument("--sizes", default="346x260,640x480,1280x720")
+    p.add_argument("--seconds", type=float, default=0.1)
+    p.add_argument("--fps", type=float, default=1000.0)
+    p.add_argument("--json", default=None)
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    rows = []
+    for size in a.sizes.split(","):
+        w, h = (int(v) for v in size.split("x"))
+        for bw in (False, True):
+            r = bench_one(a.device, h, w, bw, a.seconds, a.fps)
+            r["threads"] = torch.get_num_threads()
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    print("| device | size | bandwidth model | frames/s | events/s | x real time (1 kHz) | sub-steps/frame |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['device']} | {r['size']} | {'on' if r['bandwidth_model'] else 'off'} | {r['frames_per_s']} | "
+              f"{r['events_per_s']:.3g} | {r['realtime_factor']} | {r['substeps_per_frame']} |")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

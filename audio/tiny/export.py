@@ -413,7 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fold", type=int, default=None, help="ESC-50 validation fold, if not the trained one"
     )
-    parser.add_argument("--calib-clips", type=int, default=256, help="training clips to calibrate int8 on")
+    parser.add_argument(
+        "--calib-clips",
+        type=int,
+        default=256,
+        help="training clips (spread over the set) to calibrate int8 on",
+    )
     parser.add_argument("--latency-runs", type=int, default=50, help="timed runs per latency figure")
     parser.add_argument(
         "--max-drop", type=float, default=2.0, help="largest int8 accuracy drop accepted (points)"
@@ -428,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     dm.setup("fit")
     model = module.model.eval()
     val = features_of(model, dm.val_dataloader())
-    calib_x, _ = features_of(model, _first_clips(dm.train_set, args.calib_clips, dm.batch_size))
+    calib_x, _ = features_of(model, _spread_clips(dm.train_set, args.calib_clips, dm.batch_size))
     report = export_model(model, args.out, val, calib_x, module.class_names, args.latency_runs)
     print(f"sigkit export: {args.ckpt} -> {args.out}/model_float.onnx, model_int8.onnx, model_int8.h")
     for line in report.lines():
@@ -440,7 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _first_clips(dataset, n: int, batch_size: int):
+def _spread_clips(dataset, n: int, batch_size: int):
+    """A loader of ``n`` clips spread evenly over ``dataset`` (datasets are often sorted by class)."""
     from torch.utils.data import DataLoader, Subset
 
-    return DataLoader(Subset(dataset, range(min(n, len(dataset)))), batch_size=batch_size, shuffle=False)
+    idx = np.unique(np.linspace(0, len(dataset) - 1, num=min(n, len(dataset))).round().astype(int))
+    return DataLoader(Subset(dataset, idx.tolist()), batch_size=batch_size, shuffle=False)

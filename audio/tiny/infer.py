@@ -101,7 +101,7 @@ def top_k(probs: Tensor, class_names: list[str] | None, k: int) -> list[tuple[st
     k = min(k, probs.numel())
     values, idx = probs.topk(k)
     names = class_names or [str(i) for i in range(probs.numel())]
-    return [(names[i], float(v)) for v, i in zip(values.tolist(), idx.tolist(), strict=False)]
+    return [(names[i], float(v)) for v, i in zip(values.tolist(), idx.tolist(), strict=True)]
 
 
 def classify_main(argv: list[str] | None = None) -> int:
@@ -111,7 +111,7 @@ def classify_main(argv: list[str] | None = None) -> int:
     rows are gathered into ``OUT/predictions.csv`` (``file, label_1, prob_1, ..., label_k, prob_k``,
     sorted by file). Returns 0, or 1 when a file failed (listed in ``OUT/errors.jsonl``).
     """
-    from sigkit.batch.cli import add_batch_arguments, default_device, run_from_args
+    from sigkit.batch.cli import add_batch_arguments, resolve_device, run_from_args
     from sigkit.io import load_audio
 
     parser = argparse.ArgumentParser(
@@ -129,8 +129,8 @@ def classify_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {args.top_k}")
+    device = resolve_device(args.device)
     module = load_classifier(args.ckpt)
-    device = torch.device(args.device or default_device())
     model = module.model.to(device).eval()
     sr = int(model.frontend.sr)
     k = min(args.top_k, model.n_classes)

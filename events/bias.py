@@ -204,16 +204,17 @@ def plot_control(logs: dict[str, ControlLog], path: str, title: str = "") -> Non
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, 1, figsize=(7, 6.5), sharex=True)
-    first = next(iter(logs.values()))
+    bounds = next(((lg.rate_low, lg.rate_high) for lg in logs.values() if math.isfinite(lg.rate_low)),
+                  (math.nan, math.nan))
     for name, log in logs.items():
         a = log.as_arrays()
         axes[0].semilogy(a["t"], a["rate"], marker=".", label=name)
         axes[1].step(a["t"], a["refr"], where="post", label=f"{name} RefrBp")
         axes[2].step(a["t"], a["pr"], where="post", label=f"{name} PrBp")
         axes[2].step(a["t"], a["on"], where="post", ls="--", label=f"{name} OnBn")
-    for r in (first.rate_low, first.rate_high):
+    for r, lab in zip(bounds, ("lower bound", "upper bound")):
         if math.isfinite(r):
-            axes[0].axhline(r, color="k", lw=0.8, ls=":")
+            axes[0].axhline(r, color="k", lw=0.8, ls=":", label=lab)
     axes[0].set_ylabel("event rate (ev/s)")
     axes[1].set_ylabel("RefrBp fine")
     axes[2].set_ylabel("fine value")

@@ -10,8 +10,12 @@ Two ways to form distances (``method``):
 
 * ``"diff"``: ``sum_k (q_k - x_k)^2`` from transposed ``(d, m)``/``(d, n)`` copies, one coordinate per
   step. No cancellation, works in float32 and float64 on any GPU.
-* ``"dot"`` (float32): ``|q|^2 + |x|^2 - 2 q.x`` with ``tl.dot`` in 3xTF32 (tensor cores, about
-  float32 accuracy), for large ``d``.
+* ``"dot"``: ``|q|^2 + |x|^2 - 2 q.x`` with ``tl.dot``: 3xTF32 on tensor cores for float32 (about
+  float32 accuracy), IEEE float64 otherwise.
+
+float64 sums use :func:`_exp2_f64` (float32 ``exp2`` of the fractional part, exact power of two): the
+result has a relative error of about 2e-7 (log-density within 3e-7), where libdevice's float64 exp2
+made float64 3-4x slower than float32 on an H100 (bench/kde.py, docs/benchmarks.md).
 
 Reference: :func:`sigkit.kde.engine.log_kernel_sum` with ``backend="torch"`` computes the same sums.
 """
@@ -23,7 +27,7 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["kde_logsumexp"]
+__all__ = ["kde_logsumexp", "choose_config"]
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
@@ -31,25 +35,44 @@ _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
 @triton.jit
-def _profile_log2(sq, kparam, beta_log2e, KERNEL: tl.constexpr):
+def _profile_log2(sq, kparam, beta_log2e, beta, KERNEL: tl.constexpr):
     """beta * log_profile(sq) in base 2 (see sigkit.kde.kernels)."""
     if KERNEL == 0:
         t = sq * (-0.5 * beta_log2e)
     elif KERNEL == 1:
         u = sq / kparam
-        t = tl.where(u < 1.0, tl.log2(tl.maximum(1.0 - u, 1e-300)) * (beta_log2e * 0.6931471805599453),
-                     float("-inf"))
+        t = tl.where(u < 1.0, tl.log2(tl.maximum(1.0 - u, 1e-300)) * beta, float("-inf"))
     else:
         t = tl.sqrt(sq) * (-kparam * beta_log2e)
     return t
 
 
 @triton.jit
-def _kde_lse_kernel(QT, XT, Q, X, LW2, OUT_M, OUT_S, m, n, d, splits, kparam, beta_log2e,
-                    KERNEL: tl.constexpr, USE_DOT: tl.constexpr, BLOCK_M: tl.constexpr,
-                    BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+def _exp2_f64(a):
+    """2^a for float64 a <= 0 at float32 cost: exact 2^floor(a) (exponent bits) times a float32 2^frac.
+
+    Relative error about 2e-7 (the float32 ``ex2`` on [0, 1)), independent of |a|; libdevice's float64
+    exp2 measured 3-4x slower on an H100 and its extra digits are below what the estimate needs (1e-6).
+    Terms below 2^-1022 are returned as 0.
+    """
+    a_c = tl.maximum(a, -1022.0)
+    k = tl.floor(a_c)
+    p = tl.exp2((a_c - k).to(tl.float32)).to(tl.float64)
+    scale = ((k.to(tl.int64) + 1023) << 52).to(tl.float64, bitcast=True)
+    return tl.where(a > -1022.0, p * scale, 0.0)
+
+
+@triton.jit
+def _kde_lse_kernel(QT, XT, Q, X, LW2, PARAMS, OUT_M, OUT_S, m, n, d, splits,
+                    KERNEL: tl.constexpr, USE_DOT: tl.constexpr, FAST_EXP64: tl.constexpr,
+                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     pid_m = tl.program_id(0)
     pid_s = tl.program_id(1)
+    # scalars come in a tensor of the data's dtype: a Python float argument would be specialised as
+    # float32, which costs float64 sums their last 8 digits
+    kparam = tl.load(PARAMS)
+    beta_log2e = tl.load(PARAMS + 1)
+    beta = tl.load(PARAMS + 2)
     per = tl.cdiv(tl.cdiv(n, splits), BLOCK_N) * BLOCK_N
     start = pid_s * per
     stop = tl.minimum(start + per, n)
@@ -69,7 +92,10 @@ def _kde_lse_kernel(QT, XT, Q, X, LW2, OUT_M, OUT_S, m, n, d, splits, kparam, be
             x = tl.load(X + offs_n[:, None] * d + offs_d[None, :],
                         mask=mask_n[:, None] & (offs_d[None, :] < d), other=0.0)
             xsq = tl.sum(x * x, 1)
-            qx = tl.dot(q, tl.trans(x), input_precision="tf32x3")
+            if q.dtype == tl.float32:
+                qx = tl.dot(q, tl.trans(x), input_precision="tf32x3")
+            else:
+                qx = tl.dot(q, tl.trans(x), input_precision="ieee")
             sq = tl.maximum(qsq[:, None] + xsq[None, :] - 2.0 * qx, 0.0)
         else:
             sq = tl.zeros([BLOCK_M, BLOCK_N], dtype=LW2.dtype.element_ty)
@@ -79,11 +105,15 @@ def _kde_lse_kernel(QT, XT, Q, X, LW2, OUT_M, OUT_S, m, n, d, splits, kparam, be
                 diff = qk[:, None] - xk[None, :]
                 sq += diff * diff
         lw = tl.load(LW2 + offs_n, mask=mask_n, other=float("-inf"))
-        t = _profile_log2(sq, kparam, beta_log2e, KERNEL) + lw[None, :]
+        t = _profile_log2(sq, kparam, beta_log2e, beta, KERNEL) + lw[None, :]
         t = tl.where(mask_n[None, :], t, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(t, 1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        s_i = s_i * tl.exp2(m_i - m_safe) + tl.sum(tl.exp2(t - m_safe[:, None]), 1)
+        if FAST_EXP64:
+            p = _exp2_f64(t - m_safe[:, None])
+        else:
+            p = tl.exp2(t - m_safe[:, None])
+        s_i = s_i * tl.exp2(m_i - m_safe) + tl.sum(p, 1)
         m_i = m_new
     tl.store(OUT_M + pid_s * m + offs_m, m_i, mask=mask_m)
     tl.store(OUT_S + pid_s * m + offs_m, s_i, mask=mask_m)
@@ -95,9 +125,19 @@ def _num_sms(device: torch.device) -> int:
     return 4
 
 
+def choose_config(d: int, dtype: torch.dtype, method: str | None = None) -> dict:
+    """Launch defaults, from the H100 sweep in docs/benchmarks.md (KDE section)."""
+    if method is None:
+        method = "dot" if (dtype == torch.float32 and d >= 8) else "diff"
+    if method == "dot":
+        return {"method": "dot", "block_m": 64, "block_n": 128 if d <= 64 else 64}
+    return {"method": "diff", "block_m": 64, "block_n": 64 if dtype == torch.float64 else 128}
+
+
 def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torch.Tensor, kernel_code: int,
                   kparam: float, beta: float = 1.0, *, method: str = "auto", block_m: int | None = None,
-                  block_n: int | None = None, num_warps: int = 4) -> torch.Tensor:
+                  block_n: int | None = None, num_warps: int = 4, num_stages: int | None = None,
+                  fast_exp64: bool = True) -> torch.Tensor:
     """``log sum_i exp(log_weights[i] + beta * log_profile(|q_j - x_i|^2))`` for each query ``j``.
 
     Args:
@@ -107,7 +147,9 @@ def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torc
         kernel_code: 0 gaussian, 1 epanechnikov, 2 laplace (:class:`sigkit.kde.kernels.Kernel` ``code``).
         kparam: the kernel's shape constant (``Kernel.param(d)``).
         beta: multiplies the log-profile.
-        method: ``"diff"``, ``"dot"`` (float32 only) or ``"auto"`` (dot for float32 with d >= 32).
+        method: ``"diff"``, ``"dot"`` or ``"auto"`` (see :func:`choose_config`).
+        block_m, block_n, num_warps, num_stages: launch configuration (defaults: :func:`choose_config`).
+        fast_exp64: float64 only: use :func:`_exp2_f64` (default) rather than libdevice's exp2.
 
     Returns:
         ``(m,)`` natural-log sums in the dtype of ``queries``.
@@ -115,13 +157,17 @@ def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torc
     m, d = queries.shape
     n = points.shape[0]
     dt = queries.dtype
+    cfg = choose_config(d, dt)
     if method == "auto":
-        method = "dot" if (dt == torch.float32 and d >= 32) else "diff"
+        method = cfg["method"]
+    else:
+        cfg = choose_config(d, dt, method)
     use_dot = method == "dot"
-    if use_dot and dt != torch.float32:
-        raise ValueError("method='dot' is float32 only")
-    bm = block_m or (64 if use_dot else 64)
-    bn = block_n or (64 if use_dot else 128)
+    bm = block_m or cfg["block_m"]
+    bn = block_n or cfg["block_n"]
+    launch = {} if _INTERPRET else {"num_warps": num_warps}
+    if num_stages is not None and not _INTERPRET:
+        launch["num_stages"] = num_stages
     block_d = max(16, triton.next_power_of_2(d))
     q = queries.contiguous()
     x = points.contiguous()
@@ -132,10 +178,11 @@ def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torc
     splits = max(1, min(triton.cdiv(4 * _num_sms(q.device), tiles), triton.cdiv(n, 8 * bn)))
     out_m = torch.empty(splits, m, dtype=dt, device=q.device)
     out_s = torch.empty(splits, m, dtype=dt, device=q.device)
-    _kde_lse_kernel[(tiles, splits)](qt, xt, q, x, lw2, out_m, out_s, m, n, d, splits, float(kparam),
-                                     float(beta) * LOG2E, KERNEL=kernel_code, USE_DOT=use_dot,
-                                     BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=block_d,
-                                     **({} if _INTERPRET else {"num_warps": num_warps}))
+    params = torch.tensor([float(kparam), float(beta) * LOG2E, float(beta)], dtype=dt, device=q.device)
+    _kde_lse_kernel[(tiles, splits)](qt, xt, q, x, lw2, params, out_m, out_s, m, n, d, splits,
+                                     KERNEL=kernel_code, USE_DOT=use_dot,
+                                     FAST_EXP64=bool(fast_exp64 and dt == torch.float64),
+                                     BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=block_d, **launch)
     top = out_m.amax(0)
     top_safe = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
     total = (out_s * torch.exp2(out_m - top_safe)).sum(0)

@@ -21,6 +21,8 @@ from .kernels import Kernel
 
 __all__ = ["log_kernel_sum", "top_log_terms", "default_backend"]
 
+TRITON_F64_MAX_D = 32  # float64 above this dimension uses the torch path on CUDA (docs/benchmarks.md)
+
 
 def default_backend(device: torch.device) -> str:
     """``"triton"`` on CUDA when Triton imports, else ``"torch"``."""
@@ -57,6 +59,8 @@ def log_kernel_sum(queries: Tensor, points: Tensor, log_weights: Tensor, kernel:
     d = points.shape[1] if d is None else d
     if backend == "auto":
         backend = default_backend(queries.device)
+        if backend == "triton" and queries.dtype == torch.float64 and d > TRITON_F64_MAX_D:
+            backend = "torch"  # cuBLAS DGEMM + exp beat the fused kernel's float64 FMA loop (H100 sweep)
     if queries.shape[0] == 0:
         return queries.new_empty(0)
     if backend == "triton":
@@ -94,13 +98,18 @@ def _gaussian_lse(queries: Tensor, points: Tensor, log_weights: Tensor, beta: fl
             qa[:, -1] = qsq[i:i + b] - total
             blk = buf[:b, :min(nc, n - j)]
             torch.mm(qa, pts_t[:, j:j + nc], out=blk)
-            total = total + torch.log1p(blk.exp_().sum(1))
+            s = blk.exp_().sum(1)
+            bad = ~torch.isfinite(s)
+            if bool(bad.any()):  # terms beyond the running total overflowed: redo those rows exactly
+                qb = qa[bad].clone()
+                qb[:, -1] = qsq[i:i + b][bad]
+                redo = torch.logsumexp(torch.mm(qb, pts_t[:, j:j + nc]), 1)
+                s[bad] = 0.0
+                total = total + torch.log1p(s)
+                total[bad] = torch.logaddexp(total[bad], redo)
+            else:
+                total = total + torch.log1p(s)
         out[i:i + b] = total
-    bad = ~torch.isfinite(out)
-    if bool(bad.any()):  # a block overflowed its shift: redo those rows with exact maxima
-        from .kernels import GAUSSIAN
-
-        out[bad] = _generic_lse(queries[bad], points, log_weights, GAUSSIAN, beta, points.shape[1])
     return out
 
 

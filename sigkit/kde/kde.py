@@ -133,6 +133,7 @@ class KDE:
         self._log_det = float(torch.log(torch.diagonal(self._chol)).sum())
         self.points = y[keep]
         self.weights = w[keep]
+        self._center = w @ y  # whitened coordinates are centred: smaller |x|^2 in the |q|^2+|x|^2-2q.x form
         self._z = self._whiten(self.points).to(dtype)
         self._logw = torch.log(self.weights).to(dtype)
 
@@ -224,7 +225,7 @@ class KDE:
                          f"pass a float, shape ({d},) or shape ({d}, {d})")
 
     def _whiten(self, x: Tensor) -> Tensor:
-        return torch.linalg.solve_triangular(self._chol, x.T, upper=False).T
+        return torch.linalg.solve_triangular(self._chol, (x - self._center).T, upper=False).T
 
     # ------------------------------------------------------------------------------------ public API
     @property

@@ -13,7 +13,6 @@ from sigkit.kde import KDE
 from sigkit.kde.engine import log_kernel_sum
 from sigkit.kde.kernels import EPANECHNIKOV, GAUSSIAN, LAPLACE, get_kernel
 
-sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
 
 
 def _data(n=400, d=3, seed=0):
@@ -70,6 +69,7 @@ class TestSklearnParity:
     @pytest.mark.parametrize("name,sk_name", [("gaussian", "gaussian"), ("epanechnikov", "epanechnikov"),
                                               ("laplace", "exponential")])
     def test_kernels_match_kernel_density(self, name, sk_name, device, dtype):
+        sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
         y, rng = _data(400, 2, seed=3)
         q = y[:50] + rng.normal(size=(50, 2)) * 0.3
         b_sk = 0.7
@@ -146,15 +146,17 @@ class TestKernelsAndShapes:
         from sigkit.kde.engine import _generic_lse
         torch.testing.assert_close(fast, _generic_lse(q, z, lw, GAUSSIAN, 2.0, 4), rtol=1e-12, atol=1e-10)
 
-    def test_overflowing_block_is_recomputed(self):
-        # the first block of points is far away and the second holds the query: the running shift
-        # from block one is ~-5000 below the true maximum, so block two overflows and is redone exactly
-        far = torch.full((4096, 1), 100.0, dtype=torch.float64)
-        near = torch.zeros((10, 1), dtype=torch.float64)
+    @pytest.mark.parametrize("dt", [torch.float32, torch.float64])
+    def test_overflowing_block_is_recomputed(self, dt):
+        # the first block of points is far away and the second holds query 0: the running shift from
+        # block one is ~-5000 below the true maximum, so block two overflows and is redone exactly;
+        # query 1 sits by the far points and needs no redo
+        far = torch.full((4096, 1), 100.0, dtype=dt)
+        near = torch.zeros((10, 1), dtype=dt)
         z = torch.cat([far, near])
-        out = log_kernel_sum(torch.zeros(1, 1, dtype=torch.float64), z, torch.zeros(4106, dtype=torch.float64),
-                             GAUSSIAN, backend="torch")
-        assert float(out[0]) == pytest.approx(math.log(10.0), abs=1e-12)
+        q = torch.tensor([[0.0], [100.0]], dtype=dt)
+        out = log_kernel_sum(q, z, torch.zeros(4106, dtype=dt), GAUSSIAN, backend="torch")
+        torch.testing.assert_close(out, torch.tensor([math.log(10.0), math.log(4096.0)], dtype=dt))
 
 
 class TestErrors:

@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent("""
     from sigkit.kde.kernels import GAUSSIAN, EPANECHNIKOV, LAPLACE
     g = torch.Generator().manual_seed(0)
     out = []
-    for dt, methods in ((torch.float64, ("diff",)), (torch.float32, ("diff", "dot"))):
+    for dt, methods in ((torch.float64, ("diff", "dot")), (torch.float32, ("diff", "dot"))):
         for K in (GAUSSIAN, EPANECHNIKOV, LAPLACE):
             for d in (1, 5):
                 x = torch.randn(150, d, generator=g, dtype=torch.float64)
@@ -44,9 +44,10 @@ def test_triton_kernel_matches_reference_in_interpreter():
     res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = json.loads(res.stdout.strip().splitlines()[-1])
-    assert len(rows) == 18
+    assert len(rows) == 24
     for r in rows:
-        tol = 1e-12 if r["dtype"] == "torch.float64" else 2e-5
+        # float64: fast exp2 (float32 2^frac, exact 2^int) has relative error ~2e-7 per sum
+        tol = 5e-7 if r["dtype"] == "torch.float64" else 2e-5
         assert r["same_support"], r
         assert r["err"] < tol, r
 
@@ -65,8 +66,8 @@ def test_kde_on_cuda_matches_cpu(device, dtype):
             got = KDE(y, bandwidth=0.6, kernel=kernel, device=device, dtype=dtype).log_density(q).cpu().double()
             fin = torch.isfinite(ref)
             assert bool((torch.isfinite(got) == fin).all())
-            tol = dict(rtol=0, atol=1e-9) if dtype == torch.float64 else dict(rtol=2e-6, atol=5e-4)
+            tol = dict(rtol=0, atol=1e-6) if dtype == torch.float64 else dict(rtol=2e-6, atol=5e-4)
             torch.testing.assert_close(got[fin], ref[fin], **tol)
         pr_ref = participation_ratio(KDE(y, bandwidth=0.6), q)
         pr = participation_ratio(KDE(y, bandwidth=0.6, device=device, dtype=dtype), q).cpu().double()
-        torch.testing.assert_close(pr, pr_ref, rtol=1e-9 if dtype == torch.float64 else 1e-3, atol=0)
+        torch.testing.assert_close(pr, pr_ref, rtol=1e-6 if dtype == torch.float64 else 1e-3, atol=0)

@@ -36,17 +36,20 @@ class APBWE(nn.Module):
         overlap_seconds: overlap of neighbouring chunks, cross-faded linearly; it must exceed the
             model's receptive field (27 frames either side plus the window, 0.14 s at 16 kHz).
         max_batch: most chunks run through the generator together.
+        bf16: run the generator under bf16 autocast (2.0-2.7x faster than fp32 on a Xeon CPU with AMX;
+            outputs differ from fp32 by about 0.02 LSD on an untrained model, see README).
     """
 
     def __init__(self, generator: APBWEGenerator, sr_in: int | Sequence[int], sr_out: int,
                  spec: STFTSpec = STFTSpec(1024, 80, 320), chunk_seconds: float = 30.0,
-                 overlap_seconds: float = 0.5, max_batch: int = 16) -> None:
+                 overlap_seconds: float = 0.5, max_batch: int = 16, bf16: bool = False) -> None:
         super().__init__()
         self.generator = generator.eval()
         self.sr_in_rates = tuple(sorted(int(r) for r in (sr_in if isinstance(sr_in, (list, tuple)) else [sr_in])))
         self.sr_out = int(sr_out)
         self.spec = spec
         self.chunk_seconds, self.overlap_seconds, self.max_batch = chunk_seconds, overlap_seconds, max_batch
+        self.bf16 = bf16
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
@@ -110,6 +113,8 @@ class APBWE(nn.Module):
         try:
             n_bins, channels = state["conv_pre_mag.weight"].shape[1], state["conv_pre_mag.weight"].shape[0]
             layers = len({k.split(".")[1] for k in state if k.startswith("convnext_mag.")})
+            if layers == 0:
+                raise ValueError("no convnext_mag.* blocks")
             gen = APBWEGenerator(n_bins, channels, layers)
             gen.load_official_state_dict(state)
         except (KeyError, ValueError, IndexError) as err:
@@ -123,9 +128,14 @@ class APBWE(nn.Module):
     # ---- the model on target-rate narrowband audio ------------------------------------------
     def forward(self, nb: Tensor) -> Tensor:
         """Generator on ``nb`` ``(B, T)`` (narrowband already at ``sr_out``) -> wideband ``(B, T)``."""
-        log_amp, phase = amp_phase(nb, self.spec)
-        log_amp_g, phase_g, _ = self.generator(log_amp, phase)
-        return from_amp_phase(log_amp_g, phase_g, self.spec, length=nb.shape[-1])
+        log_amp, phase = amp_phase(nb, self.spec, backend="reference")
+        if self.bf16:
+            with torch.autocast(nb.device.type, torch.bfloat16):
+                log_amp_g, phase_g, _ = self.generator(log_amp, phase)
+            log_amp_g, phase_g = log_amp_g.float(), phase_g.float()
+        else:
+            log_amp_g, phase_g, _ = self.generator(log_amp, phase)
+        return from_amp_phase(log_amp_g, phase_g, self.spec, length=nb.shape[-1], backend="reference")
 
     def model_rate(self, sr_in: int) -> int:
         """The trained input rate used for audio at ``sr_in``: the highest one not above it (else the lowest).
@@ -188,59 +198,89 @@ class APBWE(nn.Module):
     def extend_narrowband(self, signals: list[Tensor]) -> list[Tensor]:
         """Run the model over 1-D narrowband signals at ``sr_out`` of any lengths, batching chunks.
 
-        Each signal is cut into chunks of at most ``chunk_seconds`` overlapping by ``overlap_seconds``;
-        chunks of all signals are grouped by length into batches of up to ``max_batch`` (shorter ones
-        zero-padded to a multiple of the hop), and the outputs are cross-faded back together.
+        Each signal is cut into chunks of at most ``chunk_seconds`` overlapping by ``overlap_seconds``,
+        all starting on the STFT's hop grid so that a chunk's frames are the whole signal's frames, and
+        run in batches of up to ``max_batch`` chunks of equal length; the outputs are cross-faded back
+        together over the middle of each overlap, away from the chunks' edges (:func:`edge_margin`), so
+        the result equals processing the signal in one piece. Signals shorter than a chunk are batched
+        together, zero-padded to the longest of their batch (which changes only their last
+        ``edge_margin`` samples slightly; ``max_batch=1`` avoids it).
         """
-        chunk = max(int(self.chunk_seconds * self.sr_out), 2 * self.spec.n_fft)
-        overlap = min(int(self.overlap_seconds * self.sr_out), chunk // 2)
+        hop = self.spec.hop
+        margin = edge_margin(self.spec)
+        overlap = max(int(self.overlap_seconds * self.sr_out) // hop * hop, 2 * margin + hop)
+        chunk = max(int(self.chunk_seconds * self.sr_out) // hop * hop, overlap + 4 * hop)
         pieces = []  # (signal index, start, tensor)
         for i, x in enumerate(signals):
             for start in chunk_starts(x.shape[-1], chunk, overlap):
                 pieces.append((i, start, x[start: start + chunk]))
-        order = sorted(range(len(pieces)), key=lambda k: pieces[k][2].shape[-1])
+        # chunks of long signals are batched only with pieces of their own length (bit-exact joins);
+        # whole short signals are batched together, zero-padded to the longest of their batch
+        counts = [sum(1 for p in pieces if p[0] == i) for i in range(len(signals))]
+        groups: dict[int, list[int]] = {}
+        for k, (i, _, piece) in enumerate(pieces):
+            groups.setdefault(-1 if counts[i] == 1 else piece.shape[-1], []).append(k)
         outputs: list[Tensor | None] = [None] * len(pieces)
-        for b in range(0, len(order), self.max_batch):
-            idx = order[b: b + self.max_batch]
-            longest = max(pieces[k][2].shape[-1] for k in idx)
-            length = math.ceil(longest / self.spec.hop) * self.spec.hop
-            batch = torch.stack([torch.nn.functional.pad(pieces[k][2], (0, length - pieces[k][2].shape[-1])) for k in idx])
-            y = self(batch)
-            for j, k in enumerate(idx):
-                outputs[k] = y[j, : pieces[k][2].shape[-1]]
+        for members in groups.values():
+            members.sort(key=lambda k: pieces[k][2].shape[-1])
+            for b in range(0, len(members), self.max_batch):
+                idx = members[b: b + self.max_batch]
+                longest = max(pieces[k][2].shape[-1] for k in idx)
+                length = longest if len(idx) == 1 else math.ceil(longest / hop) * hop
+                batch = torch.stack([torch.nn.functional.pad(pieces[k][2], (0, length - pieces[k][2].shape[-1]))
+                                     for k in idx])
+                y = self(batch)
+                for j, k in enumerate(idx):
+                    outputs[k] = y[j, : pieces[k][2].shape[-1]]
         results = []
         for i, x in enumerate(signals):
             parts = [(start, outputs[k]) for k, (si, start, _) in enumerate(pieces) if si == i]
-            results.append(overlap_add(parts, x.shape[-1], overlap))
+            results.append(overlap_add(parts, x.shape[-1], margin))
         return results
 
 
-def chunk_starts(length: int, chunk: int, overlap: int) -> list[int]:
-    """Start samples of chunks of ``chunk`` samples overlapping by ``overlap`` that cover ``length``.
+def edge_margin(spec: STFTSpec, context_frames: int = 28) -> int:
+    """Samples at a chunk's edge whose output depends on what lies beyond it.
 
-    The last chunk ends exactly at ``length`` (it may overlap its neighbour by more).
+    The generator sees 27 frames either side (7-tap convolutions: the input conv and 8 blocks, plus one
+    frame to spare) and each frame ``n_fft / 2`` samples either side of its centre.
 
-    >>> chunk_starts(10, 4, 1), chunk_starts(3, 4, 1)
-    ([0, 3, 6], [0])
+    >>> edge_margin(STFTSpec(1024, 80, 320))
+    2752
     """
-    if length <= chunk:
-        return [0]
+    return context_frames * spec.hop + spec.n_fft // 2
+
+
+def chunk_starts(length: int, chunk: int, overlap: int) -> list[int]:
+    """Start samples of chunks of (at most) ``chunk`` samples, every ``chunk - overlap``, covering ``length``.
+
+    Starts are multiples of the step (so of the hop when chunk and overlap are); the last chunk is the
+    one that reaches the end, and it is longer than ``overlap``.
+
+    >>> chunk_starts(10, 4, 1), chunk_starts(3, 4, 1), chunk_starts(9, 4, 1)
+    ([0, 3, 6], [0], [0, 3, 6])
+    """
     step = chunk - overlap
-    starts = list(range(0, length - chunk, step))
-    starts.append(length - chunk)
+    starts = [0]
+    while starts[-1] + chunk < length:
+        starts.append(starts[-1] + step)
     return starts
 
 
-def overlap_add(parts: list[tuple[int, Tensor]], length: int, overlap: int) -> Tensor:
-    """Join ``(start, piece)`` parts (sorted by start) into one ``(length,)`` signal with linear cross-fades.
+def overlap_add(parts: list[tuple[int, Tensor]], length: int, margin: int = 0) -> Tensor:
+    """Join ``(start, piece)`` parts into one ``(length,)`` signal with linear cross-fades.
 
-    Where two pieces overlap, the earlier fades out and the later fades in over the whole overlap.
+    Where two pieces overlap, the earlier is kept for ``margin`` samples, then fades out while the later
+    fades in, and the later alone is kept for the last ``margin`` samples of the overlap (the fade uses
+    the whole overlap when it is shorter than ``2 * margin + 1``).
 
     >>> ones = torch.ones(4)
-    >>> overlap_add([(0, ones), (3, 3 * ones)], 7, 1).tolist()
+    >>> overlap_add([(0, ones), (3, 3 * ones)], 7).tolist()
     [1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0]
-    >>> overlap_add([(0, ones), (2, 3 * ones)], 6, 2).tolist()
+    >>> overlap_add([(0, ones), (2, 3 * ones)], 6).tolist()
     [1.0, 1.0, 1.6666666269302368, 2.3333332538604736, 3.0, 3.0]
+    >>> overlap_add([(0, torch.ones(6)), (1, 3 * torch.ones(6))], 7, margin=2).tolist()
+    [1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0]
     """
     parts = sorted(parts, key=lambda p: p[0])
     out = parts[0][1].new_zeros(length)
@@ -249,7 +289,11 @@ def overlap_add(parts: list[tuple[int, Tensor]], length: int, overlap: int) -> T
         n = piece.shape[-1]
         ov = max(0, end - start)
         if ov:
-            fade = torch.arange(1, ov + 1, dtype=out.dtype, device=out.device) / (ov + 1)
+            m = margin if ov > 2 * margin else 0
+            fade = torch.zeros(ov, dtype=out.dtype, device=out.device)
+            k = ov - 2 * m
+            fade[m: m + k] = torch.arange(1, k + 1, dtype=out.dtype, device=out.device) / (k + 1)
+            fade[m + k:] = 1.0
             out[start: start + ov] = out[start: start + ov] * (1 - fade) + piece[:ov] * fade
         out[start + ov: start + n] = piece[ov:]
         end = start + n
@@ -347,6 +391,7 @@ def build_parser():
     p.add_argument("--sr-out", type=int, default=None, help="the model's target rate in Hz (required with --official)")
     p.add_argument("--keep-lowband", action="store_true", help="put the input's own low band back into the output")
     p.add_argument("--chunk-seconds", type=float, default=30.0, help="longest piece run at once (default 30 s)")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the generator (2-2.7x faster on CPUs with AMX; ~0.02 LSD off fp32)")
     return p
 
 
@@ -361,10 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.sr_in is None or args.sr_out is None:
             raise CheckpointError(f"{args.ckpt}: --official needs --sr-in and --sr-out (e.g. --sr-in 8000 --sr-out 16000)")
         model = APBWE.from_official(args.ckpt, args.sr_in, args.sr_out, map_location=device,
-                                    chunk_seconds=args.chunk_seconds)
+                                    chunk_seconds=args.chunk_seconds, bf16=args.bf16)
     else:
         model = APBWE.from_checkpoint(args.ckpt, map_location=device, sr_in=args.sr_in, sr_out=args.sr_out,
-                                      chunk_seconds=args.chunk_seconds)
+                                      chunk_seconds=args.chunk_seconds, bf16=args.bf16)
     model.max_batch = max(model.max_batch, args.batch_size)
 
     def process(jobs):

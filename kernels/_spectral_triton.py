@@ -259,6 +259,24 @@ def mel_kernel(
 
 
 @triton.jit
+def log_kernel(v, peak, N, eps, LOG: tl.constexpr, BLOCK: tl.constexpr):
+    """In place over items of ``N`` mel values: the log of :func:`mel_kernel`'s epilogue (+ per-item max)."""
+    b = tl.program_id(1).to(tl.int64)
+    j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = j < N
+    val = tl.load(v + b * N + j, mask=mask, other=1.0)
+    if LOG == 1:
+        val = tl.log(tl.maximum(val, eps))
+    elif LOG == 2:
+        val = 4.342944819032518 * tl.log(tl.maximum(val, 1e-10))
+    else:
+        val = 0.4342944819032518 * tl.log(tl.maximum(val, 1e-10))
+    tl.store(v + b * N + j, val, mask=mask)
+    if LOG >= 2:
+        tl.atomic_max(peak + b, tl.max(tl.where(mask, val, -float("inf")), 0))
+
+
+@triton.jit
 def floor_kernel(v, peak, N, floor_gap, scale, shift, BLOCK: tl.constexpr):
     """In place: ``v = (max(v, peak[b] - floor_gap) + shift) * scale`` over items of ``N`` values."""
     b = tl.program_id(1).to(tl.int64)

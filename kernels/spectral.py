@@ -179,7 +179,7 @@ CONFIG: dict[str, tuple[int, int, int, int, int]] = {
     "analysis": (32, 64, 32, 4, 2),  # BT, BF, BK
     "mel": (128, 64, 32, 8, 2),  # BT, BF, BK (BM = next power of 2 of n_mels)
     "synthesis": (64, 32, 64, 4, 2),  # BT, BF, BN
-    "fft": (64, 0, 0, 4, 2),  # rows of the first GEMM (BT = rows // QP frames per program)
+    "fft": (32, 0, 0, 4, 2),  # rows of the first GEMM (BT = rows // QP frames per program)
 }
 # the analysis ops use the two-level DFT from this n_fft on (the dense one-GEMM DFT below it)
 FFT_MIN_NFFT = 256
@@ -233,13 +233,22 @@ def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, 
         return out
     fb = fb.to(device=x2.device, dtype=torch.float32)
     peak = torch.full((B,), -float("inf"), device=x2.device, dtype=torch.float32)
-    BT, BF, BK, nw, ns = CONFIG["mel"]
-    BM = max(16, triton.next_power_of_2(M))
-    K.mel_kernel[(triton.cdiv(T, BT), B)](
-        x2, g.L, T, g.hop, g.left - g.pad, tb["cw"], tb["sw"], tb["FP"], g.win, F,
-        fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
-        PAD=g.padmode, POWER=power, LOG=log, BT=BT, BF=BF, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
-    )
+    if g.n_fft >= FFT_MIN_NFFT:
+        # two-level FFT power/magnitude kernel, then the projection as one batched fp32 GEMM and the
+        # log epilogue in place (the mel projection has no cancellation, any GEMM precision is fine)
+        S = _analysis(x2, g, window, K.EPI_POWER if power == 2 else K.EPI_MAG, T=T)[0]
+        torch.matmul(fb, S, out=out)
+        if log != K.LOG_NONE:
+            N = M * T
+            K.log_kernel[(triton.cdiv(N, 1024), B)](out, peak, N, float(eps), LOG=log, BLOCK=1024)
+    else:
+        BT, BF, BK, nw, ns = CONFIG["mel"]
+        BM = max(16, triton.next_power_of_2(M))
+        K.mel_kernel[(triton.cdiv(T, BT), B)](
+            x2, g.L, T, g.hop, g.left - g.pad, tb["cw"], tb["sw"], tb["FP"], g.win, F,
+            fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
+            PAD=g.padmode, POWER=power, LOG=log, BT=BT, BF=BF, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
+        )
     floor = None
     if log == K.LOG_DB and top_db is not None:
         floor, scale, shift = float(top_db), 1.0, 0.0

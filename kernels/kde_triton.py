@@ -13,9 +13,9 @@ Two ways to form distances (``method``):
 * ``"dot"``: ``|q|^2 + |x|^2 - 2 q.x`` with ``tl.dot``: 3xTF32 on tensor cores for float32 (about
   float32 accuracy), IEEE float64 otherwise.
 
-float64 sums use :func:`_exp2_f64` (float32 ``exp2`` of the fractional part, exact power of two): the
-result has a relative error of about 2e-7 (log-density within 3e-7), where libdevice's float64 exp2
-made float64 3-4x slower than float32 on an H100 (bench/kde.py, docs/benchmarks.md).
+float64 sums use libdevice's exact ``exp2``; ``fast_exp64=True`` swaps in :func:`_exp2_f64` (float32
+``exp2`` of the fractional part times an exact power of two, relative error ~2e-7), which measured no
+faster on an H100 (bench/kde.py --sweep, docs/benchmarks.md).
 
 Reference: :func:`sigkit.kde.engine.log_kernel_sum` with ``backend="torch"`` computes the same sums.
 """
@@ -41,7 +41,7 @@ def _profile_log2(sq, kparam, beta_log2e, beta, KERNEL: tl.constexpr):
         t = sq * (-0.5 * beta_log2e)
     elif KERNEL == 1:
         u = sq / kparam
-        t = tl.where(u < 1.0, tl.log2(tl.maximum(1.0 - u, 1e-300)) * beta, float("-inf"))
+        t = tl.where(u < 1.0, tl.log2(tl.maximum(1.0 - u, 1e-30)) * beta, float("-inf"))
     else:
         t = tl.sqrt(sq) * (-kparam * beta_log2e)
     return t
@@ -51,9 +51,8 @@ def _profile_log2(sq, kparam, beta_log2e, beta, KERNEL: tl.constexpr):
 def _exp2_f64(a):
     """2^a for float64 a <= 0 at float32 cost: exact 2^floor(a) (exponent bits) times a float32 2^frac.
 
-    Relative error about 2e-7 (the float32 ``ex2`` on [0, 1)), independent of |a|; libdevice's float64
-    exp2 measured 3-4x slower on an H100 and its extra digits are below what the estimate needs (1e-6).
-    Terms below 2^-1022 are returned as 0.
+    Relative error about 2e-7 (the float32 ``ex2`` on [0, 1)), independent of |a|. Terms below 2^-1022
+    are returned as 0. Measured on an H100: no faster than libdevice's exp2 in this kernel, so off by default.
     """
     a_c = tl.maximum(a, -1022.0)
     k = tl.floor(a_c)
@@ -126,18 +125,24 @@ def _num_sms(device: torch.device) -> int:
 
 
 def choose_config(d: int, dtype: torch.dtype, method: str | None = None) -> dict:
-    """Launch defaults, from the H100 sweep in docs/benchmarks.md (KDE section)."""
+    """Launch defaults, from the H100 sweep recorded in docs/benchmarks.md (KDE section).
+
+    float64: ``tl.dot`` at every ``d`` (faster than the per-coordinate loop: 7.4 vs 9.0 ms at d=2,
+    4.6 vs 13 ms at d=16, 22 vs 72 ms at d=128). float32: the per-coordinate loop below ``d = 8`` (the
+    3xTF32 dot form loses digits to cancellation there: 1e-4 vs 2e-6), 3xTF32 ``tl.dot`` from ``d = 8``.
+    """
     if method is None:
-        method = "dot" if (dtype == torch.float32 and d >= 8) else "diff"
+        method = "diff" if (dtype == torch.float32 and d < 8) else "dot"
     if method == "dot":
-        return {"method": "dot", "block_m": 64, "block_n": 128 if d <= 64 else 64}
-    return {"method": "diff", "block_m": 64, "block_n": 64 if dtype == torch.float64 else 128}
+        wide = dtype == torch.float32 and d <= 64
+        return {"method": "dot", "block_m": 64, "block_n": 128 if wide else 64, "num_stages": 2}
+    return {"method": "diff", "block_m": 64, "block_n": 64 if dtype == torch.float64 else 128, "num_stages": None}
 
 
 def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torch.Tensor, kernel_code: int,
                   kparam: float, beta: float = 1.0, *, method: str = "auto", block_m: int | None = None,
                   block_n: int | None = None, num_warps: int = 4, num_stages: int | None = None,
-                  fast_exp64: bool = True) -> torch.Tensor:
+                  fast_exp64: bool = False) -> torch.Tensor:
     """``log sum_i exp(log_weights[i] + beta * log_profile(|q_j - x_i|^2))`` for each query ``j``.
 
     Args:
@@ -149,7 +154,8 @@ def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torc
         beta: multiplies the log-profile.
         method: ``"diff"``, ``"dot"`` or ``"auto"`` (see :func:`choose_config`).
         block_m, block_n, num_warps, num_stages: launch configuration (defaults: :func:`choose_config`).
-        fast_exp64: float64 only: use :func:`_exp2_f64` (default) rather than libdevice's exp2.
+        fast_exp64: float64 only: :func:`_exp2_f64` instead of libdevice's exact exp2 (off by default: it
+            measured no faster on an H100, the float64 kernel being bound elsewhere).
 
     Returns:
         ``(m,)`` natural-log sums in the dtype of ``queries``.
@@ -166,6 +172,7 @@ def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torc
     bm = block_m or cfg["block_m"]
     bn = block_n or cfg["block_n"]
     launch = {} if _INTERPRET else {"num_warps": num_warps}
+    num_stages = num_stages if num_stages is not None else (cfg["num_stages"] if method == cfg["method"] else None)
     if num_stages is not None and not _INTERPRET:
         launch["num_stages"] = num_stages
     block_d = max(16, triton.next_power_of_2(d))

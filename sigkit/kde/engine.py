@@ -21,8 +21,6 @@ from .kernels import Kernel
 
 __all__ = ["log_kernel_sum", "top_log_terms", "default_backend"]
 
-TRITON_F64_MAX_D = 32  # float64 above this dimension uses the torch path on CUDA (docs/benchmarks.md)
-
 
 def default_backend(device: torch.device) -> str:
     """``"triton"`` on CUDA when Triton imports, else ``"torch"``."""
@@ -59,8 +57,6 @@ def log_kernel_sum(queries: Tensor, points: Tensor, log_weights: Tensor, kernel:
     d = points.shape[1] if d is None else d
     if backend == "auto":
         backend = default_backend(queries.device)
-        if backend == "triton" and queries.dtype == torch.float64 and d > TRITON_F64_MAX_D:
-            backend = "torch"  # cuBLAS DGEMM + exp beat the fused kernel's float64 FMA loop (H100 sweep)
     if queries.shape[0] == 0:
         return queries.new_empty(0)
     if backend == "triton":

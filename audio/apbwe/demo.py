@@ -39,7 +39,7 @@ def write_heldout(folder: Path, n: int, seconds: float, seed: int) -> list[str]:
 
 
 def train(out: Path, minutes: float, n_train: int, seconds: float, seed: int, lr: float, warmup: int,
-          max_steps: int) -> Path:
+          max_steps: int, batch_size: int = 8) -> Path:
     """Train the tiny AP-BWE for ``minutes`` on the CPU; the path of its checkpoint."""
     import lightning.pytorch as pl
 
@@ -48,9 +48,9 @@ def train(out: Path, minutes: float, n_train: int, seconds: float, seed: int, lr
 
     pl.seed_everything(seed, verbose=False)
     model = APBWEModule(**TINY, lr=lr, adversarial_start=warmup)
-    data = VCTKDataModule(sr_out=SR_OUT, sr_in=SR_IN, batch_size=8, synthetic_train=n_train, synthetic_val=2,
+    data = VCTKDataModule(sr_out=SR_OUT, sr_in=SR_IN, batch_size=batch_size, synthetic_train=n_train, synthetic_val=2,
                           synthetic_seconds=seconds, seed=seed)
-    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=10_000, max_steps=2 * max_steps, max_time={"seconds": int(minutes * 60)},
+    trainer = pl.Trainer(accelerator="cpu", devices=1, enable_progress_bar=sys.stderr.isatty(), max_epochs=10_000, max_steps=2 * max_steps, max_time={"seconds": int(minutes * 60)},
                          default_root_dir=str(out / "train"), logger=False, enable_checkpointing=False,
                          num_sanity_val_steps=0, limit_val_batches=0, enable_model_summary=False,
                          log_every_n_steps=10)
@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=150,
                    help="batches on the reconstruction losses alone before the discriminators join (default 150)")
     p.add_argument("--max-steps", type=int, default=100_000, help="stop after this many batches (default: time only)")
+    p.add_argument("--batch-size", type=int, default=8, help="training batch (default 8)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     start = time.perf_counter()
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     names = write_heldout(out / "data", args.test_utterances, args.seconds, seed=10_000 + args.seed)
     ckpt = train(out, args.minutes, args.train_utterances, args.seconds, args.seed, args.lr, args.warmup,
-                 args.max_steps)
+                 args.max_steps, args.batch_size)
     from sigkit.audio.apbwe.infer import main as bwe_main
 
     code = bwe_main([str(out / "data" / "input"), str(out / "extended"), "--ckpt", str(ckpt), "--device", "cpu",

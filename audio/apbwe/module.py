@@ -110,7 +110,7 @@ class APBWEModule(GANModule):
         self.mpd = MultiPeriodDiscriminator(mpd_periods, mpd_channels)
         self.mrad = MultiResolutionDiscriminator("amplitude", RESOLUTIONS, mrd_channels)
         self.mrpd = MultiResolutionDiscriminator("phase", RESOLUTIONS, mrd_channels)
-        self._test_scores: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        self._test_scores: dict = _nested()
         self.batches_seen = 0
 
     @property
@@ -191,7 +191,7 @@ class APBWEModule(GANModule):
         self.log_dict({f"val/{k}": v for k, v in scores.items()}, batch_size=batch["wb"].shape[0], prog_bar=True)
 
     def on_test_epoch_start(self) -> None:
-        self._test_scores = defaultdict(lambda: defaultdict(list))
+        self._test_scores = _nested()
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         """Official protocol: outputs rounded to PCM_16 as the official script re-reads its wav files."""
@@ -199,15 +199,14 @@ class APBWEModule(GANModule):
         sinc = quantize_pcm16(batch["nb"])
         rates = batch.get("sr_in", torch.full((wave.shape[0],), self.sr_in_rates[0]))
         for i in range(wave.shape[0]):
-            rate = int(rates[i])
-            store = self._test_scores[rate]
-            for name, est in (("", wave[i]), ("sinc_", sinc[i])):
-                store[name + "lsd"].append(float(lsd(est, batch["wb"][i])))
-                store[name + "snr"].append(float(snr(est, batch["wb"][i])))
+            store = self._test_scores[int(rates[i])]
+            for name, est in (("sinc", sinc[i]), ("AP-BWE (sigkit)", wave[i])):
+                store[name]["lsd"].append(float(lsd(est, batch["wb"][i])))
+                store[name]["snr"].append(float(snr(est, batch["wb"][i])))
                 if self.sr_out == 16000 and pesq_available():
                     from pesq import pesq
 
-                    store[name + "pesq"].append(float(pesq(16000, batch["wb"][i].cpu().numpy(), est.cpu().numpy(), "wb")))
+                    store[name]["pesq"].append(float(pesq(16000, batch["wb"][i].cpu().numpy(), est.cpu().numpy(), "wb")))
         self.log("test/lsd", lsd(wave, batch["wb"]).mean(), batch_size=wave.shape[0])
         self.log("test/snr", snr(wave, batch["wb"]).mean(), batch_size=wave.shape[0])
 
@@ -227,32 +226,38 @@ class APBWEModule(GANModule):
         self.batches_seen = int(checkpoint.get("sigkit", {}).get("batches_seen", 0))
 
 
-def format_results_table(scores: dict[int, dict[str, list[float]]], sr_out: int) -> str:
+def format_results_table(scores: dict[int, dict[str, dict[str, list[float]]]], sr_out: int, digits: int = 2) -> str:
     """A markdown table in the paper's layout: one row per method, LSD/SNR(/PESQ) columns per input rate.
 
     Args:
-        scores: ``{sr_in: {"lsd": [...], "snr": [...], "sinc_lsd": [...], ...}}`` per-utterance values.
+        scores: ``{sr_in: {method: {"lsd": [...], "snr": [...], "pesq": [...]}}}`` per-utterance values.
         sr_out: target rate in Hz.
+        digits: decimals shown.
 
-    >>> print(format_results_table({8000: {"lsd": [0.5, 0.7], "snr": [20.0, 22.0],
-    ...                                    "sinc_lsd": [1.8, 1.8], "sinc_snr": [19.0, 19.0]}}, 16000))
+    >>> print(format_results_table({8000: {"sinc": {"lsd": [1.8, 1.8], "snr": [19.0, 19.0]},
+    ...                                    "AP-BWE": {"lsd": [0.5, 0.7], "snr": [20.0, 22.0]}}}, 16000))
     | Method | 8→16 LSD | 8→16 SNR |
     |---|---|---|
     | sinc | 1.80 | 19.00 |
-    | AP-BWE (sigkit) | 0.60 | 21.00 |
+    | AP-BWE | 0.60 | 21.00 |
     """
     rates = sorted(scores)
-    metrics = [m for m in ("lsd", "snr", "pesq") if any(scores[r].get(m) for r in rates)]
-    cols = [(r, m) for r in rates for m in metrics]
-    head = "| Method | " + " | ".join(f"{_khz(r)}→{_khz(sr_out)} {m.upper()}" for r, m in cols) + " |"
-    lines = [head, "|" + "---|" * (len(cols) + 1)]
-    for label, prefix in (("sinc", "sinc_"), ("AP-BWE (sigkit)", "")):
+    methods = list(dict.fromkeys(m for r in rates for m in scores[r]))
+    metrics = [k for k in ("lsd", "snr", "pesq") if any(scores[r][m].get(k) for r in rates for m in scores[r])]
+    cols = [(r, k) for r in rates for k in metrics]
+    lines = ["| Method | " + " | ".join(f"{_khz(r)}→{_khz(sr_out)} {k.upper()}" for r, k in cols) + " |",
+             "|" + "---|" * (len(cols) + 1)]
+    for meth in methods:
         vals = []
-        for r, m in cols:
-            v = scores[r].get(prefix + m, [])
-            vals.append(f"{sum(v) / len(v):.2f}" if v else "–")
-        lines.append(f"| {label} | " + " | ".join(vals) + " |")
+        for r, k in cols:
+            v = scores[r].get(meth, {}).get(k, [])
+            vals.append(f"{sum(v) / len(v):.{digits}f}" if v else "–")
+        lines.append(f"| {meth} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
+
+
+def _nested() -> defaultdict:
+    return defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
 
 
 def _khz(rate: int) -> str:

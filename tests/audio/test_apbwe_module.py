@@ -121,7 +121,9 @@ def test_wrong_checkpoint_kind_is_refused(tmp_path):
 
 
 def test_results_table_multi_rate():
-    scores = {r: {"lsd": [1.0], "snr": [10.0], "sinc_lsd": [2.0], "sinc_snr": [5.0]} for r in (8000, 24000)}
+    scores = {r: {"sinc": {"lsd": [2.0], "snr": [5.0]}, "AP-BWE (sigkit)": {"lsd": [1.0, 0.5], "snr": [10.0, 12.0]}}
+              for r in (8000, 24000)}
     table = format_results_table(scores, 48000)
     assert table.splitlines()[0] == "| Method | 8→48 LSD | 8→48 SNR | 24→48 LSD | 24→48 SNR |"
-    assert table.splitlines()[3] == "| AP-BWE (sigkit) | 1.00 | 10.00 | 1.00 | 10.00 |"
+    assert table.splitlines()[2] == "| sinc | 2.00 | 5.00 | 2.00 | 5.00 |"
+    assert table.splitlines()[3] == "| AP-BWE (sigkit) | 0.75 | 11.00 | 0.75 | 11.00 |"

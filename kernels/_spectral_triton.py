@@ -374,3 +374,99 @@ def synthesis_kernel(
     else:
         i, ok = _signal_index(t[:, None], n[None, :], L, hop, off, PAD)
         tl.atomic_add(y + b * L + i, acc, mask=valid & ok)
+
+
+@triton.jit
+def synthesis_fft_kernel(
+    a1, a2, a3, a4, ck, eps, P, Q, a_lo, left, WIN, F, T, hop,
+    wpad, e1c, e1s, twc, tws, f2c, f2s,
+    y, L, off0, inv_env, start, LEXP,
+    HAS_A1: tl.constexpr, HAS_A2: tl.constexpr, PRO: tl.constexpr, POWER: tl.constexpr,
+    PAD: tl.constexpr, INVERSE: tl.constexpr,
+    BT: tl.constexpr, PP: tl.constexpr, QP: tl.constexpr, AP: tl.constexpr, K2P: tl.constexpr,
+):
+    """:func:`synthesis_kernel` through a two-level inverse DFT (the mirror of :func:`_fft_tile`).
+
+    Windowed frame ``w[n] Re(sum_k G_k exp(2 pi i k n / n_fft))`` with ``k = k1 + P k2`` and
+    ``n = Q a + b``: a size-Q GEMM over ``k2`` (one-sided), the twiddle ``exp(2 pi i b k1 / n_fft)``,
+    a transpose, a size-P GEMM over ``k1`` for the ``AP`` values of ``a`` the window touches; then
+    the overlap-add epilogue of :func:`synthesis_kernel`. Prologues PRO_AP_BWD, PRO_INV, PRO_SPEC_BWD.
+    """
+    t0 = tl.program_id(0) * BT
+    b = tl.program_id(1).to(tl.int64)
+    r = tl.arange(0, BT * PP)
+    t = t0 + r // PP
+    k1 = r % PP
+    k2 = tl.arange(0, K2P)
+    bins = k1[:, None] + P * k2[None, :]
+    imask = (t[:, None] < T) & (k1[:, None] < P) & (bins < F)
+    ioff = b * F * T + bins * T + t[:, None]
+    u = tl.load(a3 + ioff, mask=imask, other=0.0).to(tl.float32)
+    v = tl.load(a4 + ioff, mask=imask, other=0.0).to(tl.float32)
+    if PRO == 0:
+        cph = tl.cos(v)
+        sph = tl.sin(v)
+        gr = tl.zeros((BT * PP, K2P), dtype=tl.float32)
+        gi = tl.zeros((BT * PP, K2P), dtype=tl.float32)
+        if HAS_A1:
+            gla = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32) * tl.exp(-u)
+            gr += gla * cph
+            gi += gla * sph
+        if HAS_A2:
+            mag = tl.exp(u) - eps
+            gp = tl.load(a2 + ioff, mask=imask, other=0.0).to(tl.float32)
+            gp = tl.where(mag > 0.0, gp / tl.where(mag > 0.0, mag, 1.0), 0.0)
+            gr -= gp * sph
+            gi += gp * cph
+    elif PRO == 1:
+        c = tl.load(ck + bins, mask=imask, other=0.0)
+        mag = tl.exp(u) * c
+        gr = mag * tl.cos(v)
+        gi = mag * tl.sin(v)
+    else:
+        g = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32)
+        if POWER == 2:
+            g = 2.0 * g
+        else:
+            mag = tl.sqrt(u * u + v * v)
+            g = tl.where(mag > 0.0, g / tl.where(mag > 0.0, mag, 1.0), 0.0)
+        gr = g * u
+        gi = g * v
+    # size-Q stage over k2: U = G exp(+2 pi i k2 b / Q)
+    bq = tl.arange(0, QP)
+    f2 = k2[:, None] * QP + bq[None, :]
+    fc = tl.load(f2c + f2)
+    fs = tl.load(f2s + f2)
+    ur = tl.dot(gr, fc, input_precision="tf32x3")
+    ur = tl.dot(-gi, fs, ur, input_precision="tf32x3")
+    ui = tl.dot(gr, fs, input_precision="tf32x3")
+    ui = tl.dot(gi, fc, ui, input_precision="tf32x3")
+    # twiddle exp(+2 pi i b k1 / n_fft), tables indexed [b, k1]
+    tw = bq[None, :] * PP + k1[:, None]
+    c = tl.load(twc + tw)
+    s = tl.load(tws + tw)
+    vr = ur * c - ui * s
+    vi = ur * s + ui * c
+    vr = tl.reshape(tl.permute(tl.reshape(vr, (BT, PP, QP)), (0, 2, 1)), (BT * QP, PP))
+    vi = tl.reshape(tl.permute(tl.reshape(vi, (BT, PP, QP)), (0, 2, 1)), (BT * QP, PP))
+    # size-P stage over k1 for the window's values of a: Re(V exp(+2 pi i k1 a / P))
+    kk = tl.arange(0, PP)
+    a = tl.arange(0, AP)
+    e1 = kk[:, None] * AP + a[None, :]
+    fr = tl.dot(vr, tl.load(e1c + e1), input_precision="tf32x3")
+    fr = tl.dot(vi, tl.load(e1s + e1), fr, input_precision="tf32x3")
+    r2 = tl.arange(0, BT * QP)
+    t2 = t0 + r2 // QP
+    b2 = r2 % QP
+    n = Q * (a_lo + a[None, :]) + b2[:, None]
+    valid = (t2[:, None] < T) & (b2[:, None] < Q) & ((a_lo + a[None, :]) < P) & (n >= left) & (n < left + WIN)
+    fr = fr * tl.load(wpad + n, mask=valid, other=0.0)
+    if INVERSE:
+        p = t2[:, None] * hop + n
+        so = p - start
+        ok = valid & (p < LEXP) & (so >= 0) & (so < L)
+        w = tl.load(inv_env + p, mask=ok, other=0.0)
+        tl.atomic_add(y + b * L + so, fr * w, mask=ok)
+    else:
+        i, ok = _signal_index(t2[:, None], n, L, hop, off0, PAD)
+        tl.atomic_add(y + b * L + i, fr, mask=valid & ok)

@@ -129,10 +129,14 @@ def _fft_tables(n_fft: int, win: int, window: str, device: torch.device) -> dict
     wpad = torch.zeros(n_fft, dtype=torch.float64)
     wpad[left:left + win] = w
     f32 = dict(device=device, dtype=torch.float32)
+    d1s = -d1s + 0.0
     return dict(
         P=P, Q=Q, PP=PP, QP=QP, AP=AP, K2P=K2P, a_lo=a_lo, left=left,
-        wpad=wpad.to(**f32), d1c=d1c.to(**f32), d1s=(-d1s + 0.0).to(**f32), twc=twc.to(**f32),
+        wpad=wpad.to(**f32), d1c=d1c.to(**f32), d1s=d1s.to(**f32), twc=twc.to(**f32),
         tws=tws.to(**f32), c2=c2.to(**f32), s2=s2.to(**f32),
+        # synthesis (inverse DFT): the same angles, transposed
+        e1c=d1c.t().contiguous().to(**f32), e1s=d1s.t().contiguous().to(**f32),
+        f2c=c2.t().contiguous().to(**f32), f2s=s2.t().contiguous().to(**f32),
     )
 
 
@@ -180,6 +184,7 @@ CONFIG: dict[str, tuple[int, int, int, int, int]] = {
     "mel": (128, 64, 32, 8, 2),  # BT, BF, BK (BM = next power of 2 of n_mels)
     "synthesis": (64, 32, 64, 4, 2),  # BT, BF, BN
     "fft": (32, 0, 0, 4, 2),  # rows of the first GEMM (BT = rows // QP frames per program)
+    "fft_synthesis": (64, 0, 0, 4, 2),  # rows of the first GEMM (BT = rows // PP frames per program)
 }
 # the analysis ops use the two-level DFT from this n_fft on (the dense one-GEMM DFT below it)
 FFT_MIN_NFFT = 256
@@ -280,6 +285,20 @@ def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor
     y = torch.zeros(B, L, device=dev, dtype=torch.float32)
     if B == 0 or T <= 0 or L == 0:
         return y
+    if g.n_fft >= FFT_MIN_NFFT and pro != K.PRO_MEL_BWD:
+        ft = _fft_tables(g.n_fft, g.win, window, dev)
+        rows, _, _, nw, ns = CONFIG["fft_synthesis"]
+        BT = max(1, rows // ft["PP"])
+        K.synthesis_fft_kernel[(triton.cdiv(T, BT), B)](
+            a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4, tb["ck"], float(eps),
+            ft["P"], ft["Q"], ft["a_lo"], g.left, g.win, F, T, g.hop,
+            ft["wpad"], ft["e1c"], ft["e1s"], ft["twc"], ft["tws"], ft["f2c"], ft["f2s"],
+            y, L, -g.pad, inv_env, start, lexp,
+            HAS_A1=a1 is not None, HAS_A2=a2 is not None, PRO=pro, POWER=power, PAD=g.padmode,
+            INVERSE=inverse is not None, BT=BT, PP=ft["PP"], QP=ft["QP"], AP=ft["AP"], K2P=ft["K2P"],
+            num_warps=nw, num_stages=ns,
+        )
+        return y
     M = 1 if fb is None else fb.shape[0]
     fbt = a3 if fb is None else fb.to(device=dev, dtype=torch.float32)
     BT, BF, BN, nw, ns = CONFIG["synthesis"]
@@ -371,6 +390,9 @@ def _spectrogram_bwd_op(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor | 
     re, im = _analysis(x2, g, window, K.EPI_COMPLEX, T=T)
     if fb is None:
         return _synthesis(x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, a1=_f32(grad), power=power)
+    if n_fft >= FFT_MIN_NFFT:  # the FFT synthesis has no mel prologue: project the gradient first
+        g_spec = torch.matmul(fb.to(device=x2.device, dtype=torch.float32).t(), _f32(grad))
+        return _synthesis(x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, a1=g_spec, power=power)
     return _synthesis(x2.shape[0], g, window, K.PRO_MEL_BWD, T, re, im, a1=_f32(grad), fb=fb, power=power)
 
 

@@ -194,7 +194,7 @@ def _grad_pair(fn_k, fn_r, inputs, weights_seed=0):
 
 
 @pytest.mark.parametrize("spec", SPECS[:4], ids=IDS[:4])
-def test_amp_phase_backward(device, spec):
+def test_amp_phase_backward(device, spec, dft_path):
     x = _signal((2, L), device, seed=6)
     ((gk, gr),) = _grad_pair(lambda v: ks.amp_phase(v, spec, 1e-4),
                              lambda v: amp_phase(v, spec, 1e-4, backend="reference"), [x])

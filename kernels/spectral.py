@@ -188,6 +188,8 @@ CONFIG: dict[str, tuple[int, int, int, int, int]] = {
 }
 # the analysis ops use the two-level DFT from this n_fft on (the dense one-GEMM DFT below it)
 FFT_MIN_NFFT = 256
+# the same for the synthesis kernels (inverse STFT, backward passes); see kernels/README.md for its status
+FFT_SYNTHESIS_MIN_NFFT = 256
 
 
 
@@ -285,7 +287,7 @@ def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor
     y = torch.zeros(B, L, device=dev, dtype=torch.float32)
     if B == 0 or T <= 0 or L == 0:
         return y
-    if g.n_fft >= FFT_MIN_NFFT and pro != K.PRO_MEL_BWD:
+    if g.n_fft >= FFT_SYNTHESIS_MIN_NFFT and pro != K.PRO_MEL_BWD:
         ft = _fft_tables(g.n_fft, g.win, window, dev)
         rows, _, _, nw, ns = CONFIG["fft_synthesis"]
         BT = max(1, rows // ft["PP"])
@@ -390,7 +392,7 @@ def _spectrogram_bwd_op(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor | 
     re, im = _analysis(x2, g, window, K.EPI_COMPLEX, T=T)
     if fb is None:
         return _synthesis(x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, a1=_f32(grad), power=power)
-    if n_fft >= FFT_MIN_NFFT:  # the FFT synthesis has no mel prologue: project the gradient first
+    if n_fft >= FFT_SYNTHESIS_MIN_NFFT:  # the FFT synthesis has no mel prologue: project the gradient first
         g_spec = torch.matmul(fb.to(device=x2.device, dtype=torch.float32).t(), _f32(grad))
         return _synthesis(x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, a1=g_spec, power=power)
     return _synthesis(x2.shape[0], g, window, K.PRO_MEL_BWD, T, re, im, a1=_f32(grad), fb=fb, power=power)

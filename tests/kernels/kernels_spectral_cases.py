@@ -46,6 +46,7 @@ L = 300
 def dft_path(request, monkeypatch):
     """Both DFT paths of the analysis kernels: one GEMM, or two-level (Cooley-Tukey) GEMMs."""
     monkeypatch.setattr(ks, "FFT_MIN_NFFT", 10**9 if request.param == "dense" else 0)
+    monkeypatch.setattr(ks, "FFT_SYNTHESIS_MIN_NFFT", 10**9 if request.param == "dense" else 0)
     return request.param
 
 

@@ -289,6 +289,51 @@ def floor_kernel(v, peak, N, floor_gap, scale, shift, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def _power_grad(g, re, im, POWER: tl.constexpr):
+    """Spectral gradient ``(G_re, G_im)`` from the gradient ``g`` of ``|X|^POWER`` at ``X = re + i im``."""
+    if POWER == 2:
+        g = 2.0 * g
+    else:
+        mag = tl.sqrt(re * re + im * im)
+        g = tl.where(mag > 0.0, g / tl.where(mag > 0.0, mag, 1.0), 0.0)
+    return g * re, g * im
+
+
+@triton.jit
+def _spectral_grad(a1, a2, ioff, imask, u, v, ck, koff, eps,
+                   HAS_A1: tl.constexpr, HAS_A2: tl.constexpr, PRO: tl.constexpr, POWER: tl.constexpr):
+    """Synthesis prologue: spectral coefficients ``(G_re, G_im)`` at offsets ``ioff`` (bins ``koff``).
+
+    PRO_AP_BWD: ``u, v`` = log-amplitude, phase, ``a1, a2`` their gradients (each optional);
+    PRO_INV: ``u, v`` = log-amplitude, phase, scaled by ``ck[koff]``; PRO_SPEC_BWD: ``u, v`` = Re, Im,
+    ``a1`` the gradient of ``|X|^POWER``.
+    """
+    if PRO == 0:
+        cph = tl.cos(v)
+        sph = tl.sin(v)
+        gr = tl.zeros_like(u)
+        gi = tl.zeros_like(u)
+        if HAS_A1:
+            gla = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32) * tl.exp(-u)
+            gr += gla * cph
+            gi += gla * sph
+        if HAS_A2:
+            mag = tl.exp(u) - eps
+            gp = tl.load(a2 + ioff, mask=imask, other=0.0).to(tl.float32)
+            gp = tl.where(mag > 0.0, gp / tl.where(mag > 0.0, mag, 1.0), 0.0)
+            gr -= gp * sph
+            gi += gp * cph
+    elif PRO == 1:
+        mag = tl.exp(u) * tl.load(ck + koff, mask=imask, other=0.0)
+        gr = mag * tl.cos(v)
+        gi = mag * tl.sin(v)
+    else:
+        g = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32)
+        gr, gi = _power_grad(g, u, v, POWER)
+    return gr, gi
+
+
+@triton.jit
 def synthesis_kernel(
     a1, a2, a3, a4, fb, stride_fm, stride_ff, M, ck, eps,
     cwt, swt, WP, WIN, F, T, hop,
@@ -327,40 +372,13 @@ def synthesis_kernel(
         ioff = b * F * T + kf[None, :] * T + t[:, None]
         u = tl.load(a3 + ioff, mask=imask, other=0.0).to(tl.float32)
         v = tl.load(a4 + ioff, mask=imask, other=0.0).to(tl.float32)
-        if PRO == 0:
-            cph = tl.cos(v)
-            sph = tl.sin(v)
-            gr = tl.zeros((BT, BF), dtype=tl.float32)
-            gi = tl.zeros((BT, BF), dtype=tl.float32)
-            if HAS_A1:
-                gla = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32) * tl.exp(-u)
-                gr += gla * cph
-                gi += gla * sph
-            if HAS_A2:
-                mag = tl.exp(u) - eps
-                gp = tl.load(a2 + ioff, mask=imask, other=0.0).to(tl.float32)
-                gp = tl.where(mag > 0.0, gp / tl.where(mag > 0.0, mag, 1.0), 0.0)
-                gr -= gp * sph
-                gi += gp * cph
-        elif PRO == 1:
-            c = tl.load(ck + kf, mask=fmask, other=0.0)[None, :]
-            mag = tl.exp(u) * c
-            gr = mag * tl.cos(v)
-            gi = mag * tl.sin(v)
+        if PRO == 3:
+            fbk = tl.load(fb + m[:, None] * stride_fm + kf[None, :] * stride_ff,
+                          mask=(m[:, None] < M) & fmask[None, :], other=0.0)
+            gr, gi = _power_grad(tl.dot(gmel, fbk, input_precision="tf32x3"), u, v, POWER)
         else:
-            if PRO == 2:
-                g = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32)
-            else:
-                fbk = tl.load(fb + m[:, None] * stride_fm + kf[None, :] * stride_ff,
-                              mask=(m[:, None] < M) & fmask[None, :], other=0.0)
-                g = tl.dot(gmel, fbk, input_precision="tf32x3")
-            if POWER == 2:
-                g = 2.0 * g
-            else:
-                mag = tl.sqrt(u * u + v * v)
-                g = tl.where(mag > 0.0, g / tl.where(mag > 0.0, mag, 1.0), 0.0)
-            gr = g * u
-            gi = g * v
+            gr, gi = _spectral_grad(a1, a2, ioff, imask, u, v, ck, kf[None, :], eps,
+                                    HAS_A1, HAS_A2, PRO, POWER)
         boff = kf[:, None] * WP + n[None, :]
         acc = tl.dot(gr, tl.load(cwt + boff), acc, input_precision="tf32x3")
         acc = tl.dot(gi, tl.load(swt + boff), acc, input_precision="tf32x3")
@@ -403,35 +421,7 @@ def synthesis_fft_kernel(
     ioff = b * F * T + bins * T + t[:, None]
     u = tl.load(a3 + ioff, mask=imask, other=0.0).to(tl.float32)
     v = tl.load(a4 + ioff, mask=imask, other=0.0).to(tl.float32)
-    if PRO == 0:
-        cph = tl.cos(v)
-        sph = tl.sin(v)
-        gr = tl.zeros((BT * PP, K2P), dtype=tl.float32)
-        gi = tl.zeros((BT * PP, K2P), dtype=tl.float32)
-        if HAS_A1:
-            gla = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32) * tl.exp(-u)
-            gr += gla * cph
-            gi += gla * sph
-        if HAS_A2:
-            mag = tl.exp(u) - eps
-            gp = tl.load(a2 + ioff, mask=imask, other=0.0).to(tl.float32)
-            gp = tl.where(mag > 0.0, gp / tl.where(mag > 0.0, mag, 1.0), 0.0)
-            gr -= gp * sph
-            gi += gp * cph
-    elif PRO == 1:
-        c = tl.load(ck + bins, mask=imask, other=0.0)
-        mag = tl.exp(u) * c
-        gr = mag * tl.cos(v)
-        gi = mag * tl.sin(v)
-    else:
-        g = tl.load(a1 + ioff, mask=imask, other=0.0).to(tl.float32)
-        if POWER == 2:
-            g = 2.0 * g
-        else:
-            mag = tl.sqrt(u * u + v * v)
-            g = tl.where(mag > 0.0, g / tl.where(mag > 0.0, mag, 1.0), 0.0)
-        gr = g * u
-        gi = g * v
+    gr, gi = _spectral_grad(a1, a2, ioff, imask, u, v, ck, bins, eps, HAS_A1, HAS_A2, PRO, POWER)
     # size-Q stage over k2: U = G exp(+2 pi i k2 b / Q)
     bq = tl.arange(0, QP)
     f2 = k2[:, None] * QP + bq[None, :]

@@ -1,8 +1,9 @@
 """Choice between the pure-torch reference and the fused Triton kernels of :mod:`sigkit.kernels`.
 
-``backend="auto"`` uses the kernels on CUDA tensors and the reference elsewhere; the environment
-variable ``SIGKIT_SPECTRAL_BACKEND`` (``reference`` or ``triton``) overrides ``auto``, for debugging
-and benchmarks. ``"triton"`` on a CPU tensor runs only under ``TRITON_INTERPRET=1``.
+``backend="auto"`` resolves to :data:`AUTO_BACKEND_ON_CUDA` on CUDA tensors and to the reference
+elsewhere; the environment variable ``SIGKIT_SPECTRAL_BACKEND`` (``reference`` or ``triton``)
+overrides ``auto``, for debugging and benchmarks. ``"triton"`` on a CPU tensor runs only under
+``TRITON_INTERPRET=1``.
 """
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ import torch
 from sigkit.errors import InputError
 
 BACKENDS = ("auto", "reference", "triton")
+
+# What ``auto`` picks on CUDA. The fused kernels are correct (tests/kernels) but, measured on an H100
+# and an H200 on 2026-11-27 (docs/benchmarks.md, "Spectral kernels"), slower than the eager torch
+# chain at batch 32 (0.5-0.9x forward, 0.1-0.4x inverse/backward). Until they win, ``auto`` keeps
+# users on the faster reference; ``backend="triton"`` or SIGKIT_SPECTRAL_BACKEND=triton selects them.
+AUTO_BACKEND_ON_CUDA = "reference"
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,7 +51,7 @@ def use_triton(backend: str, x: torch.Tensor) -> bool:
     if backend == "reference":
         return False
     if backend == "auto":
-        return x.is_cuda and kernels_available()
+        return x.is_cuda and AUTO_BACKEND_ON_CUDA == "triton" and kernels_available()
     if not kernels_available():
         raise InputError("backend='triton' needs Triton and sigkit.kernels.spectral; install triton or use 'reference'")
     if not x.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":

@@ -31,9 +31,9 @@ SPECS = [
 
 def _torch_stft(x, s: STFTSpec):
     win = {"hann": torch.hann_window, "hamming": torch.hamming_window, "blackman": torch.blackman_window}
-    w = torch.ones(s.win, dtype=x.dtype) if s.window == "rect" else win[s.window](s.win, dtype=x.dtype)
-    return torch.stft(x, s.n_fft, s.hop, s.win, w.to(x.device), center=s.center, pad_mode=s.pad_mode,
-                      return_complex=True)
+    kw = dict(dtype=x.dtype, device=x.device)
+    w = torch.ones(s.win, **kw) if s.window == "rect" else win[s.window](s.win, **kw)
+    return torch.stft(x, s.n_fft, s.hop, s.win, w, center=s.center, pad_mode=s.pad_mode, return_complex=True)
 
 
 class TestSTFT:
@@ -41,7 +41,9 @@ class TestSTFT:
     def test_smoke_matches_torch(self, spec, device, dtype):
         x = torch.randn(3, 2501, device=device, dtype=dtype)  # odd length
         got = stft(x, spec)
-        torch.testing.assert_close(got, _torch_stft(x, spec), rtol=0, atol=0)
+        # bit-identical on CPU; cuFFT may pick another plan for another batch layout, so a float tolerance there
+        tol = dict(rtol=0, atol=0) if device.type == "cpu" else dict(rtol=1e-5, atol=1e-5 * float(got.abs().max()))
+        torch.testing.assert_close(got, _torch_stft(x, spec), **tol)
 
     def test_cardinality_batch_dims(self, device, dtype):
         spec = STFTSpec(512, 128)

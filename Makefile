@@ -22,8 +22,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# GPU benchmarks (not run by CI); each prints ratios against the baseline it measures in the same run.
 bench: $(STAMP)
 	$(BIN)/python bench/spectral.py
+	$(BIN)/python bench/apbwe.py
+	$(BIN)/python bench/kde.py --device cuda
+	$(BIN)/python bench/events_sim.py --device cuda
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo_out

@@ -202,7 +202,9 @@ def crossval_main(argv: list[str] | None = None) -> int:
             str(Path(args.out) / f"fold{fold}"),
         ]
         try:
-            cli = SigkitCLI(args=fit_args)
+            with warnings.catch_warnings():  # args are passed on purpose (sys.argv is `sigkit esc50-cv`)
+                warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+                cli = SigkitCLI(args=fit_args)
         except SigkitError as err:
             print(f"sigkit esc50-cv: fold {fold}: error: {err}", file=sys.stderr)
             return 1

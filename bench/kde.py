@@ -11,6 +11,7 @@ largest |log p - log p_ref| against sigkit float64 (and scipy float64 where it r
 CPU baselines that take minutes (scikit-learn, scipy, KDEpy) are timed on the first ``--ref-m`` queries
 and scaled linearly to ``m`` (their cost is linear in the number of queries); the table says so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,10 +32,10 @@ def obvious_torch(points: torch.Tensor, queries: torch.Tensor, H: torch.Tensor) 
     n, d = X.shape
     xx = (X * X).sum(1)
     const = -0.5 * d * math.log(2 * math.pi) - torch.log(torch.diagonal(L)).sum() - math.log(n)
-    chunk = max(1, 2 ** 27 // n)
+    chunk = max(1, 2**27 // n)
     out = []
     for i in range(0, Q.shape[0], chunk):
-        q = Q[i:i + chunk]
+        q = Q[i : i + chunk]
         d2 = (q * q).sum(1, keepdim=True) + xx[None, :] - 2 * q @ X.T
         out.append(torch.logsumexp(-0.5 * d2, dim=1))
     return torch.cat(out) + const
@@ -80,19 +81,37 @@ def run_dim(d: int, args, dev) -> list[dict]:
         qs = torch.tensor(q, device=dev)  # queries already on the device, as for the torch baseline
         for backend in backends:
             kde.backend = backend
-            t, out = timeit(lambda: kde.log_density(qs), dev, args.repeat)
+            t, out = timeit(lambda kde=kde, qs=qs: kde.log_density(qs), dev, args.repeat)
             out = out.double().cpu()
             if dt_name == "float64" and backend == "auto":
                 ref = out
-            name = f"sigkit[{backend if backend != 'auto' else ('triton' if dev.type == 'cuda' else 'torch')}]"
-            rows.append(dict(d=d, method=name, dtype=dt_name, seconds=t, m_timed=args.m,
-                             err=float((out - ref).abs().max()) if ref is not None else float("nan")))
+            name = (
+                f"sigkit[{backend if backend != 'auto' else ('triton' if dev.type == 'cuda' else 'torch')}]"
+            )
+            rows.append(
+                dict(
+                    d=d,
+                    method=name,
+                    dtype=dt_name,
+                    seconds=t,
+                    m_timed=args.m,
+                    err=float((out - ref).abs().max()) if ref is not None else float("nan"),
+                )
+            )
         Y = torch.tensor(y, dtype=dt, device=dev)
         Q = torch.tensor(q, dtype=dt, device=dev)
         Hd = H.to(dtype=dt, device=dev)
-        t, out = timeit(lambda: obvious_torch(Y, Q, Hd), dev, args.repeat)
-        rows.append(dict(d=d, method="obvious torch", dtype=dt_name, seconds=t, m_timed=args.m,
-                         err=float((out.double().cpu() - ref).abs().max())))
+        t, out = timeit(lambda Y=Y, Q=Q, Hd=Hd: obvious_torch(Y, Q, Hd), dev, args.repeat)
+        rows.append(
+            dict(
+                d=d,
+                method="obvious torch",
+                dtype=dt_name,
+                seconds=t,
+                m_timed=args.m,
+                err=float((out.double().cpu() - ref).abs().max()),
+            )
+        )
     if args.sweep and (dev.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"):
         rows += sweep(zy, zq, logdet, ref, d, args, dev)
     mr = min(args.ref_m, args.m)
@@ -103,8 +122,16 @@ def run_dim(d: int, args, dev) -> list[dict]:
         t0 = time.perf_counter()
         out = g.logpdf(q[:mr].T)
         t = time.perf_counter() - t0
-        rows.append(dict(d=d, method="scipy gaussian_kde", dtype="float64", seconds=t * args.m / mr, m_timed=mr,
-                         err=float(np.abs(out - ref[:mr].numpy()).max())))
+        rows.append(
+            dict(
+                d=d,
+                method="scipy gaussian_kde",
+                dtype="float64",
+                seconds=t * args.m / mr,
+                m_timed=mr,
+                err=float(np.abs(out - ref[:mr].numpy()).max()),
+            )
+        )
     if "sklearn" in args.baselines:
         from sklearn.neighbors import KernelDensity
 
@@ -112,8 +139,16 @@ def run_dim(d: int, args, dev) -> list[dict]:
         kd = KernelDensity(bandwidth=1.0, rtol=0, atol=0).fit(zy)
         out = kd.score_samples(zq[:mr]) - logdet
         t = time.perf_counter() - t0
-        rows.append(dict(d=d, method="sklearn KernelDensity (exact)", dtype="float64",
-                         seconds=t * args.m / mr, m_timed=mr, err=float(np.abs(out - ref[:mr].numpy()).max())))
+        rows.append(
+            dict(
+                d=d,
+                method="sklearn KernelDensity (exact)",
+                dtype="float64",
+                seconds=t * args.m / mr,
+                m_timed=mr,
+                err=float(np.abs(out - ref[:mr].numpy()).max()),
+            )
+        )
     if "kdepy" in args.baselines and d <= 2:
         try:
             from KDEpy import TreeKDE
@@ -123,15 +158,24 @@ def run_dim(d: int, args, dev) -> list[dict]:
             t0 = time.perf_counter()
             out = np.log(TreeKDE(kernel="gaussian", bw=1.0).fit(zy).evaluate(zq[:mr])) - logdet
             t = time.perf_counter() - t0
-            rows.append(dict(d=d, method="KDEpy TreeKDE", dtype="float64", seconds=t * args.m / mr, m_timed=mr,
-                             err=float(np.abs(out - ref[:mr].numpy()).max())))
+            rows.append(
+                dict(
+                    d=d,
+                    method="KDEpy TreeKDE",
+                    dtype="float64",
+                    seconds=t * args.m / mr,
+                    m_timed=mr,
+                    err=float(np.abs(out - ref[:mr].numpy()).max()),
+                )
+            )
     return rows
 
 
 def sweep(zy, zq, logdet, ref, d, args, dev) -> list[dict]:
     """Triton configurations (method, BLOCK_M, BLOCK_N, warps) on the whitened problem."""
-    from sigkit.kde.kernels import GAUSSIAN
     from sigkit.kernels.kde_triton import kde_logsumexp
+
+    from sigkit.kde.kernels import GAUSSIAN
 
     rows = []
     const = GAUSSIAN.log_norm(d) - logdet
@@ -141,20 +185,45 @@ def sweep(zy, zq, logdet, ref, d, args, dev) -> list[dict]:
         Q = torch.tensor(zq, dtype=dt, device=dev)
         lw = torch.full((X.shape[0],), -math.log(X.shape[0]), dtype=dt, device=dev)
         if dt == torch.float64:
-            configs = [("diff", 64, 64, 4, None, True), ("diff", 64, 64, 4, None, False),
-                       ("dot", 64, 64, 4, 2, True)]
+            configs = [
+                ("diff", 64, 64, 4, None, True),
+                ("diff", 64, 64, 4, None, False),
+                ("dot", 64, 64, 4, 2, True),
+            ]
         else:
-            configs = [("diff", 64, 128, 4, None, True), ("dot", 64, 128, 4, 2, True), ("dot", 64, 64, 4, 2, True)]
+            configs = [
+                ("diff", 64, 128, 4, None, True),
+                ("dot", 64, 128, 4, 2, True),
+                ("dot", 64, 64, 4, 2, True),
+            ]
         for meth, bm, bn, w, ns, fast in configs:
-            label = f"triton {meth} {bm}x{bn} w{w}" + (f" s{ns}" if ns else "") + ("" if fast else " libdevice-exp")
+            label = (
+                f"triton {meth} {bm}x{bn} w{w}"
+                + (f" s{ns}" if ns else "")
+                + ("" if fast else " libdevice-exp")
+            )
             try:
-                t, out = timeit(lambda: kde_logsumexp(Q, X, lw, 0, 1.0, 1.0, method=meth, block_m=bm, block_n=bn,
-                                                      num_warps=w, num_stages=ns, fast_exp64=fast), dev, args.repeat)
+                t, out = timeit(
+                    lambda cfg=(meth, bm, bn, w, ns, fast), Q=Q, X=X, lw=lw: kde_logsumexp(
+                        Q, X, lw, 0, 1.0, 1.0, method=cfg[0], block_m=cfg[1], block_n=cfg[2],
+                        num_warps=cfg[3], num_stages=cfg[4], fast_exp64=cfg[5],
+                    ),
+                    dev,
+                    args.repeat,
+                )
             except Exception as err:  # a config that does not compile is reported, not fatal
                 rows.append(dict(d=d, method=label, dtype=dt_name, seconds=None, error=str(err)[:200]))
                 continue
-            rows.append(dict(d=d, method=label, dtype=dt_name, seconds=t, m_timed=args.m,
-                             err=float(((out.double().cpu() + const) - ref).abs().max())))
+            rows.append(
+                dict(
+                    d=d,
+                    method=label,
+                    dtype=dt_name,
+                    seconds=t,
+                    m_timed=args.m,
+                    err=float(((out.double().cpu() + const) - ref).abs().max()),
+                )
+            )
     return rows
 
 
@@ -172,20 +241,31 @@ def main() -> None:
     ap.add_argument("--json", help="write all rows here")
     args = ap.parse_args()
     dev = torch.device(args.device)
-    print(f"# device {torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}, torch threads "
-          f"{torch.get_num_threads()}, n={args.n}, m={args.m}")
+    print(
+        f"# device {torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}, torch threads "
+        f"{torch.get_num_threads()}, n={args.n}, m={args.m}"
+    )
     rows = []
     for d in args.dims:
         rows += run_dim(d, args, dev)
         for r in rows:
             if r["d"] == d:
-                base = next(x["seconds"] for x in rows if x["d"] == d and x["method"] == "obvious torch"
-                            and x["dtype"] == r["dtype"])
+                base = next(
+                    x["seconds"]
+                    for x in rows
+                    if x["d"] == d and x["method"] == "obvious torch" and x["dtype"] == r["dtype"]
+                )
                 s = r.get("seconds")
-                print(f"d={d:4d} {r['method']:32s} {r['dtype']:8s} "
-                      + (f"{s * 1e3:11.2f} ms  x{base / s:7.2f} vs obvious  err {r['err']:.2e}"
-                         + (f"  (timed {r['m_timed']} queries, scaled)" if r.get("m_timed") != args.m else "")
-                         if s else f"failed: {r.get('error')}"), flush=True)
+                print(
+                    f"d={d:4d} {r['method']:32s} {r['dtype']:8s} "
+                    + (
+                        f"{s * 1e3:11.2f} ms  x{base / s:7.2f} vs obvious  err {r['err']:.2e}"
+                        + (f"  (timed {r['m_timed']} queries, scaled)" if r.get("m_timed") != args.m else "")
+                        if s
+                        else f"failed: {r.get('error')}"
+                    ),
+                    flush=True,
+                )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

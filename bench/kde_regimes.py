@@ -13,6 +13,7 @@ and marks h_KL, h_G, h_CLT (theory), the empirical KL argmin, Scott and Silverma
 
     python bench/kde_regimes.py --out sigkit/kde/kde_regimes.png --json /tmp/kde_regimes.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,17 +33,23 @@ def run_config(d: int, alpha: float, args, rng) -> dict:
     th = regimes(n, d)
     y = rng.normal(size=(n, d))
     x = rng.normal(size=(args.queries, d))
-    log_true = -0.5 * (x ** 2).sum(1) - 0.5 * d * math.log(2 * math.pi)
+    log_true = -0.5 * (x**2).sum(1) - 0.5 * d * math.log(2 * math.pi)
     hs = np.geomspace(0.5 * th["h_KL"], 1.6 * th["h_CLT"], args.grid)
     rows = []
     for h in hs:
         kde = KDE(y, bandwidth=float(h))
         ld = kde.log_density(x).numpy()
         mu = tail_index(kde, x, k=8)
-        rows.append({"h": float(h), "kl_per_dim": float(np.mean(log_true - ld)) / d,
-                     "kl_theory": kl_per_dim(float(h), th["alpha"]),
-                     "mu_hill": float(1.0 / (1.0 / mu).mean()), "mu_theory": levy_index(float(h), th["alpha"]),
-                     "pr_median": float(participation_ratio(kde, x).median())})
+        rows.append(
+            {
+                "h": float(h),
+                "kl_per_dim": float(np.mean(log_true - ld)) / d,
+                "kl_theory": kl_per_dim(float(h), th["alpha"]),
+                "mu_hill": float(1.0 / (1.0 / mu).mean()),
+                "mu_theory": levy_index(float(h), th["alpha"]),
+                "pr_median": float(participation_ratio(kde, x).median()),
+            }
+        )
     # fluctuations over data sets at fixed x: median/mean of rho_hat(x)
     xs = x[: args.fixed_points]
     logs = np.empty((args.datasets, len(hs), len(xs)))
@@ -56,8 +63,16 @@ def run_config(d: int, alpha: float, args, rng) -> dict:
         r["median_over_mean"] = float(np.median(np.exp(np.median(lj, 0) - mean)))
     kl = np.array([r["kl_per_dim"] for r in rows])
     i = int(np.argmin(kl))
-    return {"d": d, "alpha": th["alpha"], "n": n, "theory": th, "rows": rows, "h_kl_empirical": float(hs[i]),
-            "scott": scott_factor(n, d), "silverman": silverman_factor(n, d)}
+    return {
+        "d": d,
+        "alpha": th["alpha"],
+        "n": n,
+        "theory": th,
+        "rows": rows,
+        "h_kl_empirical": float(hs[i]),
+        "scott": scott_factor(n, d),
+        "silverman": silverman_factor(n, d),
+    }
 
 
 def plot(results: list[dict], path: str) -> None:
@@ -78,7 +93,7 @@ def plot(results: list[dict], path: str) -> None:
         ax.axvline(res["h_kl_empirical"], color="tab:green", lw=2, alpha=0.5, label="empirical argmin")
         ax.axvline(res["scott"], color="tab:gray", ls=":", label="Scott")
         ax.set_title(f"d={res['d']}, alpha={res['alpha']:.2f}, n={res['n']}", fontsize=10)
-        ax.set_ylim(0, 3 * max(r["kl_per_dim"] for r in res["rows"][len(h) // 2:]))
+        ax.set_ylim(0, 3 * max(r["kl_per_dim"] for r in res["rows"][len(h) // 2 :]))
         ax.set_ylabel("KL / d")
         ax = axes[1, c]
         ax.plot(h, [r["mu_hill"] for r in res["rows"]], "s-", ms=3, label="tail index (Hill, k=8)")
@@ -88,7 +103,9 @@ def plot(results: list[dict], path: str) -> None:
         ax.axhline(1, color="tab:red", lw=0.8)
         ax.set_yscale("log")
         ax = axes[2, c]
-        ax.plot(h, [r["median_over_mean"] for r in res["rows"]], "D-", ms=3, label="median/mean of rho_hat(x)")
+        ax.plot(
+            h, [r["median_over_mean"] for r in res["rows"]], "D-", ms=3, label="median/mean of rho_hat(x)"
+        )
         for key, col in (("h_G", "tab:red"), ("h_CLT", "tab:blue")):
             ax.axvline(th[key], color=col, ls="--", lw=1)
         ax.set_ylim(0, 1.05)
@@ -119,14 +136,19 @@ def main() -> None:
         t = time.perf_counter()
         res = run_config(int(d), float(a), args, rng)
         th = res["theory"]
-        print(f"d={res['d']} alpha={res['alpha']:.3f} n={res['n']}: h_KL={th['h_KL']:.3f} h_G={th['h_G']:.3f} "
-              f"h_CLT={th['h_CLT']:.3f} | empirical KL argmin {res['h_kl_empirical']:.3f} "
-              f"(KL/d {min(r['kl_per_dim'] for r in res['rows']):.4f}, theory min {th['kl_per_dim']:.4f}) | "
-              f"Scott {res['scott']:.3f} Silverman {res['silverman']:.3f} [{time.perf_counter() - t:.0f} s]")
+        print(
+            f"d={res['d']} alpha={res['alpha']:.3f} n={res['n']}: h_KL={th['h_KL']:.3f} h_G={th['h_G']:.3f} "
+            f"h_CLT={th['h_CLT']:.3f} | empirical KL argmin {res['h_kl_empirical']:.3f} "
+            f"(KL/d {min(r['kl_per_dim'] for r in res['rows']):.4f}, theory min {th['kl_per_dim']:.4f}) | "
+            f"Scott {res['scott']:.3f} Silverman {res['silverman']:.3f} [{time.perf_counter() - t:.0f} s]"
+        )
         print(f"{'h':>7} {'KL/d':>8} {'theory':>8} {'mu Hill':>8} {'mu th':>7} {'PR':>8} {'med/mean':>8}")
         for r in res["rows"]:
-            print(f"{r['h']:7.3f} {r['kl_per_dim']:8.4f} {r['kl_theory']:8.4f} {r['mu_hill']:8.3f} "
-                  f"{r['mu_theory']:7.3f} {r['pr_median']:8.1f} {r['median_over_mean']:8.3f}", flush=True)
+            print(
+                f"{r['h']:7.3f} {r['kl_per_dim']:8.4f} {r['kl_theory']:8.4f} {r['mu_hill']:8.3f} "
+                f"{r['mu_theory']:7.3f} {r['pr_median']:8.1f} {r['median_over_mean']:8.3f}",
+                flush=True,
+            )
         results.append(res)
     plot(results, args.out)
     if args.json:

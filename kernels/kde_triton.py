@@ -19,6 +19,7 @@ faster on an H100 (bench/kde.py --sweep, docs/benchmarks.md).
 
 Reference: :func:`sigkit.kde.engine.log_kernel_sum` with ``backend="torch"`` computes the same sums.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,9 +63,26 @@ def _exp2_f64(a):
 
 
 @triton.jit
-def _kde_lse_kernel(QT, XT, Q, X, LW2, PARAMS, OUT_M, OUT_S, m, n, d, splits,
-                    KERNEL: tl.constexpr, USE_DOT: tl.constexpr, FAST_EXP64: tl.constexpr,
-                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+def _kde_lse_kernel(
+    QT,
+    XT,
+    Q,
+    X,
+    LW2,
+    PARAMS,
+    OUT_M,
+    OUT_S,
+    m,
+    n,
+    d,
+    splits,
+    KERNEL: tl.constexpr,
+    USE_DOT: tl.constexpr,
+    FAST_EXP64: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     pid_m = tl.program_id(0)
     pid_s = tl.program_id(1)
     # scalars come in a tensor of the data's dtype: a Python float argument would be specialised as
@@ -81,15 +99,19 @@ def _kde_lse_kernel(QT, XT, Q, X, LW2, PARAMS, OUT_M, OUT_S, m, n, d, splits,
     s_i = tl.zeros([BLOCK_M], dtype=LW2.dtype.element_ty)
     if USE_DOT:
         offs_d = tl.arange(0, BLOCK_D)
-        q = tl.load(Q + offs_m[:, None] * d + offs_d[None, :],
-                    mask=mask_m[:, None] & (offs_d[None, :] < d), other=0.0)
+        q = tl.load(
+            Q + offs_m[:, None] * d + offs_d[None, :], mask=mask_m[:, None] & (offs_d[None, :] < d), other=0.0
+        )
         qsq = tl.sum(q * q, 1)
     for j in range(start, stop, BLOCK_N):
         offs_n = j + tl.arange(0, BLOCK_N)
         mask_n = offs_n < stop
         if USE_DOT:
-            x = tl.load(X + offs_n[:, None] * d + offs_d[None, :],
-                        mask=mask_n[:, None] & (offs_d[None, :] < d), other=0.0)
+            x = tl.load(
+                X + offs_n[:, None] * d + offs_d[None, :],
+                mask=mask_n[:, None] & (offs_d[None, :] < d),
+                other=0.0,
+            )
             xsq = tl.sum(x * x, 1)
             if q.dtype == tl.float32:
                 qx = tl.dot(q, tl.trans(x), input_precision="tf32x3")
@@ -136,13 +158,29 @@ def choose_config(d: int, dtype: torch.dtype, method: str | None = None) -> dict
     if method == "dot":
         wide = dtype == torch.float32 and d <= 64
         return {"method": "dot", "block_m": 64, "block_n": 128 if wide else 64, "num_stages": 2}
-    return {"method": "diff", "block_m": 64, "block_n": 64 if dtype == torch.float64 else 128, "num_stages": None}
+    return {
+        "method": "diff",
+        "block_m": 64,
+        "block_n": 64 if dtype == torch.float64 else 128,
+        "num_stages": None,
+    }
 
 
-def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torch.Tensor, kernel_code: int,
-                  kparam: float, beta: float = 1.0, *, method: str = "auto", block_m: int | None = None,
-                  block_n: int | None = None, num_warps: int = 4, num_stages: int | None = None,
-                  fast_exp64: bool = False) -> torch.Tensor:
+def kde_logsumexp(
+    queries: torch.Tensor,
+    points: torch.Tensor,
+    log_weights: torch.Tensor,
+    kernel_code: int,
+    kparam: float,
+    beta: float = 1.0,
+    *,
+    method: str = "auto",
+    block_m: int | None = None,
+    block_n: int | None = None,
+    num_warps: int = 4,
+    num_stages: int | None = None,
+    fast_exp64: bool = False,
+) -> torch.Tensor:
     """``log sum_i exp(log_weights[i] + beta * log_profile(|q_j - x_i|^2))`` for each query ``j``.
 
     Args:
@@ -172,7 +210,9 @@ def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torc
     bm = block_m or cfg["block_m"]
     bn = block_n or cfg["block_n"]
     launch = {} if _INTERPRET else {"num_warps": num_warps}
-    num_stages = num_stages if num_stages is not None else (cfg["num_stages"] if method == cfg["method"] else None)
+    num_stages = (
+        num_stages if num_stages is not None else (cfg["num_stages"] if method == cfg["method"] else None)
+    )
     if num_stages is not None and not _INTERPRET:
         launch["num_stages"] = num_stages
     block_d = max(16, triton.next_power_of_2(d))
@@ -186,10 +226,27 @@ def kde_logsumexp(queries: torch.Tensor, points: torch.Tensor, log_weights: torc
     out_m = torch.empty(splits, m, dtype=dt, device=q.device)
     out_s = torch.empty(splits, m, dtype=dt, device=q.device)
     params = torch.tensor([float(kparam), float(beta) * LOG2E, float(beta)], dtype=dt, device=q.device)
-    _kde_lse_kernel[(tiles, splits)](qt, xt, q, x, lw2, params, out_m, out_s, m, n, d, splits,
-                                     KERNEL=kernel_code, USE_DOT=use_dot,
-                                     FAST_EXP64=bool(fast_exp64 and dt == torch.float64),
-                                     BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=block_d, **launch)
+    _kde_lse_kernel[(tiles, splits)](
+        qt,
+        xt,
+        q,
+        x,
+        lw2,
+        params,
+        out_m,
+        out_s,
+        m,
+        n,
+        d,
+        splits,
+        KERNEL=kernel_code,
+        USE_DOT=use_dot,
+        FAST_EXP64=bool(fast_exp64 and dt == torch.float64),
+        BLOCK_M=bm,
+        BLOCK_N=bn,
+        BLOCK_D=block_d,
+        **launch,
+    )
     top = out_m.amax(0)
     top_safe = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
     total = (out_s * torch.exp2(out_m - top_safe)).sum(0)

@@ -8,13 +8,36 @@
 * :mod:`~sigkit.kde.diagnostics` — participation ratio and tail index: which regime a bandwidth is in.
 * ``sigkit kde analyze data.npy`` — report + PNG (:mod:`sigkit.kde.cli`).
 """
-from .bandwidth import (heldout_curve, isj_bandwidth, kl_optimal_bandwidth, lcv_factor, lscv_factor,
-                        scott_factor, silverman_factor)
+
+from .bandwidth import (
+    heldout_curve,
+    isj_bandwidth,
+    kl_optimal_bandwidth,
+    lcv_factor,
+    lscv_factor,
+    scott_factor,
+    silverman_factor,
+)
 from .diagnostics import participation_ratio, regime_diagnostics, tail_index
 from .kde import KDE
 from .kernels import get_kernel
 from .regimes import classify, kl_per_dim, levy_index, regimes
 
-__all__ = ["KDE", "regimes", "levy_index", "kl_per_dim", "classify", "participation_ratio", "tail_index",
-           "regime_diagnostics", "scott_factor", "silverman_factor", "lcv_factor", "lscv_factor",
-           "isj_bandwidth", "kl_optimal_bandwidth", "heldout_curve", "get_kernel"]
+__all__ = [
+    "KDE",
+    "regimes",
+    "levy_index",
+    "kl_per_dim",
+    "classify",
+    "participation_ratio",
+    "tail_index",
+    "regime_diagnostics",
+    "scott_factor",
+    "silverman_factor",
+    "lcv_factor",
+    "lscv_factor",
+    "isj_bandwidth",
+    "kl_optimal_bandwidth",
+    "heldout_curve",
+    "get_kernel",
+]

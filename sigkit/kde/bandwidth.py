@@ -14,6 +14,7 @@ Data-driven selectors work on points already whitened by the data's scale and re
 * :func:`kl_optimal_bandwidth`: the bandwidth minimising the KL divergence from a known density (synthetic
   studies), estimated on draws from it; without the true log-density it maximises held-out likelihood.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,16 @@ from sigkit.errors import ConfigError, InputError
 from .engine import log_kernel_sum
 from .kernels import GAUSSIAN, Kernel, get_kernel
 
-__all__ = ["scott_factor", "silverman_factor", "lcv_factor", "lscv_factor", "isj_bandwidth",
-           "loo_log_likelihood", "kl_optimal_bandwidth", "heldout_curve"]
+__all__ = [
+    "scott_factor",
+    "silverman_factor",
+    "lcv_factor",
+    "lscv_factor",
+    "isj_bandwidth",
+    "loo_log_likelihood",
+    "kl_optimal_bandwidth",
+    "heldout_curve",
+]
 
 
 def scott_factor(n_eff: float, d: int) -> float:
@@ -71,8 +80,15 @@ def _loo_terms(z: Tensor, w: Tensor, idx: Tensor, kernel: Kernel, f: float, back
     return loo - torch.log1p(-w[idx]) + kernel.log_norm(d) - d * math.log(f)
 
 
-def loo_log_likelihood(z: Tensor, w: Tensor, f: float, *, kernel: str | Kernel = "gaussian",
-                       max_eval: int | None = 2000, backend: str = "auto") -> float:
+def loo_log_likelihood(
+    z: Tensor,
+    w: Tensor,
+    f: float,
+    *,
+    kernel: str | Kernel = "gaussian",
+    max_eval: int | None = 2000,
+    backend: str = "auto",
+) -> float:
     """Leave-one-out mean log-likelihood of whitened points ``z`` ``(n, d)`` at factor ``f``.
 
     The leave-one-out sum is the full sum minus the point's own term, done in log space; when a
@@ -89,21 +105,24 @@ def loo_log_likelihood(z: Tensor, w: Tensor, f: float, *, kernel: str | Kernel =
 
 
 def _optimise(objective: Callable[[float], float], grid: np.ndarray, *, maximise: bool) -> float:
-    """Best grid point of ``objective(f)``, refined by bounded Brent search on ``log f`` between neighbours."""
+    """Best grid point of ``objective(f)``, refined by bounded Brent search on ``log f`` around it."""
     from scipy.optimize import minimize_scalar
 
     sign = -1.0 if maximise else 1.0
     vals = np.array([sign * objective(float(f)) for f in grid])
     vals = np.where(np.isfinite(vals), vals, np.inf)
     if not np.isfinite(vals).any():
-        raise InputError("bandwidth selection failed: the criterion is not finite for any bandwidth tried; "
-                         "check the data for duplicate points or use a rule of thumb ('scott')")
+        raise InputError(
+            "bandwidth selection failed: the criterion is not finite for any bandwidth tried; "
+            "check the data for duplicate points or use a rule of thumb ('scott')"
+        )
     i = int(np.argmin(vals))
     lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[min(i + 1, len(grid) - 1)])
     if hi - lo <= 0:
         return float(grid[i])
-    res = minimize_scalar(lambda lf: sign * objective(math.exp(lf)), bounds=(lo, hi),
-                          method="bounded", options={"xatol": 1e-3})
+    res = minimize_scalar(
+        lambda lf: sign * objective(math.exp(lf)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-3}
+    )
     best = math.exp(res.x) if np.isfinite(res.fun) and res.fun <= vals[i] else float(grid[i])
     return float(best)
 
@@ -112,8 +131,15 @@ def _default_grid(n_eff: float, d: int, num: int = 17) -> np.ndarray:
     return scott_factor(n_eff, d) * np.geomspace(1 / 16, 8.0, num)
 
 
-def lcv_factor(z: Tensor, w: Tensor | None = None, *, kernel: str | Kernel = "gaussian",
-               grid: np.ndarray | None = None, max_eval: int | None = 2000, backend: str = "auto") -> float:
+def lcv_factor(
+    z: Tensor,
+    w: Tensor | None = None,
+    *,
+    kernel: str | Kernel = "gaussian",
+    grid: np.ndarray | None = None,
+    max_eval: int | None = 2000,
+    backend: str = "auto",
+) -> float:
     """Leave-one-out likelihood CV factor for whitened points ``z`` ``(n, d)``.
 
     Maximises :func:`loo_log_likelihood` over ``grid`` (default: Scott's factor times 1/16..8, log-spaced),
@@ -129,12 +155,15 @@ def lcv_factor(z: Tensor, w: Tensor | None = None, *, kernel: str | Kernel = "ga
     n_eff = float(w.sum() ** 2 / (w * w).sum())
     grid = _default_grid(n_eff, d) if grid is None else np.asarray(grid, dtype=float)
     kernel = get_kernel(kernel)
-    return _optimise(lambda f: loo_log_likelihood(z, w, f, kernel=kernel, max_eval=max_eval, backend=backend),
-                     grid, maximise=True)
+    return _optimise(
+        lambda f: loo_log_likelihood(z, w, f, kernel=kernel, max_eval=max_eval, backend=backend),
+        grid,
+        maximise=True,
+    )
 
 
 def lscv_score(z: Tensor, w: Tensor, f: float, *, backend: str = "auto") -> float:
-    """Least-squares CV criterion ``int p_f^2 - 2 sum_i w_i p_{f,-i}(z_i)`` (Gaussian kernel, whitened ``z``)."""
+    """Least-squares CV criterion ``int p_f^2 - 2 sum_i w_i p_{f,-i}(z_i)`` (Gaussian kernel, whitened z)."""
     n, d = z.shape
     logw = torch.log(w)
     zs = z / (math.sqrt(2.0) * f)  # p_f * p_f has covariance 2 f^2 I
@@ -145,8 +174,15 @@ def lscv_score(z: Tensor, w: Tensor, f: float, *, backend: str = "auto") -> floa
     return math.exp(log_a) - 2.0 * math.exp(log_b)
 
 
-def lscv_factor(z: Tensor, w: Tensor | None = None, *, kernel: str | Kernel = "gaussian",
-                grid: np.ndarray | None = None, max_points: int = 3000, backend: str = "auto") -> float:
+def lscv_factor(
+    z: Tensor,
+    w: Tensor | None = None,
+    *,
+    kernel: str | Kernel = "gaussian",
+    grid: np.ndarray | None = None,
+    max_points: int = 3000,
+    backend: str = "auto",
+) -> float:
     """Least-squares CV factor (Gaussian kernel) for whitened points ``z`` ``(n, d)``.
 
     Uses all pairs, so data beyond ``max_points`` are subsampled (a fixed random subset) first.
@@ -172,7 +208,7 @@ def _double_factorial_odd(s: int) -> float:
     return float(np.prod(np.arange(1, 2 * s, 2, dtype=float)))
 
 
-def isj_bandwidth(x, weights=None, *, grid_size: int = 2 ** 14) -> float:
+def isj_bandwidth(x, weights=None, *, grid_size: int = 2**14) -> float:
     """Improved Sheather-Jones bandwidth (Gaussian kernel std, data units) of 1-D data ``x`` ``(n,)``.
 
     Bins the data on ``grid_size`` points over the range padded by 10% each side, takes the DCT of the
@@ -188,8 +224,13 @@ def isj_bandwidth(x, weights=None, *, grid_size: int = 2 ** 14) -> float:
     from scipy.optimize import brentq
 
     xs = np.asarray(x.detach().cpu() if isinstance(x, Tensor) else x, dtype=float).ravel()
-    w = None if weights is None else np.asarray(weights.detach().cpu() if isinstance(weights, Tensor)
-                                                else weights, dtype=float).ravel()
+    w = (
+        None
+        if weights is None
+        else np.asarray(
+            weights.detach().cpu() if isinstance(weights, Tensor) else weights, dtype=float
+        ).ravel()
+    )
     if not np.isfinite(xs).all():
         raise InputError("isj: data contain NaN or Inf; drop them first")
     lo, hi = xs.min(), xs.max()
@@ -207,7 +248,7 @@ def isj_bandwidth(x, weights=None, *, grid_size: int = 2 ** 14) -> float:
 
     def norm_deriv(s: int, t: float) -> float:
         """||f^(s)||^2 of the data smoothed with a Gaussian of variance t (unit interval)."""
-        return 2.0 * math.pi ** (2 * s) * float(np.sum(k2 ** s * c2 * np.exp(-k2 * math.pi ** 2 * t)))
+        return 2.0 * math.pi ** (2 * s) * float(np.sum(k2**s * c2 * np.exp(-k2 * math.pi**2 * t)))
 
     def fixed_point(t: float) -> float:
         ell = 7
@@ -229,22 +270,38 @@ def isj_bandwidth(x, weights=None, *, grid_size: int = 2 ** 14) -> float:
     return math.sqrt(t_star) * scale
 
 
-def heldout_curve(data, test, bandwidths, *, covariance: str = "isotropic", kernel: str = "gaussian",
-                  weights=None, backend: str = "auto") -> np.ndarray:
-    """Mean held-out log-density of ``test`` under ``KDE(data, bandwidth=b)`` for each ``b``; ``(len(b),)``."""
+def heldout_curve(
+    data,
+    test,
+    bandwidths,
+    *,
+    covariance: str = "isotropic",
+    kernel: str = "gaussian",
+    weights=None,
+    backend: str = "auto",
+) -> np.ndarray:
+    """Mean held-out log-density of ``test`` under ``KDE(data, bandwidth=b)`` per ``b``: ``(len(b),)``."""
     from .kde import KDE
 
     out = []
     for b in bandwidths:
-        kde = KDE(data, bandwidth=float(b), covariance=covariance, kernel=kernel, weights=weights,
-                  backend=backend)
+        kde = KDE(
+            data, bandwidth=float(b), covariance=covariance, kernel=kernel, weights=weights, backend=backend
+        )
         out.append(kde.score(test))
     return np.asarray(out)
 
 
-def kl_optimal_bandwidth(data, test, true_log_density: Callable | None = None, *,
-                         covariance: str = "isotropic", kernel: str = "gaussian",
-                         grid: np.ndarray | None = None, backend: str = "auto") -> dict:
+def kl_optimal_bandwidth(
+    data,
+    test,
+    true_log_density: Callable | None = None,
+    *,
+    covariance: str = "isotropic",
+    kernel: str = "gaussian",
+    grid: np.ndarray | None = None,
+    backend: str = "auto",
+) -> dict:
     """Bandwidth minimising ``KL(rho || p_h)`` estimated on draws ``test`` ``(m, d)`` from the true ``rho``.
 
     ``KL(h) = mean_x [log rho(x) - log p_h(x)]`` when ``true_log_density`` (a function of an ``(m, d)``

@@ -8,6 +8,7 @@ writes a PNG: held-out log-likelihood per dimension against ``h`` with the theor
 ``h_KL`` (Gaussian data, :func:`sigkit.kde.regimes`), the data-driven thresholds, the selectors' picks
 (Scott, Silverman, LOO-CV) and the held-out optimum marked.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,9 @@ def load_points(path: str | os.PathLike) -> np.ndarray:
         else:
             raise InputError(f"{p}: unknown extension {p.suffix!r}; use .npy, .npz, .csv, .tsv or .txt")
     except (ValueError, OSError) as err:
-        raise InputError(f"{p}: cannot read as a numeric array ({err}); save it with np.save(path, x)") from None
+        raise InputError(
+            f"{p}: cannot read as a numeric array ({err}); save it with np.save(path, x)"
+        ) from None
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
@@ -56,32 +59,48 @@ def load_points(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{p}: array of shape {x.shape}; expected (n_points, n_dims)")
     bad = ~np.isfinite(x).all(1)
     if bad.any():
-        raise InputError(f"{p}: {int(bad.sum())} row(s) contain NaN or Inf (first rows: "
-                         f"{np.nonzero(bad)[0][:5].tolist()}); drop them, e.g. x[np.isfinite(x).all(1)]")
+        raise InputError(
+            f"{p}: {int(bad.sum())} row(s) contain NaN or Inf (first rows: "
+            f"{np.nonzero(bad)[0][:5].tolist()}); drop them, e.g. x[np.isfinite(x).all(1)]"
+        )
     return x
 
 
 def _whiten(x: np.ndarray) -> np.ndarray:
     n, d = x.shape
     if n <= d:
-        raise InputError(f"data: {n} points in {d} dimensions: fewer points than dimensions; the analysis "
-                         f"needs n > d (if the array is (n_dims, n_points), save its transpose)")
+        raise InputError(
+            f"data: {n} points in {d} dimensions: fewer points than dimensions; the analysis "
+            f"needs n > d (if the array is (n_dims, n_points), save its transpose)"
+        )
     xc = x - x.mean(0)
     cov = np.atleast_2d(np.cov(xc.T))
     evals, evecs = np.linalg.eigh(cov)
     if evals.min() <= 1e-12 * evals.max():
         rank = int((evals > 1e-12 * evals.max()).sum())
-        raise InputError(f"data: covariance is singular (rank {rank} < {d} dimensions); drop constant or "
-                         f"linearly dependent columns (e.g. project on the top {rank} principal components)")
+        raise InputError(
+            f"data: covariance is singular (rank {rank} < {d} dimensions); drop constant or "
+            f"linearly dependent columns (e.g. project on the top {rank} principal components)"
+        )
     return xc @ evecs / np.sqrt(evals)
 
 
-def analyze(x: np.ndarray, *, holdout: float = 0.2, n_grid: int = 16, max_queries: int = 256, k: int = 8,
-            seed: int = 0, kernel: str = "gaussian", max_eval: int = 1000) -> dict:
+def analyze(
+    x: np.ndarray,
+    *,
+    holdout: float = 0.2,
+    n_grid: int = 16,
+    max_queries: int = 256,
+    k: int = 8,
+    seed: int = 0,
+    kernel: str = "gaussian",
+    max_eval: int = 1000,
+) -> dict:
     """The analysis behind ``sigkit kde analyze`` on ``(n, d)`` points; returns a JSON-able dict."""
+    import torch
+
     from sigkit.kde import KDE, regime_diagnostics, regimes
     from sigkit.kde.bandwidth import lcv_factor, scott_factor, silverman_factor
-    import torch
 
     if not 0.0 < holdout < 0.9:
         raise InputError(f"--holdout {holdout}: use a fraction in (0, 0.9)")
@@ -114,11 +133,23 @@ def analyze(x: np.ndarray, *, holdout: float = 0.2, n_grid: int = 16, max_querie
     data_thr = {"h_CLT": math.sqrt(2 / c), "h_G": math.sqrt(1 / c)} if c > 0 else {}
     for name, h in picks.items():
         kde = KDE(train, bandwidth=float(h), kernel=kernel)
-        picks[name] = {"h": float(h), "heldout_ll_per_dim": kde.score(test) / d,
-                       **regime_diagnostics(kde, queries, k=k)}
-    return {"n_train": n, "n_test": len(test), "d": d, "kernel": kernel, "theory": theory,
-            "data_driven": data_thr, "grid": rows, "best_h": float(grid[best]), "selectors": picks,
-            "units": "bandwidths in units of the whitened data's standard deviation"}
+        picks[name] = {
+            "h": float(h),
+            "heldout_ll_per_dim": kde.score(test) / d,
+            **regime_diagnostics(kde, queries, k=k),
+        }
+    return {
+        "n_train": n,
+        "n_test": len(test),
+        "d": d,
+        "kernel": kernel,
+        "theory": theory,
+        "data_driven": data_thr,
+        "grid": rows,
+        "best_h": float(grid[best]),
+        "selectors": picks,
+        "units": "bandwidths in units of the whitened data's standard deviation",
+    }
 
 
 def _report(res: dict) -> str:
@@ -132,12 +163,16 @@ def _report(res: dict) -> str:
         lines.append(f"data-driven (tail index mu = 1, 2): h_G={dd['h_G']:.4f}  h_CLT={dd['h_CLT']:.4f}")
     lines.append(f"{'h':>9} {'heldout ll/d':>13} {'PR median':>10} {'mu':>7}  regime")
     for r in res["grid"]:
-        lines.append(f"{r['h']:9.4f} {r['heldout_ll_per_dim']:13.5f} {r['pr_median']:10.2f} {r['mu']:7.3f}  "
-                     f"{r['regime']}")
+        lines.append(
+            f"{r['h']:9.4f} {r['heldout_ll_per_dim']:13.5f} {r['pr_median']:10.2f} {r['mu']:7.3f}  "
+            f"{r['regime']}"
+        )
     lines.append(f"held-out optimum on the grid: h={res['best_h']:.4f}")
     for name, p in res["selectors"].items():
-        lines.append(f"{name:>9}: h={p['h']:.4f}  heldout ll/d={p['heldout_ll_per_dim']:.5f}  "
-                     f"PR={p['pr_median']:.2f}  mu={p['mu']:.3f}  regime={p['regime']}")
+        lines.append(
+            f"{name:>9}: h={p['h']:.4f}  heldout ll/d={p['heldout_ll_per_dim']:.5f}  "
+            f"PR={p['pr_median']:.2f}  mu={p['mu']:.3f}  regime={p['regime']}"
+        )
     return "\n".join(lines)
 
 
@@ -202,14 +237,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     x = load_points(args.data)
-    res = analyze(x, holdout=args.holdout, n_grid=args.grid, max_queries=args.queries, k=args.k,
-                  seed=args.seed, kernel=args.kernel)
+    res = analyze(
+        x,
+        holdout=args.holdout,
+        n_grid=args.grid,
+        max_queries=args.queries,
+        k=args.k,
+        seed=args.seed,
+        kernel=args.kernel,
+    )
     out = Path(args.out) if args.out else Path(args.data).with_suffix(".kde.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     _plot(res, out)
     print(_report(res))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(res, indent=1))
-    print(f"analyzed {res['n_train'] + res['n_test']} points in {res['d']} dimensions in "
-          f"{time.perf_counter() - t0:.1f} s; figure: {out}")
+    print(
+        f"analyzed {res['n_train'] + res['n_test']} points in {res['d']} dimensions in "
+        f"{time.perf_counter() - t0:.1f} s; figure: {out}"
+    )
     return 0

@@ -12,6 +12,7 @@ the "obvious" ``q @ X.T`` + ``torch.logsumexp`` per query chunk on 2 CPU cores (
 
 CUDA path: the fused Triton kernel :mod:`sigkit.kernels.kde_triton` when Triton is importable.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,16 @@ def default_backend(device: torch.device) -> str:
     return "torch"
 
 
-def log_kernel_sum(queries: Tensor, points: Tensor, log_weights: Tensor, kernel: Kernel, *,
-                   beta: float = 1.0, backend: str = "auto", d: int | None = None) -> Tensor:
+def log_kernel_sum(
+    queries: Tensor,
+    points: Tensor,
+    log_weights: Tensor,
+    kernel: Kernel,
+    *,
+    beta: float = 1.0,
+    backend: str = "auto",
+    d: int | None = None,
+) -> Tensor:
     """``out[j] = log sum_i exp(log_weights[i] + beta * kernel.log_profile(|queries[j] - points[i]|^2))``.
 
     Args:
@@ -51,7 +60,8 @@ def log_kernel_sum(queries: Tensor, points: Tensor, log_weights: Tensor, kernel:
 
     >>> from sigkit.kde.kernels import GAUSSIAN
     >>> x = torch.zeros(3, 2, dtype=torch.float64)
-    >>> log_kernel_sum(torch.zeros(1, 2, dtype=torch.float64), x, torch.zeros(3, dtype=torch.float64), GAUSSIAN)
+    >>> q, lw = torch.zeros(1, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    >>> log_kernel_sum(q, x, lw, GAUSSIAN)
     tensor([1.0986], dtype=torch.float64)
     """
     d = points.shape[1] if d is None else d
@@ -76,36 +86,42 @@ def _gaussian_lse(queries: Tensor, points: Tensor, log_weights: Tensor, beta: fl
     qc, nc = _blocks(queries.device)
     n, m = points.shape[0], queries.shape[0]
     dt, dev = queries.dtype, queries.device
-    pts = torch.cat([points * beta, (points * points).sum(1, keepdim=True) * (-0.5 * beta)
-                     + log_weights[:, None], torch.ones(n, 1, dtype=dt, device=dev)], 1)
+    pts = torch.cat(
+        [
+            points * beta,
+            (points * points).sum(1, keepdim=True) * (-0.5 * beta) + log_weights[:, None],
+            torch.ones(n, 1, dtype=dt, device=dev),
+        ],
+        1,
+    )
     pts_t = pts.T.contiguous()
     qsq = (queries * queries).sum(1) * (-0.5 * beta)
     out = torch.empty(m, dtype=dt, device=dev)
     buf = torch.empty(min(qc, m), min(nc, n), dtype=dt, device=dev)
     for i in range(0, m, qc):
-        q = queries[i:i + qc]
+        q = queries[i : i + qc]
         b = q.shape[0]
-        qa = torch.cat([q, torch.ones(b, 1, dtype=dt, device=dev), qsq[i:i + b, None]], 1)
+        qa = torch.cat([q, torch.ones(b, 1, dtype=dt, device=dev), qsq[i : i + b, None]], 1)
         first = torch.mm(qa, pts_t[:, :nc])
         shift = first.amax(1)
         first -= shift[:, None]
         total = shift + first.exp_().sum(1).log_()  # running log-sum of the row
         for j in range(nc, n, nc):
-            qa[:, -1] = qsq[i:i + b] - total
-            blk = buf[:b, :min(nc, n - j)]
-            torch.mm(qa, pts_t[:, j:j + nc], out=blk)
+            qa[:, -1] = qsq[i : i + b] - total
+            blk = buf[:b, : min(nc, n - j)]
+            torch.mm(qa, pts_t[:, j : j + nc], out=blk)
             s = blk.exp_().sum(1)
             bad = ~torch.isfinite(s)
             if bool(bad.any()):  # terms beyond the running total overflowed: redo those rows exactly
                 qb = qa[bad].clone()
-                qb[:, -1] = qsq[i:i + b][bad]
-                redo = torch.logsumexp(torch.mm(qb, pts_t[:, j:j + nc]), 1)
+                qb[:, -1] = qsq[i : i + b][bad]
+                redo = torch.logsumexp(torch.mm(qb, pts_t[:, j : j + nc]), 1)
                 s[bad] = 0.0
                 total = total + torch.log1p(s)
                 total[bad] = torch.logaddexp(total[bad], redo)
             else:
                 total = total + torch.log1p(s)
-        out[i:i + b] = total
+        out[i : i + b] = total
     return out
 
 
@@ -116,25 +132,27 @@ def _sq_dist(q: Tensor, x: Tensor, xsq: Tensor) -> Tensor:
     return sq.clamp_min_(0)
 
 
-def _generic_lse(queries: Tensor, points: Tensor, log_weights: Tensor, kernel: Kernel, beta: float,
-                 d: int) -> Tensor:
+def _generic_lse(
+    queries: Tensor, points: Tensor, log_weights: Tensor, kernel: Kernel, beta: float, d: int
+) -> Tensor:
     qc, nc = _blocks(queries.device)
     n, m = points.shape[0], queries.shape[0]
     xsq = (points * points).sum(1)
     out = torch.empty(m, dtype=queries.dtype, device=queries.device)
     for i in range(0, m, qc):
-        q = queries[i:i + qc]
+        q = queries[i : i + qc]
         parts = []
         for j in range(0, n, nc):
-            t = kernel.log_profile(_sq_dist(q, points[j:j + nc], xsq[j:j + nc]), d) * beta
-            t += log_weights[None, j:j + nc]
+            t = kernel.log_profile(_sq_dist(q, points[j : j + nc], xsq[j : j + nc]), d) * beta
+            t += log_weights[None, j : j + nc]
             parts.append(torch.logsumexp(t, 1))
-        out[i:i + q.shape[0]] = parts[0] if len(parts) == 1 else torch.logsumexp(torch.stack(parts), 0)
+        out[i : i + q.shape[0]] = parts[0] if len(parts) == 1 else torch.logsumexp(torch.stack(parts), 0)
     return out
 
 
-def top_log_terms(queries: Tensor, points: Tensor, log_weights: Tensor, kernel: Kernel, k: int, *,
-                  d: int | None = None) -> Tensor:
+def top_log_terms(
+    queries: Tensor, points: Tensor, log_weights: Tensor, kernel: Kernel, k: int, *, d: int | None = None
+) -> Tensor:
     """The ``k`` largest log-terms ``log w_i + log_profile(|q - x_i|^2)`` of each query, descending.
 
     Args:
@@ -146,7 +164,8 @@ def top_log_terms(queries: Tensor, points: Tensor, log_weights: Tensor, kernel: 
 
     >>> from sigkit.kde.kernels import GAUSSIAN
     >>> x = torch.tensor([[0.0], [1.0], [3.0]], dtype=torch.float64)
-    >>> top_log_terms(torch.zeros(1, 1, dtype=torch.float64), x, torch.zeros(3, dtype=torch.float64), GAUSSIAN, 2)
+    >>> q, lw = torch.zeros(1, 1, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    >>> top_log_terms(q, x, lw, GAUSSIAN, 2)
     tensor([[ 0.0000, -0.5000]], dtype=torch.float64)
     """
     d = points.shape[1] if d is None else d
@@ -156,13 +175,12 @@ def top_log_terms(queries: Tensor, points: Tensor, log_weights: Tensor, kernel: 
     xsq = (points * points).sum(1)
     out = torch.empty(m, k, dtype=queries.dtype, device=queries.device)
     for i in range(0, m, qc):
-        q = queries[i:i + qc]
+        q = queries[i : i + qc]
         cands = []
         for j in range(0, n, nc):
-            t = kernel.log_profile(_sq_dist(q, points[j:j + nc], xsq[j:j + nc]), d)
-            t += log_weights[None, j:j + nc]
+            t = kernel.log_profile(_sq_dist(q, points[j : j + nc], xsq[j : j + nc]), d)
+            t += log_weights[None, j : j + nc]
             cands.append(torch.topk(t, min(k, t.shape[1]), dim=1).values)
         best = torch.topk(torch.cat(cands, 1), k, dim=1).values
-        out[i:i + q.shape[0]] = best
+        out[i : i + q.shape[0]] = best
     return out
-

@@ -18,6 +18,7 @@ An array bandwidth of shape ``(d,)`` gives per-dimension standard deviations (``
 shape ``(d, d)`` gives ``H`` itself. ``Cov`` is the weighted, unbiased data covariance, as in
 ``scipy.stats.gaussian_kde``.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,15 +39,23 @@ __all__ = ["KDE", "as_points"]
 COVARIANCES = ("isotropic", "diagonal", "full")
 
 
-def as_points(x, *, name: str = "data", dtype: torch.dtype = torch.float64,
-              device: torch.device | str | None = None, d: int | None = None) -> Tensor:
+def as_points(
+    x,
+    *,
+    name: str = "data",
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+    d: int | None = None,
+) -> Tensor:
     """``x`` (array-like or tensor) as a ``(n, d)`` tensor; 1-D input is ``(n, 1)``; rejects NaN/Inf rows.
 
     >>> as_points([1.0, 2.0]).shape
     torch.Size([2, 1])
     """
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
-    if not (t.is_floating_point() or t.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
+    if not (
+        t.is_floating_point() or t.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+    ):
         raise InputError(f"{name}: expected real numbers, got dtype {t.dtype}")
     t = t.to(dtype=dtype, device=device if device is not None else t.device)
     if t.ndim == 1:
@@ -54,13 +63,17 @@ def as_points(x, *, name: str = "data", dtype: torch.dtype = torch.float64,
     if t.ndim != 2:
         raise InputError(f"{name}: expected an array of shape (n_points, n_dims), got shape {tuple(t.shape)}")
     if d is not None and t.shape[1] != d:
-        raise InputError(f"{name}: has {t.shape[1]} columns but the KDE was fitted on {d}-dimensional data; "
-                         f"pass an array of shape (n, {d})")
+        raise InputError(
+            f"{name}: has {t.shape[1]} columns but the KDE was fitted on {d}-dimensional data; "
+            f"pass an array of shape (n, {d})"
+        )
     bad = ~torch.isfinite(t).all(1)
     if bool(bad.any()):
         rows = torch.nonzero(bad).flatten()[:5].tolist()
-        raise InputError(f"{name}: {int(bad.sum())} row(s) contain NaN or Inf (first rows: {rows}); "
-                         f"drop or impute them first, e.g. x[np.isfinite(x).all(1)]")
+        raise InputError(
+            f"{name}: {int(bad.sum())} row(s) contain NaN or Inf (first rows: {rows}); "
+            f"drop or impute them first, e.g. x[np.isfinite(x).all(1)]"
+        )
     return t
 
 
@@ -99,10 +112,18 @@ class KDE:
     torch.Size([3, 2])
     """
 
-    def __init__(self, data, bandwidth: str | float | Sequence | np.ndarray | Tensor = "scott",
-                 covariance: str = "isotropic", kernel: str | Kernel = "gaussian", weights=None, *,
-                 dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
-                 backend: str = "auto"):
+    def __init__(
+        self,
+        data,
+        bandwidth: str | float | Sequence | np.ndarray | Tensor = "scott",
+        covariance: str = "isotropic",
+        kernel: str | Kernel = "gaussian",
+        weights=None,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+        backend: str = "auto",
+    ):
         self.kernel = get_kernel(kernel)
         if covariance not in COVARIANCES:
             raise ConfigError(f"covariance={covariance!r}: use one of {COVARIANCES}")
@@ -118,7 +139,8 @@ class KDE:
             raise InputError(
                 f"data: {n} points in {d} dimensions (shape {tuple(y.shape)}): fewer points than dimensions. "
                 f"sigkit expects (n_points, n_dims); if your array is (n_dims, n_points) as scipy's "
-                f"gaussian_kde takes it, pass data.T")
+                f"gaussian_kde takes it, pass data.T"
+            )
         w = self._weights(weights, n, y)
         keep = w > 0
         self.n_eff = float(w.sum() ** 2 / (w * w).sum())
@@ -128,8 +150,10 @@ class KDE:
         try:
             self._chol = torch.linalg.cholesky(self.bandwidth_matrix)
         except RuntimeError:
-            raise InputError("bandwidth matrix is not positive definite; pass a symmetric positive-definite "
-                             "(d, d) array or a positive float") from None
+            raise InputError(
+                "bandwidth matrix is not positive definite; pass a symmetric positive-definite "
+                "(d, d) array or a positive float"
+            ) from None
         self._log_det = float(torch.log(torch.diagonal(self._chol)).sum())
         self.points = y[keep]
         self.weights = w[keep]
@@ -154,25 +178,37 @@ class KDE:
         """The data-scale matrix the scalar bandwidth multiplies: Cov, diag(var) or mean-var * I."""
         cov = _weighted_cov(y, w)
         var = torch.diagonal(cov)
-        hint = ("drop constant or linearly dependent columns, or use covariance='isotropic' with a "
-                "float bandwidth")
+        hint = (
+            "drop constant or linearly dependent columns, or use covariance='isotropic' with a "
+            "float bandwidth"
+        )
         if self.covariance == "full":
             evals = torch.linalg.eigvalsh(cov)
             if float(evals.min()) <= 1e-12 * max(float(evals.max()), 1e-300):
                 rank = int((evals > 1e-12 * float(evals.max())).sum())
-                raise InputError(f"data: covariance is singular (rank {rank} < {self.d} dimensions), so "
-                                 f"covariance='full' has no bandwidth matrix; {hint}")
+                raise InputError(
+                    f"data: covariance is singular (rank {rank} < {self.d} dimensions), so "
+                    f"covariance='full' has no bandwidth matrix; {hint}"
+                )
             return cov
         if self.covariance == "diagonal":
-            zero = torch.nonzero(var <= 1e-12 * var.max().clamp_min(torch.finfo(var.dtype).tiny)).flatten().tolist()
+            zero = (
+                torch.nonzero(var <= 1e-12 * var.max().clamp_min(torch.finfo(var.dtype).tiny))
+                .flatten()
+                .tolist()
+            )
             if zero:
-                raise InputError(f"data: column(s) {zero[:5]} have zero variance, so covariance='diagonal' "
-                                 f"is singular; {hint}")
+                raise InputError(
+                    f"data: column(s) {zero[:5]} have zero variance, so covariance='diagonal' "
+                    f"is singular; {hint}"
+                )
             return torch.diag(var)
         mean_var = var.mean()
         if float(mean_var) <= 1e-24 * max(float((y * y).mean()), torch.finfo(y.dtype).tiny):
-            raise InputError("data: all points are identical (zero variance); a data-scaled bandwidth is "
-                             "undefined; pass a float bandwidth")
+            raise InputError(
+                "data: all points are identical (zero variance); a data-scaled bandwidth is "
+                "undefined; pass a float bandwidth"
+            )
         return mean_var * torch.eye(self.d, dtype=y.dtype, device=y.device)
 
     def _bandwidth(self, bandwidth, y: Tensor, w: Tensor) -> tuple[float, Tensor]:
@@ -185,7 +221,7 @@ class KDE:
                 return bw.scott_factor(self.n_eff, d), shape * bw.scott_factor(self.n_eff, d) ** 2
             if name == "silverman":
                 f = bw.silverman_factor(self.n_eff, d)
-                return f, shape * f ** 2
+                return f, shape * f**2
             z = torch.linalg.solve_triangular(torch.linalg.cholesky(shape), (y - w @ y).T, upper=False).T
             if name == "lcv":
                 f = bw.lcv_factor(z, w, kernel=self.kernel, backend=self.backend)
@@ -196,14 +232,16 @@ class KDE:
                     raise ConfigError(f"bandwidth='isj' is for 1-D data; data has {d} dimensions")
                 f = bw.isj_bandwidth(z[:, 0], weights=w)
             else:
-                raise ConfigError(f"bandwidth={bandwidth!r}: use 'scott', 'silverman', 'lcv', 'lscv', 'isj', "
-                                  f"a positive float or an array")
-            return f, shape * f ** 2
+                raise ConfigError(
+                    f"bandwidth={bandwidth!r}: use 'scott', 'silverman', 'lcv', 'lscv', 'isj', "
+                    f"a positive float or an array"
+                )
+            return f, shape * f**2
         if isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool):
             h = float(bandwidth)
             _check_positive(h)
             shape = eye if self.covariance == "isotropic" else self._shape_matrix(y, w)
-            return h, shape * h ** 2
+            return h, shape * h**2
         b = torch.as_tensor(np.asarray(bandwidth) if not isinstance(bandwidth, Tensor) else bandwidth)
         b = b.to(dtype=y.dtype, device=y.device)
         if b.ndim == 0:
@@ -218,11 +256,14 @@ class KDE:
             if not torch.allclose(b, b.T):
                 raise InputError("bandwidth: a (d, d) bandwidth matrix must be symmetric")
             if float(torch.linalg.eigvalsh(b).min()) <= 0:
-                raise InputError("bandwidth: the (d, d) bandwidth matrix must be positive definite "
-                                 "(all eigenvalues > 0)")
+                raise InputError(
+                    "bandwidth: the (d, d) bandwidth matrix must be positive definite (all eigenvalues > 0)"
+                )
             return 1.0, b.clone()
-        raise InputError(f"bandwidth: array of shape {tuple(b.shape)} does not fit {d}-D data; "
-                         f"pass a float, shape ({d},) or shape ({d}, {d})")
+        raise InputError(
+            f"bandwidth: array of shape {tuple(b.shape)} does not fit {d}-D data; "
+            f"pass a float, shape ({d},) or shape ({d}, {d})"
+        )
 
     def _whiten(self, x: Tensor) -> Tensor:
         return torch.linalg.solve_triangular(self._chol, (x - self._center).T, upper=False).T
@@ -230,10 +271,11 @@ class KDE:
     # ------------------------------------------------------------------------------------ public API
     @property
     def bandwidth(self) -> float | Tensor:
-        """Isotropic ``H = h^2 I``: ``h`` (a float, data units); otherwise the ``(d,)`` kernel std per axis."""
+        """Isotropic ``H = h^2 I``: ``h`` (a float, data units); else the ``(d,)`` kernel std per axis."""
         H = self.bandwidth_matrix
         if bool(torch.equal(H, torch.diag(torch.diagonal(H)))) and bool(
-                torch.allclose(torch.diagonal(H), H[0, 0].expand(self.d))):
+            torch.allclose(torch.diagonal(H), H[0, 0].expand(self.d))
+        ):
             return math.sqrt(float(H[0, 0]))
         return torch.diagonal(H).sqrt()
 
@@ -272,17 +314,24 @@ class KDE:
         if n < 0:
             raise InputError(f"sample: n={n} must be >= 0")
         dev = self.points.device
-        idx = torch.multinomial(self.weights, n, replacement=True, generator=generator) if n else \
-            torch.zeros(0, dtype=torch.long, device=dev)
+        idx = (
+            torch.multinomial(self.weights, n, replacement=True, generator=generator)
+            if n
+            else torch.zeros(0, dtype=torch.long, device=dev)
+        )
         u = self.kernel.sample(n, self.d, generator=generator, dtype=self.points.dtype, device=dev)
         return (self.points[idx] + u @ self._chol.T).to(self.dtype)
 
     def __repr__(self) -> str:
-        return (f"KDE(n={self.n}, d={self.d}, kernel={self.kernel.name!r}, covariance={self.covariance!r}, "
-                f"factor={self.factor:.4g})")
+        return (
+            f"KDE(n={self.n}, d={self.d}, kernel={self.kernel.name!r}, covariance={self.covariance!r}, "
+            f"factor={self.factor:.4g})"
+        )
 
 
 def _check_positive(h: float) -> None:
     if not math.isfinite(h) or h <= 0:
-        raise InputError(f"bandwidth={h!r}: must be a finite number > 0 (it is the kernel's standard "
-                         f"deviation); try bandwidth='scott'")
+        raise InputError(
+            f"bandwidth={h!r}: must be a finite number > 0 (it is the kernel's standard "
+            f"deviation); try bandwidth='scott'"
+        )

@@ -5,6 +5,7 @@ bandwidth always means the kernel's standard deviation (scikit-learn's meaning f
 kernel). scikit-learn's own parametrisation of the other kernels differs by a constant factor,
 given by :meth:`Kernel.sklearn_scale` (``h_sigkit = h_sklearn * sklearn_scale(d)``).
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,15 @@ class Kernel:
         log_sphere = math.log(2.0) + 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d)
         return -(log_sphere + math.lgamma(d) + d * math.log(b))
 
-    def sample(self, n: int, d: int, *, generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> Tensor:
+    def sample(
+        self,
+        n: int,
+        d: int,
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str = "cpu",
+    ) -> Tensor:
         """``n`` draws of shape ``(n, d)`` from the kernel (mean 0, identity covariance)."""
         g = torch.randn(n, d, generator=generator, dtype=dtype, device=device)
         if self.code == 0:
@@ -74,11 +82,15 @@ class Kernel:
         direction = g / g.norm(dim=1, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
         if self.code == 1:
             # density of r^2/a^2 is Beta(d/2, 2): r^2 = a^2 * Beta
-            beta = torch.distributions.Beta(torch.tensor(d / 2.0, dtype=dtype), torch.tensor(2.0, dtype=dtype))
+            beta = torch.distributions.Beta(
+                torch.tensor(d / 2.0, dtype=dtype), torch.tensor(2.0, dtype=dtype)
+            )
             u = _sample_with(beta, n, generator, dtype, device)
             radius = (u * self.param(d)).sqrt()
         else:
-            gamma = torch.distributions.Gamma(torch.tensor(float(d), dtype=dtype), torch.tensor(1.0, dtype=dtype))
+            gamma = torch.distributions.Gamma(
+                torch.tensor(float(d), dtype=dtype), torch.tensor(1.0, dtype=dtype)
+            )
             radius = _sample_with(gamma, n, generator, dtype, device) / self.param(d)
         return direction * radius[:, None]
 

@@ -1,7 +1,8 @@
 """Statistical regimes of the Gaussian KDE in high dimension (Biroli & Mezard, arXiv 2408.05807).
 
 With ``n = exp(alpha d)`` points drawn from ``N(0, sigma^2 I_d)`` and a Gaussian kernel of std ``h``,
-the estimate at a typical point ``x`` is a sum of ``n`` terms ``exp(-d r_i / (2 h^2))``, ``r_i = |x - y_i|^2/d``:
+the estimate at a typical point ``x`` is a sum of ``n`` terms ``exp(-d r_i / (2 h^2))``,
+``r_i = |x - y_i|^2/d``:
 a random-energy-model partition function. Its terms have a power-law upper tail with index
 ``mu(h) = 2 h^2 |I'(r_min)|``, where ``I`` is the large-deviation rate of ``r`` and ``r_min`` the typical
 nearest-neighbour value (``I(r_min) = alpha``). The sum obeys
@@ -21,6 +22,7 @@ These closed forms are the project's re-derivation (shared/research/dps_kde.md, 
 implemented; the paper's body could not be retrieved to compare them symbol by symbol (see README).
 All bandwidths scale with ``sigma``.
 """
+
 from __future__ import annotations
 
 import math

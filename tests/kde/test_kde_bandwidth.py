@@ -1,4 +1,5 @@
 """Bandwidth selectors on densities whose optimum is known."""
+
 from __future__ import annotations
 
 import math
@@ -11,20 +12,33 @@ from scipy.stats import gaussian_kde
 
 from sigkit.errors import ConfigError
 from sigkit.kde import KDE
-from sigkit.kde.bandwidth import (isj_bandwidth, kl_optimal_bandwidth, lcv_factor, loo_log_likelihood,
-                                  lscv_factor, lscv_score, scott_factor, silverman_factor)
+from sigkit.kde.bandwidth import (
+    isj_bandwidth,
+    kl_optimal_bandwidth,
+    lcv_factor,
+    loo_log_likelihood,
+    lscv_factor,
+    lscv_score,
+    scott_factor,
+    silverman_factor,
+)
 
 
 def exact_mise_normal(h: float, n: int) -> float:
     """Exact MISE of the Gaussian KDE of N(0, 1) data (Marron & Wand 1992): variance + squared bias."""
     phi0 = lambda v: 1.0 / math.sqrt(2 * math.pi * v)  # N(0; 0, v)
-    return (1 / (2 * math.sqrt(math.pi) * n * h) + (1 - 1 / n) * phi0(2 + 2 * h * h)
-            - 2 * phi0(2 + h * h) + phi0(2))
+    return (
+        1 / (2 * math.sqrt(math.pi) * n * h)
+        + (1 - 1 / n) * phi0(2 + 2 * h * h)
+        - 2 * phi0(2 + h * h)
+        + phi0(2)
+    )
 
 
 def mise_optimum(n: int) -> float:
-    return minimize_scalar(lambda h: exact_mise_normal(h, n), bounds=(1e-3, 3), method="bounded",
-                           options={"xatol": 1e-9}).x
+    return minimize_scalar(
+        lambda h: exact_mise_normal(h, n), bounds=(1e-3, 3), method="bounded", options={"xatol": 1e-9}
+    ).x
 
 
 def test_rules_of_thumb_match_scipy():
@@ -69,8 +83,10 @@ def test_lscv_score_matches_numeric_integral():
     grid = np.linspace(-8, 8, 20001)
     p = gaussian_kde(x, bw_method=h / x.std(ddof=1)).pdf(grid)
     int_p2 = np.trapezoid(p * p, grid)
-    loo = [gaussian_kde(np.delete(x, i), bw_method=h / np.delete(x, i).std(ddof=1)).pdf([x[i]])[0]
-           for i in range(60)]
+    loo = [
+        gaussian_kde(np.delete(x, i), bw_method=h / np.delete(x, i).std(ddof=1)).pdf([x[i]])[0]
+        for i in range(60)
+    ]
     expected = int_p2 - 2 * np.mean(loo)
     z = torch.tensor(x)[:, None]
     w = torch.full((60,), 1 / 60, dtype=torch.float64)
@@ -82,7 +98,9 @@ def test_loo_likelihood_matches_brute_force():
     z = torch.tensor(rng.normal(size=(50, 2)))
     w = torch.full((50,), 1 / 50, dtype=torch.float64)
     f = 0.5
-    brute = np.mean([KDE(np.delete(z.numpy(), i, 0), bandwidth=f).log_density(z[i:i + 1]).item() for i in range(50)])
+    brute = np.mean(
+        [KDE(np.delete(z.numpy(), i, 0), bandwidth=f).log_density(z[i : i + 1]).item() for i in range(50)]
+    )
     assert loo_log_likelihood(z, w, f) == pytest.approx(brute, abs=1e-10)
 
 
@@ -91,7 +109,7 @@ def test_lcv_agrees_with_kl_optimum_of_known_density():
     rng = np.random.default_rng(4)
     y = rng.normal(size=(300, 2))
     test = rng.normal(size=(2000, 2))
-    true_logpdf = lambda a: -0.5 * (a ** 2).sum(1) - math.log(2 * math.pi)
+    true_logpdf = lambda a: -0.5 * (a**2).sum(1) - math.log(2 * math.pi)
     kl = kl_optimal_bandwidth(y, test, true_logpdf, grid=np.geomspace(0.1, 1.5, 12))
     assert kl["kl"] > 0 and kl["kl"] <= kl["curve"].min() + 1e-9
     h_lcv = lcv_factor(torch.tensor(y / y.std(0, ddof=1).mean()), max_eval=None) * y.std(0, ddof=1).mean()

@@ -1,4 +1,5 @@
 """``sigkit kde analyze``: report, PNG, JSON, errors."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,21 @@ def test_analyze_writes_png_and_report(tmp_path, capsys):
     x = np.random.default_rng(0).normal(size=(500, 4)) @ np.diag([1.0, 2.0, 0.5, 3.0])
     np.save(tmp_path / "data.npy", x)
     out, js = tmp_path / "fig" / "kde.png", tmp_path / "res.json"
-    code = sigkit_main(["kde", "analyze", str(tmp_path / "data.npy"), "--out", str(out), "--json", str(js),
-                        "--grid", "6", "--queries", "48"])
+    code = sigkit_main(
+        [
+            "kde",
+            "analyze",
+            str(tmp_path / "data.npy"),
+            "--out",
+            str(out),
+            "--json",
+            str(js),
+            "--grid",
+            "6",
+            "--queries",
+            "48",
+        ]
+    )
     assert code == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     text = capsys.readouterr().out

@@ -1,4 +1,5 @@
 """KDE log-density: parity with scipy.stats.gaussian_kde and sklearn.neighbors.KernelDensity, errors."""
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,6 @@ from sigkit.kde.engine import log_kernel_sum
 from sigkit.kde.kernels import EPANECHNIKOV, GAUSSIAN, LAPLACE, get_kernel
 
 
-
 def _data(n=400, d=3, seed=0):
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(d, d)) / math.sqrt(d) + np.eye(d)
@@ -22,7 +22,7 @@ def _data(n=400, d=3, seed=0):
 
 
 def _tol(dtype):
-    """float64: the issue's 1e-6 absolute; float32: 2e-6 relative (rounding of |log p| ~ 1e3) + 2e-4 absolute."""
+    """float64: the issue's 1e-6 absolute; float32: 2e-6 relative (|log p| ~ 1e3) + 2e-4 absolute."""
     return dict(rtol=0, atol=1e-6) if dtype == torch.float64 else dict(rtol=2e-6, atol=2e-4)
 
 
@@ -66,8 +66,10 @@ class TestScipyParity:
 
 
 class TestSklearnParity:
-    @pytest.mark.parametrize("name,sk_name", [("gaussian", "gaussian"), ("epanechnikov", "epanechnikov"),
-                                              ("laplace", "exponential")])
+    @pytest.mark.parametrize(
+        "name,sk_name",
+        [("gaussian", "gaussian"), ("epanechnikov", "epanechnikov"), ("laplace", "exponential")],
+    )
     def test_kernels_match_kernel_density(self, name, sk_name, device, dtype):
         sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
         y, rng = _data(400, 2, seed=3)
@@ -76,7 +78,9 @@ class TestSklearnParity:
         sk = sklearn_neighbors.KernelDensity(kernel=sk_name, bandwidth=b_sk, rtol=0, atol=0).fit(y)
         ref = sk.score_samples(q)
         h = b_sk * get_kernel(name).sklearn_scale(2)  # our float bandwidth is the kernel's std
-        got = KDE(y, bandwidth=h, kernel=name, device=device, dtype=dtype).log_density(q).cpu().double().numpy()
+        got = (
+            KDE(y, bandwidth=h, kernel=name, device=device, dtype=dtype).log_density(q).cpu().double().numpy()
+        )
         # at the edge of a compact support (1 - u ~ 1e-16) the two disagree only by rounding: compare
         # densities there, log-densities elsewhere
         ok = ref > -25
@@ -104,11 +108,11 @@ class TestKernelsAndShapes:
         d = 2
         g = np.linspace(-8, 8, 801)
         xx, yy = np.meshgrid(g, g)
-        sq = torch.tensor(xx ** 2 + yy ** 2)
+        sq = torch.tensor(xx**2 + yy**2)
         k = torch.exp(kernel.log_profile(sq, d) + kernel.log_norm(d)).numpy()
         cell = (g[1] - g[0]) ** 2
         assert k.sum() * cell == pytest.approx(1.0, abs=2e-3)
-        assert (k * xx ** 2).sum() * cell == pytest.approx(1.0, abs=5e-3)
+        assert (k * xx**2).sum() * cell == pytest.approx(1.0, abs=5e-3)
 
     @pytest.mark.parametrize("kernel", ["gaussian", "epanechnikov", "laplace"])
     def test_sample_moments(self, kernel):
@@ -133,8 +137,11 @@ class TestKernelsAndShapes:
         H = np.array([[0.3, 0.1, 0.0], [0.1, 0.2, 0.0], [0.0, 0.0, 0.1]])
         q = y[:5] + 0.1
         # a (d, d) bandwidth matrix is the covariance of each Gaussian bump
-        ref = np.log(np.mean([np.exp(-0.5 * np.einsum("mi,ij,mj->m", q - yi, np.linalg.inv(H), q - yi))
-                              for yi in y], 0)) - 0.5 * np.log(np.linalg.det(2 * np.pi * H))
+        ref = np.log(
+            np.mean(
+                [np.exp(-0.5 * np.einsum("mi,ij,mj->m", q - yi, np.linalg.inv(H), q - yi)) for yi in y], 0
+            )
+        ) - 0.5 * np.log(np.linalg.det(2 * np.pi * H))
         np.testing.assert_allclose(KDE(y, bandwidth=H).log_density(q).numpy(), ref, atol=1e-10)
 
     def test_gaussian_fast_path_matches_generic(self):
@@ -144,6 +151,7 @@ class TestKernelsAndShapes:
         lw = torch.tensor(rng.normal(size=9000) * 0.2)
         fast = log_kernel_sum(q, z, lw, GAUSSIAN, beta=2.0, backend="torch")
         from sigkit.kde.engine import _generic_lse
+
         torch.testing.assert_close(fast, _generic_lse(q, z, lw, GAUSSIAN, 2.0, 4), rtol=1e-12, atol=1e-10)
 
     @pytest.mark.parametrize("dt", [torch.float32, torch.float64])
@@ -187,7 +195,9 @@ class TestErrors:
             KDE(np.ones((10, 2)), bandwidth="scott")
         assert KDE(np.ones((10, 2)), bandwidth=0.5).log_density([[1.0, 1.0]]).shape == (1,)
 
-    @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), [0.1, -0.2], [[1.0, 0.0], [0.0, -1.0]]])
+    @pytest.mark.parametrize(
+        "bad", [0.0, -1.0, float("nan"), float("inf"), [0.1, -0.2], [[1.0, 0.0], [0.0, -1.0]]]
+    )
     def test_non_positive_bandwidth(self, bad):
         with pytest.raises(InputError, match="bandwidth"):
             KDE(np.random.default_rng(0).normal(size=(20, 2)), bandwidth=bad)

@@ -1,4 +1,5 @@
 """Regime thresholds (Biroli & Mezard) against an independent numerical computation, and diagnostics."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,16 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq, minimize_scalar
 
-from sigkit.kde import KDE, classify, kl_per_dim, levy_index, participation_ratio, regime_diagnostics, regimes
-from sigkit.kde import tail_index
+from sigkit.kde import (
+    KDE,
+    classify,
+    kl_per_dim,
+    levy_index,
+    participation_ratio,
+    regime_diagnostics,
+    regimes,
+    tail_index,
+)
 from sigkit.kde.regimes import solve_s
 
 
@@ -19,8 +28,9 @@ def _cgf(t: float) -> float:
 
 def _rate(u: float) -> tuple[float, float]:
     """Large-deviation rate I(u) = sup_t (t u - cgf(t)) and its slope I'(u) = argmax t, numerically."""
-    res = minimize_scalar(lambda t: -(t * u - _cgf(t)), bounds=(-200.0, 0.4999), method="bounded",
-                          options={"xatol": 1e-12})
+    res = minimize_scalar(
+        lambda t: -(t * u - _cgf(t)), bounds=(-200.0, 0.4999), method="bounded", options={"xatol": 1e-12}
+    )
     return -res.fun, res.x
 
 
@@ -28,8 +38,12 @@ def _independent(alpha: float) -> dict:
     """Thresholds from the REM mapping, via the numerical rate function (no closed forms used)."""
     r_min = brentq(lambda u: _rate(u)[0] - alpha, 1e-6, 2.0 - 1e-9, xtol=1e-13)  # mean of r is 2
     slope = abs(_rate(r_min)[1])  # tail index of the terms is mu(h) = 2 h^2 |I'(r_min)|
-    return {"r_min": r_min, "h_CLT": math.sqrt(2 / (2 * slope)), "h_G": math.sqrt(1 / (2 * slope)),
-            "h_KL": math.sqrt(r_min)}
+    return {
+        "r_min": r_min,
+        "h_CLT": math.sqrt(2 / (2 * slope)),
+        "h_G": math.sqrt(1 / (2 * slope)),
+        "h_KL": math.sqrt(r_min),
+    }
 
 
 @pytest.mark.parametrize("alpha", [0.05, 0.3, 0.5, 1.0, 2.0])
@@ -46,16 +60,19 @@ def test_thresholds_match_independent_computation(alpha):
 
 def test_table_values_and_scaling():
     # values tabulated in shared/research/dps_kde.md part B.3 (alpha, h_G, h_CLT, h_KL)
-    for alpha, h_g, h_clt, h_kl in [(0.1, 1.371, 1.939, 1.039), (0.5, 0.652, 0.922, 0.622),
-                                    (1.0, 0.372, 0.526, 0.369)]:
+    for alpha, h_g, h_clt, h_kl in [
+        (0.1, 1.371, 1.939, 1.039),
+        (0.5, 0.652, 0.922, 0.622),
+        (1.0, 0.372, 0.526, 0.369),
+    ]:
         s = solve_s(alpha)
         assert math.sqrt(s / (1 - s)) == pytest.approx(h_g, abs=1e-3)
         assert math.sqrt(2 * s / (1 - s)) == pytest.approx(h_clt, abs=1e-3)
         assert math.sqrt(s * (1 + s)) == pytest.approx(h_kl, abs=1e-3)
-    r1, r3 = regimes(10 ** 5, 30), regimes(10 ** 5, 30, sigma=3.0)
+    r1, r3 = regimes(10**5, 30), regimes(10**5, 30, sigma=3.0)
     for key in ("h_CLT", "h_G", "h_KL"):
         assert r3[key] == pytest.approx(3 * r1[key], rel=1e-12)
-    assert regimes(10 ** 5, 30)["alpha"] == pytest.approx(math.log(1e5) / 30)
+    assert regimes(10**5, 30)["alpha"] == pytest.approx(math.log(1e5) / 30)
     big = regimes(int(math.exp(4 * 20)), 20)  # large alpha: h_KL ~ h_G ~ exp(-alpha), the NN scale
     assert big["h_KL"] == pytest.approx(math.exp(-4), rel=0.01)
     with pytest.raises(ValueError, match="n >= 2"):
@@ -66,12 +83,17 @@ def test_kl_curve_minimum_and_continuity():
     alpha = 0.5
     r = regimes(int(round(math.exp(alpha * 40))), 40)
     a = r["alpha"]
-    best = minimize_scalar(lambda h: kl_per_dim(h, a), bounds=(0.05, 3), method="bounded",
-                           options={"xatol": 1e-10}).x
+    best = minimize_scalar(
+        lambda h: kl_per_dim(h, a), bounds=(0.05, 3), method="bounded", options={"xatol": 1e-10}
+    ).x
     assert best == pytest.approx(r["h_KL"], rel=1e-5)
-    assert kl_per_dim(r["h_G"] * (1 - 1e-9), a) == pytest.approx(kl_per_dim(r["h_G"] * (1 + 1e-9), a), abs=1e-7)
+    assert kl_per_dim(r["h_G"] * (1 - 1e-9), a) == pytest.approx(
+        kl_per_dim(r["h_G"] * (1 + 1e-9), a), abs=1e-7
+    )
     assert kl_per_dim(r["h_KL"], a) == pytest.approx(r["kl_per_dim"])
-    hs = np.linspace(r["h_G"], 3, 50)  # annealed branch increases with h: the optimum is not in the CLT regime
+    hs = np.linspace(
+        r["h_G"], 3, 50
+    )  # annealed branch increases with h: the optimum is not in the CLT regime
     assert np.all(np.diff([kl_per_dim(h, a) for h in hs]) > 0)
 
 
@@ -79,8 +101,9 @@ def test_levy_index_thresholds():
     r = regimes(20000, 25)
     assert levy_index(r["h_CLT"], r["alpha"]) == pytest.approx(2.0)
     assert levy_index(r["h_G"], r["alpha"]) == pytest.approx(1.0)
-    assert [classify(levy_index(h, r["alpha"])) for h in (0.9 * r["h_G"], 1.1 * r["h_G"], 1.1 * r["h_CLT"])] \
-        == ["extreme", "stable", "CLT"]
+    assert [
+        classify(levy_index(h, r["alpha"])) for h in (0.9 * r["h_G"], 1.1 * r["h_G"], 1.1 * r["h_CLT"])
+    ] == ["extreme", "stable", "CLT"]
 
 
 def test_nearest_neighbour_scale_by_simulation():
@@ -90,7 +113,7 @@ def test_nearest_neighbour_scale_by_simulation():
     rng = np.random.default_rng(0)
     y = rng.normal(size=(n, d))
     x = rng.normal(size=(20, d))
-    sq = (x ** 2).sum(1)[:, None] + (y ** 2).sum(1)[None] - 2 * x @ y.T
+    sq = (x**2).sum(1)[:, None] + (y**2).sum(1)[None] - 2 * x @ y.T
     emp = float(np.mean(sq.min(1) / d))
     assert 0.0 < emp - regimes(n, d)["r_min"] < 0.15
 
@@ -106,7 +129,9 @@ def gaussian_setup():
 class TestDiagnostics:
     def test_participation_ratio_bounds_and_monotone(self, gaussian_setup):
         y, x, r = gaussian_setup
-        prs = [float(participation_ratio(KDE(y, bandwidth=h), x).median()) for h in (0.1, 0.5, 1.0, 2.0, 50.0)]
+        prs = [
+            float(participation_ratio(KDE(y, bandwidth=h), x).median()) for h in (0.1, 0.5, 1.0, 2.0, 50.0)
+        ]
         assert prs[0] == pytest.approx(1.0, abs=1e-3)  # one point makes the estimate
         assert prs[-1] == pytest.approx(len(y), rel=0.01)  # all points count equally
         assert np.all(np.diff(prs) > 0)
@@ -116,10 +141,11 @@ class TestDiagnostics:
     def test_participation_ratio_weighted_brute_force(self):
         rng = np.random.default_rng(1)
         y, w, x = rng.normal(size=(40, 3)), rng.uniform(0.1, 1, 40), rng.normal(size=(5, 3))
-        t = w[None] * np.exp(-0.5 * ((x[:, None] - y[None]) ** 2).sum(-1) / 0.8 ** 2)
-        ref = t.sum(1) ** 2 / (t ** 2).sum(1)
-        np.testing.assert_allclose(participation_ratio(KDE(y, bandwidth=0.8, weights=w), x).numpy(), ref,
-                                   rtol=1e-10)
+        t = w[None] * np.exp(-0.5 * ((x[:, None] - y[None]) ** 2).sum(-1) / 0.8**2)
+        ref = t.sum(1) ** 2 / (t**2).sum(1)
+        np.testing.assert_allclose(
+            participation_ratio(KDE(y, bandwidth=0.8, weights=w), x).numpy(), ref, rtol=1e-10
+        )
 
     def test_tail_index_scales_as_h_squared(self, gaussian_setup):
         y, x, _ = gaussian_setup

@@ -1,5 +1,6 @@
 """The fused Triton KDE kernel against the torch reference: on CPU through TRITON_INTERPRET=1 (in a
 subprocess, because Triton reads the variable when kernels are decorated), on CUDA directly."""
+
 from __future__ import annotations
 
 import json
@@ -66,9 +67,11 @@ def test_kde_on_cuda_matches_cpu(device, dtype):
     for d in (2, 16, 64):
         y = rng.normal(size=(20000, d))
         q = rng.normal(size=(3000, d))
-        for kernel in ("gaussian", "epanechnikov", "laplace"):
-            ref = KDE(y, bandwidth=0.6, kernel=kernel).log_density(q)
-            got = KDE(y, bandwidth=0.6, kernel=kernel, device=device, dtype=dtype).log_density(q).cpu().double()
+        # Epanechnikov gets a wider bandwidth: near the edge of its support log(1 - u) amplifies float32
+        # distance rounding (at h = 0.6, d = 16 the CPU float32 path itself is 6e-4 off)
+        for kernel, h in (("gaussian", 0.6), ("epanechnikov", 1.5), ("laplace", 0.6)):
+            ref = KDE(y, bandwidth=h, kernel=kernel).log_density(q)
+            got = KDE(y, bandwidth=h, kernel=kernel, device=device, dtype=dtype).log_density(q).cpu().double()
             fin = torch.isfinite(ref)
             assert bool((torch.isfinite(got) == fin).all())
             tol = dict(rtol=0, atol=1e-7) if dtype == torch.float64 else dict(rtol=2e-6, atol=5e-4)

@@ -21,6 +21,9 @@ from sigkit.audio.tiny.model import PatchTokens, SelfAttention
 
 from sigkit.errors import InputError
 
+# one worker runs the whole file under `pytest -n 2 --dist loadgroup`, so module fixtures run once
+pytestmark = pytest.mark.xdist_group("tiny_model")
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -17,6 +17,9 @@ from sigkit.audio.tiny.infer import classify_main, crossval_main, load_classifie
 from sigkit.errors import CheckpointError
 from sigkit.io import save_audio
 
+# one worker runs the whole file under `pytest -n 2 --dist loadgroup`, so module fixtures run once
+pytestmark = pytest.mark.xdist_group("tiny_tools")
+
 CONFIG = """
 model:
   class_path: sigkit.audio.tiny.TinyClassifierModule

@@ -20,6 +20,7 @@ CUDA events after warm-up. The fast path's output is compared to ``eager_fp32``'
 (the model is randomly initialised here: no trained full-size weights travel to the benchmark machine).
 Needs only torch (+ triton on GPU); no soundfile/librosa.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,8 @@ import sys
 import time
 
 import torch
-
 from sigkit.audio.apbwe.model import APBWEGenerator
+
 from sigkit.metrics import lsd
 from sigkit.spectral import STFTSpec, amp_phase, from_amp_phase
 
@@ -40,8 +41,10 @@ SPEC = STFTSpec(1024, 80, 320)
 
 
 def test_signal(batch: int, seconds: float, sr: int, seed: int = 0) -> torch.Tensor:
-    """Speech-like test input ``(batch, T)``: harmonics of a gliding f0 with formant-like weights, band-limited
-    to a quarter of ``sr`` (what a sinc-upsampled narrowband input looks like), plus a little noise."""
+    """Speech-like test input ``(batch, T)``: harmonics of a gliding f0 with formant-like weights.
+
+    Band-limited to a quarter of ``sr`` (what a sinc-upsampled narrowband input looks like), plus noise.
+    """
     g = torch.Generator().manual_seed(seed)
     t = torch.arange(int(seconds * sr), dtype=torch.float64) / sr
     out = []
@@ -52,8 +55,8 @@ def test_signal(batch: int, seconds: float, sr: int, seed: int = 0) -> torch.Ten
         x = torch.zeros_like(t)
         for h in range(1, int(sr / 4 / f0)):
             fh = h * f0
-            amp = sum(math.exp(-((fh - fc) / 180) ** 2) for fc in (500, 1500, 2500)) + 0.05
-            x += amp / h ** 0.5 * torch.sin(h * ph)
+            amp = sum(math.exp(-(((fh - fc) / 180) ** 2)) for fc in (500, 1500, 2500)) + 0.05
+            x += amp / h**0.5 * torch.sin(h * ph)
         env = 0.5 + 0.5 * torch.sin(2 * math.pi * 3 * t).abs()
         x = x * env + 0.01 * torch.randn(t.shape, generator=g, dtype=torch.float64)
         out.append((0.3 * x / x.abs().max()).float())
@@ -62,14 +65,23 @@ def test_signal(batch: int, seconds: float, sr: int, seed: int = 0) -> torch.Ten
 
 def official_pipeline(gen: APBWEGenerator):
     """torch.stft -> generator -> torch.istft, exactly as the official inference script."""
+
     def run(x: torch.Tensor) -> torch.Tensor:
         w = torch.hann_window(SPEC.win, device=x.device)
-        X = torch.stft(x, SPEC.n_fft, SPEC.hop, SPEC.win, window=w, center=True, pad_mode="reflect",
-                       return_complex=True)
+        X = torch.stft(
+            x, SPEC.n_fft, SPEC.hop, SPEC.win, window=w, center=True, pad_mode="reflect", return_complex=True
+        )
         a, p, _ = gen(torch.log(X.abs() + 1e-4), torch.angle(X))
         amp = torch.exp(a)
-        return torch.istft(torch.complex(amp * torch.cos(p), amp * torch.sin(p)), SPEC.n_fft, SPEC.hop, SPEC.win,
-                           window=w, center=True)
+        return torch.istft(
+            torch.complex(amp * torch.cos(p), amp * torch.sin(p)),
+            SPEC.n_fft,
+            SPEC.hop,
+            SPEC.win,
+            window=w,
+            center=True,
+        )
+
     return run
 
 
@@ -78,25 +90,39 @@ def compiled_generator_pipeline(gen: APBWEGenerator, device: str = "cuda"):
 
     def run(x: torch.Tensor) -> torch.Tensor:
         w = torch.hann_window(SPEC.win, device=x.device)
-        X = torch.stft(x, SPEC.n_fft, SPEC.hop, SPEC.win, window=w, center=True, pad_mode="reflect",
-                       return_complex=True)
+        X = torch.stft(
+            x, SPEC.n_fft, SPEC.hop, SPEC.win, window=w, center=True, pad_mode="reflect", return_complex=True
+        )
         with torch.autocast("cuda", torch.bfloat16, enabled=device == "cuda"):
             a, p, _ = cgen(torch.log(X.abs() + 1e-4), torch.angle(X))
         amp = torch.exp(a.float())
         p = p.float()
-        return torch.istft(torch.complex(amp * torch.cos(p), amp * torch.sin(p)), SPEC.n_fft, SPEC.hop, SPEC.win,
-                           window=w, center=True)
+        return torch.istft(
+            torch.complex(amp * torch.cos(p), amp * torch.sin(p)),
+            SPEC.n_fft,
+            SPEC.hop,
+            SPEC.win,
+            window=w,
+            center=True,
+        )
+
     return run
 
 
-def fast_pipeline(gen: APBWEGenerator, device: str, backend: str = "reference", mode: str = "reduce-overhead",
-                  example: torch.Tensor | None = None):
-    """sigkit's path: time-major generator + bf16 autocast, STFTs and all in one compiled graph with CUDA graphs.
+def fast_pipeline(
+    gen: APBWEGenerator,
+    device: str,
+    backend: str = "reference",
+    mode: str = "reduce-overhead",
+    example: torch.Tensor | None = None,
+):
+    """sigkit's path: time-major generator + bf16 autocast, all in one compiled graph with CUDA graphs.
 
     ``backend="auto"`` uses the fused Triton STFT kernels; the default ``"reference"`` (``torch.stft`` inside
     the graph) measured faster and closer to fp32 on the H100 (docs/benchmarks.md). ``example`` is run once
     eagerly first, so that cached windows are made outside the CUDA-graph memory pool.
     """
+
     def body(x: torch.Tensor) -> torch.Tensor:
         log_amp, phase = amp_phase(x, SPEC, backend=backend)
         if device == "cuda":
@@ -105,6 +131,7 @@ def fast_pipeline(gen: APBWEGenerator, device: str, backend: str = "reference", 
         else:
             a, p = gen.forward_time_major(log_amp, phase)
         return from_amp_phase(a.float(), p.float(), SPEC, length=x.shape[-1], backend=backend)
+
     if example is not None:
         with torch.inference_mode():
             body(example)
@@ -118,6 +145,7 @@ def cpu_bf16_pipeline(gen: APBWEGenerator):
     def body(x: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cpu", torch.bfloat16):
             return run(x).float()
+
     return body
 
 
@@ -127,11 +155,13 @@ def time_major_pipeline(gen: APBWEGenerator, bf16: bool = False):
         with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
             a, p = gen.forward_time_major(log_amp, phase)
         return from_amp_phase(a.float(), p.float(), SPEC, length=x.shape[-1], backend="reference")
+
     return body
 
 
-def time_it(fn, x: torch.Tensor, device: str, min_seconds: float = 1.0, max_iters: int = 50,
-            warmup: int = 3) -> float:
+def time_it(
+    fn, x: torch.Tensor, device: str, min_seconds: float = 1.0, max_iters: int = 50, warmup: int = 3
+) -> float:
     """Median seconds per call after ``warmup`` calls."""
     with torch.inference_mode():
         for _ in range(warmup):
@@ -168,11 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu-rates", default="16000")
     p.add_argument("--cpu-threads", default=f"1,{os.cpu_count()}")
     p.add_argument("--gpu-variants", default="eager_tf32,compile_bf16,sigkit_fast,sigkit_fast_triton_stft")
-    p.add_argument("--cpu-variants", default="compile_gen_fp32,sigkit_cpu,eager_bf16,time_major_fp32,time_major_bf16")
+    p.add_argument(
+        "--cpu-variants", default="compile_gen_fp32,sigkit_cpu,eager_bf16,time_major_fp32,time_major_bf16"
+    )
     args = p.parse_args(argv)
     torch.manual_seed(0)
-    results: dict = {"torch": torch.__version__, "python": platform.python_version(), "seconds": args.seconds,
-                     "gpu": [], "cpu": []}
+    results: dict = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "seconds": args.seconds,
+        "gpu": [],
+        "cpu": [],
+    }
     if torch.cuda.is_available() and not args.skip_gpu:
         results["device"] = torch.cuda.get_device_name()
         gen = APBWEGenerator().cuda().eval()
@@ -192,9 +229,13 @@ def main(argv: list[str] | None = None) -> int:
                 wanted = args.gpu_variants.split(",")
                 if "eager_tf32" in wanted:
                     row["eager_tf32"] = audio / time_it(eager, x, "cuda")
-                makers = {"compile_bf16": lambda: compiled_generator_pipeline(gen),
-                          "sigkit_fast": lambda: fast_pipeline(gen, "cuda", example=x),
-                          "sigkit_fast_triton_stft": lambda: fast_pipeline(gen, "cuda", backend="auto", example=x)}
+                makers = {
+                    "compile_bf16": lambda: compiled_generator_pipeline(gen),
+                    "sigkit_fast": lambda x=x: fast_pipeline(gen, "cuda", example=x),
+                    "sigkit_fast_triton_stft": lambda x=x: fast_pipeline(
+                        gen, "cuda", backend="auto", example=x
+                    ),
+                }
                 for name in [w for w in wanted if w in makers]:
                     fn = makers[name]()
                     try:
@@ -220,20 +261,26 @@ def main(argv: list[str] | None = None) -> int:
                 torch.set_num_threads(threads)
                 row = {"sr": sr, "batch": 1, "threads": threads}
                 eager = official_pipeline(gen)
-                row["eager_fp32"] = args.seconds / time_it(eager, x, "cpu", min_seconds=2.0, max_iters=5, warmup=1)
+                row["eager_fp32"] = args.seconds / time_it(
+                    eager, x, "cpu", min_seconds=2.0, max_iters=5, warmup=1
+                )
                 with torch.inference_mode():
                     ref = eager(x)
-                makers = {"compile_gen_fp32": lambda: compiled_generator_pipeline(gen, "cpu"),
-                          "sigkit_cpu": lambda: fast_pipeline(gen, "cpu"),
-                          "eager_bf16": lambda: cpu_bf16_pipeline(gen),
-                          "time_major_fp32": lambda: time_major_pipeline(gen),
-                          "time_major_bf16": lambda: time_major_pipeline(gen, bf16=True)}
+                makers = {
+                    "compile_gen_fp32": lambda: compiled_generator_pipeline(gen, "cpu"),
+                    "sigkit_cpu": lambda: fast_pipeline(gen, "cpu"),
+                    "eager_bf16": lambda: cpu_bf16_pipeline(gen),
+                    "time_major_fp32": lambda: time_major_pipeline(gen),
+                    "time_major_bf16": lambda: time_major_pipeline(gen, bf16=True),
+                }
                 for name in [w for w in args.cpu_variants.split(",") if w in makers]:
                     fn = makers[name]()
                     try:
                         with torch.inference_mode():
                             y = fn(x)
-                        row[name] = args.seconds / time_it(fn, x, "cpu", min_seconds=2.0, max_iters=5, warmup=2)
+                        row[name] = args.seconds / time_it(
+                            fn, x, "cpu", min_seconds=2.0, max_iters=5, warmup=2
+                        )
                         row[f"{name}_speedup"] = row[name] / row["eager_fp32"]
                         row[f"{name}_lsd_vs_eager_fp32"] = float(lsd(y, ref).mean())
                     except Exception as err:  # noqa: BLE001

@@ -7,6 +7,7 @@
 
 Prints a markdown table (one row per method, LSD/SNR/PESQ per input rate) and optionally writes it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,10 @@ import sys
 from collections import defaultdict
 
 import torch
-
 from sigkit.audio.apbwe.data import BWEDataset, discover_vctk, synthetic_utterances
 from sigkit.audio.apbwe.infer import APBWE, splice_lowband
 from sigkit.audio.apbwe.module import format_results_table, pesq_available, quantize_pcm16
+
 from sigkit.metrics import lsd, snr
 
 
@@ -46,8 +47,10 @@ def evaluate(model: APBWE, items, limit: int | None = None) -> dict[int, dict[st
 
 def table(scores, sr_out: int) -> str:
     n = len(next(iter(next(iter(scores.values())).values()))["lsd"])
-    return (format_results_table(scores, sr_out, digits=3)
-            + f"\n\n({n} utterances per input rate; outputs rounded to PCM_16 as the official script)")
+    return (
+        format_results_table(scores, sr_out, digits=3)
+        + f"\n\n({n} utterances per input rate; outputs rounded to PCM_16 as the official script)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--official", help="an official AP-BWE generator file (with --sr-in/--sr-out)")
     p.add_argument("--sr-in", type=int)
     p.add_argument("--sr-out", type=int)
-    p.add_argument("--data", help="VCTK-Corpus-0.92 folder (test split); default: synthetic held-out utterances")
+    p.add_argument(
+        "--data", help="VCTK-Corpus-0.92 folder (test split); default: synthetic held-out utterances"
+    )
     p.add_argument("--limit", type=int, default=None, help="at most this many utterances")
     p.add_argument("--synthetic", type=int, default=8, help="synthetic utterances when --data is not given")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -64,10 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if bool(args.ckpt) == bool(args.official):
         p.error("give exactly one of --ckpt and --official")
-    model = (APBWE.from_checkpoint(args.ckpt, map_location=args.device) if args.ckpt else
-             APBWE.from_official(args.official, args.sr_in, args.sr_out, map_location=args.device))
-    items = (discover_vctk(args.data, model.sr_out)["test"] if args.data else
-             synthetic_utterances(args.synthetic, 2.0, model.sr_out, seed=20_000, prefix="bench"))
+    model = (
+        APBWE.from_checkpoint(args.ckpt, map_location=args.device)
+        if args.ckpt
+        else APBWE.from_official(args.official, args.sr_in, args.sr_out, map_location=args.device)
+    )
+    items = (
+        discover_vctk(args.data, model.sr_out)["test"]
+        if args.data
+        else synthetic_utterances(args.synthetic, 2.0, model.sr_out, seed=20_000, prefix="bench")
+    )
     text = table(evaluate(model, items, args.limit), model.sr_out)
     print(text)
     if args.out:

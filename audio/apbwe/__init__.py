@@ -5,12 +5,21 @@
 
 >>> from sigkit.audio.apbwe import APBWE, APBWEGenerator, APBWEModule, VCTKDataModule
 """
+
 from sigkit.audio.apbwe.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
 from sigkit.audio.apbwe.infer import APBWE
 from sigkit.audio.apbwe.model import APBWEGenerator, ConvNeXtBlock, count_parameters
 
-__all__ = ["APBWE", "APBWEGenerator", "APBWEModule", "ConvNeXtBlock", "MultiPeriodDiscriminator",
-           "MultiResolutionDiscriminator", "VCTKDataModule", "count_parameters"]
+__all__ = [
+    "APBWE",
+    "APBWEGenerator",
+    "APBWEModule",
+    "ConvNeXtBlock",
+    "MultiPeriodDiscriminator",
+    "MultiResolutionDiscriminator",
+    "VCTKDataModule",
+    "count_parameters",
+]
 
 
 def __getattr__(name: str):

@@ -20,6 +20,7 @@ Layouts read under ``root`` (the ``VCTK-Corpus-0.92`` folder; nothing is ever do
 With ``root=None`` the corpus is synthetic speech-like audio (:mod:`sigkit.data.synth`), so every
 config runs on a fresh machine.
 """
+
 from __future__ import annotations
 
 import random
@@ -41,7 +42,7 @@ SILENCE_LABELS = "vctk-silence-labels/vctk-silences.0.92.txt"
 
 @dataclass(frozen=True)
 class Utterance:
-    """One source: a file (``path``) or an in-memory waveform (``wave`` ``(T,)`` at ``sr``), with trim bounds."""
+    """One source: a file (``path``) or a waveform (``wave`` ``(T,)`` at ``sr`` Hz), with trim bounds."""
 
     uid: str
     path: Path | None = None
@@ -70,7 +71,7 @@ def make_narrowband(wave: Tensor, sr: int, sr_in: int, sr_out: int) -> tuple[Ten
 
 
 def read_silence_labels(path: Path, margin: float = 0.1) -> dict[str, tuple[float, float]]:
-    """``vctk-silences.0.92.txt`` (lines ``p225_001 0.260 1.620``) -> ``{id: (start - margin, end + margin)}`` s.
+    """Read ``vctk-silences.0.92.txt`` (``p225_001 0.260 1.620``) as ``{id: (start - margin, end + margin)}``.
 
     The start is clamped at 0; the end is clamped to the file's length when the audio is cut.
     """
@@ -100,8 +101,10 @@ def discover_vctk(root: str | Path, sr_out: int = 48000) -> dict[str, list[Utter
     """
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"{root}: no such VCTK folder; pass --data.root the VCTK-Corpus-0.92 folder "
-                           "(or leave it out to train on the synthetic corpus)")
+        raise DatasetError(
+            f"{root}: no such VCTK folder; pass --data.root the VCTK-Corpus-0.92 folder "
+            "(or leave it out to train on the synthetic corpus)"
+        )
     lists = {"train": _read_ids(root / "training.txt"), "test": _read_ids(root / "test.txt")}
     for prepared in (f"wav{sr_out // 1000}", "wav48", "wav16"):
         if (root / prepared / "train").is_dir() and (root / prepared / "test").is_dir():
@@ -131,7 +134,8 @@ def discover_vctk(root: str | Path, sr_out: int = 48000) -> dict[str, list[Utter
             return out
     raise DatasetError(
         f"{root}: not a VCTK-0.92 folder in a known layout: expected wav48/{{train,test}}/*.wav (AP-BWE's "
-        "prepared layout) or wav48_origin/<speaker>/*_mic1.flac / wav48_silence_trimmed/<speaker>/*_mic1.flac "
+        "prepared layout) or wav48_origin/<speaker>/*_mic1.flac / "
+        "wav48_silence_trimmed/<speaker>/*_mic1.flac "
         "with both the train and the test speakers (p360, p361, ...) present"
     )
 
@@ -148,9 +152,21 @@ class BWEDataset(Dataset):
         train: random rate and crop per example.
     """
 
-    def __init__(self, items: list[Utterance], sr_out: int, sr_in: tuple[int, ...], segment: int | None = 8000,
-                 train: bool = True) -> None:
-        self.items, self.sr_out, self.rates, self.segment, self.train = items, sr_out, tuple(sr_in), segment, train
+    def __init__(
+        self,
+        items: list[Utterance],
+        sr_out: int,
+        sr_in: tuple[int, ...],
+        segment: int | None = 8000,
+        train: bool = True,
+    ) -> None:
+        self.items, self.sr_out, self.rates, self.segment, self.train = (
+            items,
+            sr_out,
+            tuple(sr_in),
+            segment,
+            train,
+        )
 
     def __len__(self) -> int:
         return len(self.items) * (1 if self.train else len(self.rates))
@@ -162,7 +178,7 @@ class BWEDataset(Dataset):
             wave, sr = load_audio(item.path, mono=True)
             wave = wave[0]
         if item.trim is not None:
-            wave = wave[round(item.trim[0] * sr): round(item.trim[1] * sr)]
+            wave = wave[round(item.trim[0] * sr) : round(item.trim[1] * sr)]
         return wave, sr
 
     def __getitem__(self, index: int) -> dict[str, Tensor | int]:
@@ -175,7 +191,7 @@ class BWEDataset(Dataset):
         if self.segment is not None:
             if wb.shape[-1] >= self.segment:
                 start = int(torch.randint(wb.shape[-1] - self.segment + 1, ())) if self.train else 0
-                wb, nb = wb[start: start + self.segment], nb[start: start + self.segment]
+                wb, nb = wb[start : start + self.segment], nb[start : start + self.segment]
             else:
                 pad = self.segment - wb.shape[-1]
                 wb, nb = torch.nn.functional.pad(wb, (0, pad)), torch.nn.functional.pad(nb, (0, pad))
@@ -183,7 +199,7 @@ class BWEDataset(Dataset):
 
 
 def synthetic_utterances(n: int, seconds: float, sr: int, seed: int, prefix: str) -> list[Utterance]:
-    """``n`` synthetic speech-like utterances of ``seconds`` at ``sr`` Hz (:func:`sigkit.data.synth.speech_like`).
+    """``n`` speech-like utterances of ``seconds`` at ``sr`` Hz (:func:`sigkit.data.synth.speech_like`).
 
     >>> u = synthetic_utterances(2, 0.5, 16000, seed=0, prefix="val")
     >>> [x.uid for x in u], tuple(u[0].wave.shape)
@@ -194,7 +210,9 @@ def synthetic_utterances(n: int, seconds: float, sr: int, seed: int, prefix: str
     out = []
     for i in range(n):
         wave = speech_like(seconds, sr, seed=seed + i)
-        out.append(Utterance(f"{prefix}_{i:04d}", wave=torch.as_tensor(wave, dtype=torch.float32).reshape(-1), sr=sr))
+        out.append(
+            Utterance(f"{prefix}_{i:04d}", wave=torch.as_tensor(wave, dtype=torch.float32).reshape(-1), sr=sr)
+        )
     return out
 
 
@@ -213,7 +231,8 @@ class VCTKDataModule(pl.LightningDataModule):
         synthetic_seconds: their length in seconds.
         seed: seed of the synthetic corpus.
 
-    >>> dm = VCTKDataModule(sr_out=16000, sr_in=8000, batch_size=2, synthetic_train=2, synthetic_val=1, synthetic_seconds=0.6)
+    >>> dm = VCTKDataModule(sr_out=16000, sr_in=8000, batch_size=2, synthetic_train=2, synthetic_val=1,
+    ...                     synthetic_seconds=0.6)
     >>> dm.setup("fit"); b = next(iter(dm.train_dataloader()))
     >>> b["wb"].shape, b["nb"].shape, b["sr_in"].tolist()
     (torch.Size([2, 8000]), torch.Size([2, 8000]), [8000, 8000])
@@ -238,7 +257,12 @@ class VCTKDataModule(pl.LightningDataModule):
         if any(r >= sr_out for r in rates):
             raise ConfigError(f"VCTKDataModule: input rates {list(rates)} must be below sr_out={sr_out} Hz")
         self.root, self.sr_out, self.rates = root, int(sr_out), rates
-        self.segment, self.batch_size, self.num_workers, self.val_count = segment, batch_size, num_workers, val_count
+        self.segment, self.batch_size, self.num_workers, self.val_count = (
+            segment,
+            batch_size,
+            num_workers,
+            val_count,
+        )
         self.synthetic = (synthetic_train, synthetic_val, synthetic_seconds, seed)
         self.splits: dict[str, list[Utterance]] | None = None
 
@@ -247,21 +271,31 @@ class VCTKDataModule(pl.LightningDataModule):
             return
         if self.root is None:
             n_train, n_val, seconds, seed = self.synthetic
-            self.splits = {"train": synthetic_utterances(n_train, seconds, self.sr_out, seed, "train"),
-                           "test": synthetic_utterances(n_val, seconds, self.sr_out, seed + 10_000_000, "test")}
+            self.splits = {
+                "train": synthetic_utterances(n_train, seconds, self.sr_out, seed, "train"),
+                "test": synthetic_utterances(n_val, seconds, self.sr_out, seed + 10_000_000, "test"),
+            }
         else:
             self.splits = discover_vctk(self.root, self.sr_out)
 
     def _loader(self, items: list[Utterance], train: bool) -> DataLoader:
         ds = BWEDataset(items, self.sr_out, self.rates, self.segment if train else None, train=train)
-        return DataLoader(ds, batch_size=self.batch_size if train else 1, shuffle=train, drop_last=train,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size if train else 1,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         items = self.splits["train"]
         if len(items) < self.batch_size:
-            raise DatasetError(f"only {len(items)} training utterances for batch_size={self.batch_size}; "
-                               "lower --data.batch_size or add data")
+            raise DatasetError(
+                f"only {len(items)} training utterances for batch_size={self.batch_size}; "
+                "lower --data.batch_size or add data"
+            )
         return self._loader(items, train=True)
 
     def val_dataloader(self) -> DataLoader:

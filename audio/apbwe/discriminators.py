@@ -8,6 +8,7 @@ scores flattened to ``(B, N)``, feature maps a list of tensors each. As in the o
 - MRAD / MRPD: rectangular-window STFTs at (n_fft, hop, win) = (512,128,512), (1024,256,1024),
   (2048,512,2048), linear magnitude (MRAD) or wrapped phase (MRPD), 64-channel 2-D conv stacks.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,16 +38,23 @@ class PeriodDiscriminator(nn.Module):
     (2, 5)
     """
 
-    def __init__(self, period: int, channels: Sequence[int] = MPD_CHANNELS, kernel_size: int = 5,
-                 stride: int = 3) -> None:
+    def __init__(
+        self, period: int, channels: Sequence[int] = MPD_CHANNELS, kernel_size: int = 5, stride: int = 3
+    ) -> None:
         super().__init__()
         if len(channels) != 5:
             raise ValueError(f"PeriodDiscriminator needs 5 conv widths, got {list(channels)}")
         self.period = period
         chans = (1, *channels)
         self.convs = nn.ModuleList(
-            [weight_norm(nn.Conv2d(chans[i], chans[i + 1], (kernel_size, 1), (stride if i < 4 else 1, 1),
-                                   padding=(2, 0))) for i in range(5)]
+            [
+                weight_norm(
+                    nn.Conv2d(
+                        chans[i], chans[i + 1], (kernel_size, 1), (stride if i < 4 else 1, 1), padding=(2, 0)
+                    )
+                )
+                for i in range(5)
+            ]
         )
         self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
 
@@ -90,13 +98,15 @@ class ResolutionDiscriminator(nn.Module):
         self.spec = STFTSpec(int(n_fft), int(hop), int(win), window="rect")
         self.kind = kind
         c = channels
-        self.convs = nn.ModuleList([
-            weight_norm(nn.Conv2d(1, c, kernel_size=(7, 5), stride=(2, 2), padding=(3, 2))),
-            weight_norm(nn.Conv2d(c, c, kernel_size=(5, 3), stride=(2, 1), padding=(2, 1))),
-            weight_norm(nn.Conv2d(c, c, kernel_size=(5, 3), stride=(2, 2), padding=(2, 1))),
-            weight_norm(nn.Conv2d(c, c, kernel_size=3, stride=(2, 1), padding=1)),
-            weight_norm(nn.Conv2d(c, c, kernel_size=3, stride=(2, 2), padding=1)),
-        ])
+        self.convs = nn.ModuleList(
+            [
+                weight_norm(nn.Conv2d(1, c, kernel_size=(7, 5), stride=(2, 2), padding=(3, 2))),
+                weight_norm(nn.Conv2d(c, c, kernel_size=(5, 3), stride=(2, 1), padding=(2, 1))),
+                weight_norm(nn.Conv2d(c, c, kernel_size=(5, 3), stride=(2, 2), padding=(2, 1))),
+                weight_norm(nn.Conv2d(c, c, kernel_size=3, stride=(2, 1), padding=1)),
+                weight_norm(nn.Conv2d(c, c, kernel_size=3, stride=(2, 2), padding=1)),
+            ]
+        )
         self.conv_post = weight_norm(nn.Conv2d(c, 1, (3, 3), padding=(1, 1)))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
@@ -120,7 +130,7 @@ class _MultiDiscriminator(nn.Module):
         for d in self.discriminators:
             s_r, f_r = d(y)
             s_g, f_g = d(y_hat)
-            for lst, v in zip(out, (s_r, s_g, f_r, f_g)):
+            for lst, v in zip(out, (s_r, s_g, f_r, f_g), strict=False):
                 lst.append(v)
         return out
 
@@ -147,7 +157,8 @@ class MultiResolutionDiscriminator(_MultiDiscriminator):
     [36, 34, 33]
     """
 
-    def __init__(self, kind: str = "amplitude", resolutions: Sequence[Sequence[int]] = RESOLUTIONS,
-                 channels: int = 64) -> None:
+    def __init__(
+        self, kind: str = "amplitude", resolutions: Sequence[Sequence[int]] = RESOLUTIONS, channels: int = 64
+    ) -> None:
         super().__init__()
         self.discriminators = nn.ModuleList([ResolutionDiscriminator(r, kind, channels) for r in resolutions])

@@ -6,17 +6,18 @@
 >>> out.shape, sr
 (torch.Size([2, 8000]), 16000)
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
+from sigkit.audio.apbwe.model import CHECKPOINT_KIND, APBWEGenerator
 from torch import Tensor, nn
 
-from sigkit.audio.apbwe.model import CHECKPOINT_KIND, APBWEGenerator
 from sigkit.errors import AudioFileError, CheckpointError, InputError, SampleRateError
 from sigkit.io import resample
 from sigkit.spectral import STFTSpec, amp_phase, from_amp_phase, istft, stft
@@ -40,12 +41,22 @@ class APBWE(nn.Module):
             outputs differ from fp32 by about 0.02 LSD on an untrained model, see README).
     """
 
-    def __init__(self, generator: APBWEGenerator, sr_in: int | Sequence[int], sr_out: int,
-                 spec: STFTSpec = STFTSpec(1024, 80, 320), chunk_seconds: float = 30.0,
-                 overlap_seconds: float = 0.5, max_batch: int = 16, bf16: bool = False) -> None:
+    def __init__(
+        self,
+        generator: APBWEGenerator,
+        sr_in: int | Sequence[int],
+        sr_out: int,
+        spec: STFTSpec = STFTSpec(1024, 80, 320),
+        chunk_seconds: float = 30.0,
+        overlap_seconds: float = 0.5,
+        max_batch: int = 16,
+        bf16: bool = False,
+    ) -> None:
         super().__init__()
         self.generator = generator.eval()
-        self.sr_in_rates = tuple(sorted(int(r) for r in (sr_in if isinstance(sr_in, (list, tuple)) else [sr_in])))
+        self.sr_in_rates = tuple(
+            sorted(int(r) for r in (sr_in if isinstance(sr_in, (list, tuple)) else [sr_in]))
+        )
         self.sr_out = int(sr_out)
         self.spec = spec
         self.chunk_seconds, self.overlap_seconds, self.max_batch = chunk_seconds, overlap_seconds, max_batch
@@ -53,8 +64,14 @@ class APBWE(nn.Module):
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu",
-                        sr_in: int | None = None, sr_out: int | None = None, **kwargs) -> "APBWE":
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike,
+        map_location: str | torch.device = "cpu",
+        sr_in: int | None = None,
+        sr_out: int | None = None,
+        **kwargs,
+    ) -> APBWE:
         """Load a checkpoint written by ``sigkit fit`` with an AP-BWE config.
 
         Args:
@@ -70,26 +87,47 @@ class APBWE(nn.Module):
         ckpt = _load(path, map_location)
         meta = ckpt.get("sigkit") if isinstance(ckpt, dict) else None
         if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND:
-            hint = (" It looks like an official AP-BWE generator file: use APBWE.from_official(path, sr_in, sr_out) "
-                    "or `sigkit bwe --official --sr-in R --sr-out R`." if isinstance(ckpt, dict) and "generator" in ckpt
-                    else "")
+            hint = (
+                " It looks like an official AP-BWE generator file: use "
+                "APBWE.from_official(path, sr_in, sr_out) "
+                "or `sigkit bwe --official --sr-in R --sr-out R`."
+                if isinstance(ckpt, dict) and "generator" in ckpt
+                else ""
+            )
             found = meta.get("kind") if isinstance(meta, dict) else "no sigkit model kind"
-            raise CheckpointError(f"{path}: not an AP-BWE checkpoint (found {found}); expected one written by "
-                                  f"`sigkit fit -c configs/audio/apbwe_*.yaml`.{hint}")
-        rates = tuple(meta["sr_in"])
-        if sr_out is not None and int(sr_out) != meta["sr_out"] or sr_in is not None and int(sr_in) not in rates:
             raise CheckpointError(
-                f"{path}: this checkpoint extends {'/'.join(f'{r}' for r in rates)} Hz -> {meta['sr_out']} Hz, "
-                f"not {sr_in or '?'} Hz -> {sr_out or '?'} Hz; pick the checkpoint trained for that pair")
+                f"{path}: not an AP-BWE checkpoint (found {found}); expected one written by "
+                f"`sigkit fit -c configs/audio/apbwe_*.yaml`.{hint}"
+            )
+        rates = tuple(meta["sr_in"])
+        if (
+            sr_out is not None
+            and int(sr_out) != meta["sr_out"]
+            or sr_in is not None
+            and int(sr_in) not in rates
+        ):
+            raise CheckpointError(
+                f"{path}: this checkpoint extends {'/'.join(f'{r}' for r in rates)} Hz -> "
+                f"{meta['sr_out']} Hz, "
+                f"not {sr_in or '?'} Hz -> {sr_out or '?'} Hz; pick the checkpoint trained for that pair"
+            )
         gen = APBWEGenerator(meta["n_fft"] // 2 + 1, meta["channels"], meta["layers"])
         prefix = "generator."
-        gen.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
+        gen.load_state_dict(
+            {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+        )
         spec = STFTSpec(meta["n_fft"], meta["hop"], meta["win"])
         return cls(gen, rates, meta["sr_out"], spec, **kwargs).to(map_location)
 
     @classmethod
-    def from_official(cls, path: str | os.PathLike, sr_in: int, sr_out: int,
-                      map_location: str | torch.device = "cpu", **kwargs) -> "APBWE":
+    def from_official(
+        cls,
+        path: str | os.PathLike,
+        sr_in: int,
+        sr_out: int,
+        map_location: str | torch.device = "cpu",
+        **kwargs,
+    ) -> APBWE:
         """Load the authors' released generator (``g_8kto16k`` ...: a dict with a ``generator`` state dict).
 
         Parameter names and shapes are the official ones, so no conversion is needed; width and depth
@@ -103,12 +141,17 @@ class APBWE(nn.Module):
         sr_in, sr_out = int(sr_in), int(sr_out)
         if sr_in not in OFFICIAL_PAIRS.get(sr_out, ()):
             pairs = ", ".join(f"{a // 1000}k->{o // 1000}k" for o, ins in OFFICIAL_PAIRS.items() for a in ins)
-            raise CheckpointError(f"{path}: no official AP-BWE model for {sr_in} Hz -> {sr_out} Hz; official pairs: {pairs}")
+            raise CheckpointError(
+                f"{path}: no official AP-BWE model for {sr_in} Hz -> {sr_out} Hz; official pairs: {pairs}"
+            )
         ckpt = _load(path, map_location)
         state = ckpt.get("generator") if isinstance(ckpt, dict) else None
         if not isinstance(state, dict):
-            what = "a sigkit checkpoint: use APBWE.from_checkpoint(path)" if isinstance(ckpt, dict) and "sigkit" in ckpt \
+            what = (
+                "a sigkit checkpoint: use APBWE.from_checkpoint(path)"
+                if isinstance(ckpt, dict) and "sigkit" in ckpt
                 else "no 'generator' entry"
+            )
             raise CheckpointError(f"{path}: not an official AP-BWE generator file ({what})")
         try:
             n_bins, channels = state["conv_pre_mag.weight"].shape[1], state["conv_pre_mag.weight"].shape[0]
@@ -175,11 +218,15 @@ class APBWE(nn.Module):
         """
         sr_in = int(sr_in)
         if sr_in >= self.sr_out:
-            raise SampleRateError(f"input rate {sr_in} Hz is already at or above the model's target rate "
-                                  f"{self.sr_out} Hz; nothing to extend")
+            raise SampleRateError(
+                f"input rate {sr_in} Hz is already at or above the model's target rate "
+                f"{self.sr_out} Hz; nothing to extend"
+            )
         if not torch.is_tensor(wave) or not wave.is_floating_point() or not 1 <= wave.dim() <= 3:
-            raise InputError(f"wave must be a float tensor (T,), (C, T) or (B, C, T), got "
-                             f"{tuple(wave.shape) if torch.is_tensor(wave) else type(wave).__name__}")
+            raise InputError(
+                f"wave must be a float tensor (T,), (C, T) or (B, C, T), got "
+                f"{tuple(wave.shape) if torch.is_tensor(wave) else type(wave).__name__}"
+            )
         if not torch.isfinite(wave).all():
             raise InputError("wave holds NaN or Inf samples; clean the input first")
         lead, device = wave.shape[:-1], wave.device
@@ -187,8 +234,10 @@ class APBWE(nn.Module):
         nb, rate = self.narrowband(flat, sr_in)
         min_len = self.spec.n_fft // 2 + 1
         if nb.shape[-1] < min_len:
-            raise InputError(f"audio of {wave.shape[-1]} samples at {sr_in} Hz is shorter than one STFT frame "
-                             f"({math.ceil(min_len * sr_in / self.sr_out)} samples at {sr_in} Hz)")
+            raise InputError(
+                f"audio of {wave.shape[-1]} samples at {sr_in} Hz is shorter than one STFT frame "
+                f"({math.ceil(min_len * sr_in / self.sr_out)} samples at {sr_in} Hz)"
+            )
         out = self.extend_narrowband(list(nb))
         out = torch.stack(out)
         if keep_lowband:
@@ -213,7 +262,7 @@ class APBWE(nn.Module):
         pieces = []  # (signal index, start, tensor)
         for i, x in enumerate(signals):
             for start in chunk_starts(x.shape[-1], chunk, overlap):
-                pieces.append((i, start, x[start: start + chunk]))
+                pieces.append((i, start, x[start : start + chunk]))
         # chunks of long signals are batched only with pieces of their own length (bit-exact joins);
         # whole short signals are batched together, zero-padded to the longest of their batch
         counts = [sum(1 for p in pieces if p[0] == i) for i in range(len(signals))]
@@ -224,11 +273,12 @@ class APBWE(nn.Module):
         for members in groups.values():
             members.sort(key=lambda k: pieces[k][2].shape[-1])
             for b in range(0, len(members), self.max_batch):
-                idx = members[b: b + self.max_batch]
+                idx = members[b : b + self.max_batch]
                 longest = max(pieces[k][2].shape[-1] for k in idx)
                 length = longest if len(idx) == 1 else math.ceil(longest / hop) * hop
-                batch = torch.stack([torch.nn.functional.pad(pieces[k][2], (0, length - pieces[k][2].shape[-1]))
-                                     for k in idx])
+                batch = torch.stack(
+                    [torch.nn.functional.pad(pieces[k][2], (0, length - pieces[k][2].shape[-1])) for k in idx]
+                )
                 y = self(batch)
                 for j, k in enumerate(idx):
                     outputs[k] = y[j, : pieces[k][2].shape[-1]]
@@ -292,17 +342,18 @@ def overlap_add(parts: list[tuple[int, Tensor]], length: int, margin: int = 0) -
             m = margin if ov > 2 * margin else 0
             fade = torch.zeros(ov, dtype=out.dtype, device=out.device)
             k = ov - 2 * m
-            fade[m: m + k] = torch.arange(1, k + 1, dtype=out.dtype, device=out.device) / (k + 1)
-            fade[m + k:] = 1.0
-            out[start: start + ov] = out[start: start + ov] * (1 - fade) + piece[:ov] * fade
-        out[start + ov: start + n] = piece[ov:]
+            fade[m : m + k] = torch.arange(1, k + 1, dtype=out.dtype, device=out.device) / (k + 1)
+            fade[m + k :] = 1.0
+            out[start : start + ov] = out[start : start + ov] * (1 - fade) + piece[:ov] * fade
+        out[start + ov : start + n] = piece[ov:]
         end = start + n
     return out
 
 
-def splice_lowband(out: Tensor, nb: Tensor, cutoff_hz: float, sr: int, spec: STFTSpec,
-                   fade: float = 0.1) -> Tensor:
-    """Replace ``out``'s band below ``cutoff_hz`` by ``nb``'s, cross-faded over ``[(1 - fade) cutoff, cutoff]``.
+def splice_lowband(
+    out: Tensor, nb: Tensor, cutoff_hz: float, sr: int, spec: STFTSpec, fade: float = 0.1
+) -> Tensor:
+    """Replace ``out``'s band below ``cutoff_hz`` by ``nb``'s, cross-faded over ``[(1 - fade), 1] cutoff``.
 
     Done on the complex STFT (``spec``) of both: below the fade band the input's bins, above the cutoff
     the model's, linearly mixed between.
@@ -334,7 +385,9 @@ def _load(path: str | os.PathLike, map_location) -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
-        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(err).__name__}: {err})") from err
+        raise CheckpointError(
+            f"{path}: cannot be read as a PyTorch checkpoint ({type(err).__name__}: {err})"
+        ) from err
 
 
 # ---- the batch tool -----------------------------------------------------------------------------
@@ -345,14 +398,18 @@ def load_for_bwe(path: Path, model: APBWE) -> dict:
     info = audio_info(path)
     wave, sr = load_audio(path)  # raises AudioFileError for unreadable / empty / truncated / NaN files
     if sr >= model.sr_out:
-        raise SampleRateError(f"{path}: sample rate {sr} Hz is already at or above the model's target rate "
-                              f"{model.sr_out} Hz; nothing to extend (use a model with a higher target rate)")
+        raise SampleRateError(
+            f"{path}: sample rate {sr} Hz is already at or above the model's target rate "
+            f"{model.sr_out} Hz; nothing to extend (use a model with a higher target rate)"
+        )
     if float(wave.abs().max()) == 0.0:
         raise AudioFileError(f"{path}: the audio is silent (all samples are zero); nothing to extend")
     min_in = math.ceil((model.spec.n_fft // 2 + 1) * sr / model.sr_out)
     if wave.shape[-1] < min_in:
-        raise AudioFileError(f"{path}: {wave.shape[-1]} samples ({wave.shape[-1] / sr * 1000:.1f} ms) is shorter than "
-                             f"one STFT frame of the model ({min_in} samples at {sr} Hz)")
+        raise AudioFileError(
+            f"{path}: {wave.shape[-1]} samples ({wave.shape[-1] / sr * 1000:.1f} ms) is shorter than "
+            f"one STFT frame of the model ({min_in} samples at {sr} Hz)"
+        )
     return {"wave": wave, "sr": sr, "format": info.format, "subtype": info.subtype}
 
 
@@ -366,8 +423,8 @@ def process_for_bwe(items: list[dict], model: APBWE, keep_lowband: bool) -> list
             rates.append(rate)
         flat = model.extend_narrowband([ch for nb in nbs for ch in nb])
         out, k = [], 0
-        for nb, rate in zip(nbs, rates):
-            y = torch.stack(flat[k: k + nb.shape[0]])
+        for nb, rate in zip(nbs, rates, strict=False):
+            y = torch.stack(flat[k : k + nb.shape[0]])
             k += nb.shape[0]
             if keep_lowband:
                 y = splice_lowband(y, nb, rate / 2, model.sr_out, model.spec)
@@ -383,15 +440,32 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="sigkit bwe",
         description="Extend the bandwidth of speech files with AP-BWE: any input rate, any channel count, "
-                    "any length; outputs keep the input's format and subtype, at the model's target rate.")
+        "any length; outputs keep the input's format and subtype, at the model's target rate.",
+    )
     add_batch_arguments(p, batch_size=8)
-    p.add_argument("--ckpt", required=True, help="a checkpoint from `sigkit fit` (or an official g_* file with --official)")
+    p.add_argument(
+        "--ckpt",
+        required=True,
+        help="a checkpoint from `sigkit fit` (or an official g_* file with --official)",
+    )
     p.add_argument("--official", action="store_true", help="--ckpt is an official AP-BWE generator file")
-    p.add_argument("--sr-in", type=int, default=None, help="the model's input rate in Hz (required with --official)")
-    p.add_argument("--sr-out", type=int, default=None, help="the model's target rate in Hz (required with --official)")
-    p.add_argument("--keep-lowband", action="store_true", help="put the input's own low band back into the output")
-    p.add_argument("--chunk-seconds", type=float, default=30.0, help="longest piece run at once (default 30 s)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the generator (2-2.7x faster on CPUs with AMX; ~0.02 LSD off fp32)")
+    p.add_argument(
+        "--sr-in", type=int, default=None, help="the model's input rate in Hz (required with --official)"
+    )
+    p.add_argument(
+        "--sr-out", type=int, default=None, help="the model's target rate in Hz (required with --official)"
+    )
+    p.add_argument(
+        "--keep-lowband", action="store_true", help="put the input's own low band back into the output"
+    )
+    p.add_argument(
+        "--chunk-seconds", type=float, default=30.0, help="longest piece run at once (default 30 s)"
+    )
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bf16 autocast for the generator (2-2.7x faster on CPUs with AMX; ~0.02 LSD off fp32)",
+    )
     return p
 
 
@@ -404,20 +478,40 @@ def main(argv: list[str] | None = None) -> int:
     device = args.device or default_device()
     if args.official:
         if args.sr_in is None or args.sr_out is None:
-            raise CheckpointError(f"{args.ckpt}: --official needs --sr-in and --sr-out (e.g. --sr-in 8000 --sr-out 16000)")
-        model = APBWE.from_official(args.ckpt, args.sr_in, args.sr_out, map_location=device,
-                                    chunk_seconds=args.chunk_seconds, bf16=args.bf16)
+            raise CheckpointError(
+                f"{args.ckpt}: --official needs --sr-in and --sr-out (e.g. --sr-in 8000 --sr-out 16000)"
+            )
+        model = APBWE.from_official(
+            args.ckpt,
+            args.sr_in,
+            args.sr_out,
+            map_location=device,
+            chunk_seconds=args.chunk_seconds,
+            bf16=args.bf16,
+        )
     else:
-        model = APBWE.from_checkpoint(args.ckpt, map_location=device, sr_in=args.sr_in, sr_out=args.sr_out,
-                                      chunk_seconds=args.chunk_seconds, bf16=args.bf16)
+        model = APBWE.from_checkpoint(
+            args.ckpt,
+            map_location=device,
+            sr_in=args.sr_in,
+            sr_out=args.sr_out,
+            chunk_seconds=args.chunk_seconds,
+            bf16=args.bf16,
+        )
     model.max_batch = max(model.max_batch, args.batch_size)
 
     def process(jobs):
-        return [(y, job.data["format"], job.data["subtype"])
-                for job, y in zip(jobs, process_for_bwe([j.data for j in jobs], model, args.keep_lowband))]
+        return [
+            (y, job.data["format"], job.data["subtype"])
+            for job, y in zip(
+                jobs, process_for_bwe([j.data for j in jobs], model, args.keep_lowband), strict=True
+            )
+        ]
 
     def save(result, tmp: Path) -> None:
         y, fmt, subtype = result
         save_audio(tmp, y, model.sr_out, subtype=subtype, format=fmt)
 
-    return run_from_args(args, load=lambda p: load_for_bwe(p, model), process=process, save=save, desc="sigkit bwe")
+    return run_from_args(
+        args, load=lambda p: load_for_bwe(p, model), process=process, save=save, desc="sigkit bwe"
+    )

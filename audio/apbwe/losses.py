@@ -10,6 +10,7 @@ Generator: ``45 L_A + 100 (L_IP + L_GD + L_IAF) + 90 L_C + 90 L_S + L_adv + L_FM
 
 Discriminators: ``L_D = L_MPD + 0.1 (L_MRAD + L_MRPD)`` (hinge).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from sigkit.audio.apbwe.model import complex_from_amp_phase  # noqa: F401  (re-exported)
 from torch import Tensor
 
-from sigkit.audio.apbwe.model import complex_from_amp_phase  # noqa: F401  (re-exported)
 from sigkit.spectral import phase_losses
 
 
@@ -41,7 +42,7 @@ def hinge_discriminator_loss(real: Sequence[Tensor], fake: Sequence[Tensor]) -> 
     >>> hinge_discriminator_loss([torch.tensor([2.0, 0.5])], [torch.tensor([-2.0, 0.0])])
     tensor(0.7500)
     """
-    return sum(torch.relu(1 - r).mean() + torch.relu(1 + g).mean() for r, g in zip(real, fake))
+    return sum(torch.relu(1 - r).mean() + torch.relu(1 + g).mean() for r, g in zip(real, fake, strict=False))
 
 
 def hinge_generator_loss(fake: Sequence[Tensor]) -> Tensor:
@@ -53,18 +54,28 @@ def hinge_generator_loss(fake: Sequence[Tensor]) -> Tensor:
     return sum(torch.relu(1 - g).mean() for g in fake)
 
 
-def feature_matching_loss(fmaps_real: Sequence[Sequence[Tensor]], fmaps_fake: Sequence[Sequence[Tensor]]) -> Tensor:
+def feature_matching_loss(
+    fmaps_real: Sequence[Sequence[Tensor]], fmaps_fake: Sequence[Sequence[Tensor]]
+) -> Tensor:
     """``sum_k sum_l mean|f_real - f_fake|`` (L1, weight 1, as HiFi-GAN and AP-BWE).
 
     >>> feature_matching_loss([[torch.zeros(3), torch.ones(2)]], [[torch.ones(3), torch.ones(2)]])
     tensor(1.)
     """
-    return sum(torch.mean(torch.abs(r - g)) for dr, dg in zip(fmaps_real, fmaps_fake) for r, g in zip(dr, dg))
+    pairs = (
+        (r, g) for dr, dg in zip(fmaps_real, fmaps_fake, strict=True) for r, g in zip(dr, dg, strict=True)
+    )
+    return sum(torch.mean(torch.abs(r - g)) for r, g in pairs)
 
 
 def reconstruction_losses(
-    log_amp: Tensor, phase: Tensor, com: Tensor,
-    log_amp_g: Tensor, phase_g: Tensor, com_g: Tensor, com_g_hat: Tensor,
+    log_amp: Tensor,
+    phase: Tensor,
+    com: Tensor,
+    log_amp_g: Tensor,
+    phase_g: Tensor,
+    com_g: Tensor,
+    com_g_hat: Tensor,
 ) -> dict[str, Tensor]:
     """AP-BWE's unweighted spectral losses.
 
@@ -85,7 +96,9 @@ def reconstruction_losses(
     ip, gd, iaf = phase_losses(phase_g, phase)
     return {
         "amplitude": F.mse_loss(log_amp_g, log_amp),
-        "ip": ip, "gd": gd, "iaf": iaf,
+        "ip": ip,
+        "gd": gd,
+        "iaf": iaf,
         "complex": F.mse_loss(com_g, com),
         "consistency": F.mse_loss(com_g, com_g_hat),
     }
@@ -98,5 +111,9 @@ def weighted_reconstruction(terms: dict[str, Tensor], w: LossWeights = LossWeigh
     >>> weighted_reconstruction(t)
     tensor(525.)
     """
-    return (w.amplitude * terms["amplitude"] + w.phase * (terms["ip"] + terms["gd"] + terms["iaf"])
-            + w.complex * terms["complex"] + w.consistency * terms["consistency"])
+    return (
+        w.amplitude * terms["amplitude"]
+        + w.phase * (terms["ip"] + terms["gd"] + terms["iaf"])
+        + w.complex * terms["complex"]
+        + w.consistency * terms["consistency"]
+    )

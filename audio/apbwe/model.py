@@ -5,16 +5,17 @@ target rate* (sinc interpolation): frequency bins are the channels of 1-D convol
 
 ::
 
-    log_amp (B, F, T) --conv_pre_mag--norm--+                 +--norm--linear_post_mag--+ + log_amp -> log_amp_wb
-                                            | 8 x [mag += pha; |                          (residual in log domain)
-    phase   (B, F, T) --conv_pre_pha--norm--+  pha += mag;     +--norm--linear_post_pha_r/_i--atan2(I, R) -> phase_wb
-                                               mag = blk(mag); pha = blk(pha)]
+    log_amp (B,F,T) -conv_pre_mag-norm-+                  +-norm-linear_post_mag- + log_amp -> log_amp_wb
+                                       | 8 x [mag += pha;  |                      (residual, log domain)
+    phase   (B,F,T) -conv_pre_pha-norm-+  pha += mag;      +-norm-linear_post_pha_r/_i-atan2(I, R) -> phase_wb
+                                          mag = blk(mag); pha = blk(pha)]
 
 Parameter names and shapes equal the official ``APNet_BWE_Model``'s, so the ``generator`` state dict of
 the authors' ``.pth`` files loads as is (:meth:`APBWEGenerator.load_official_state_dict`). The official
 initialisation is kept: truncated normal (std 0.02) for every conv/linear built before the three output
 linears, which keep PyTorch's default init.
 """
+
 from __future__ import annotations
 
 import torch
@@ -94,7 +95,7 @@ class APBWEGenerator(nn.Module):
         """The two streams up to the output norms: ``(B, F, T) x 2 -> (B, T, C) x 2`` (channels last)."""
         x_mag = self.norm_pre_mag(self.conv_pre_mag(log_amp).transpose(1, 2)).transpose(1, 2)
         x_pha = self.norm_pre_pha(self.conv_pre_pha(phase).transpose(1, 2)).transpose(1, 2)
-        for block_mag, block_pha in zip(self.convnext_mag, self.convnext_pha):
+        for block_mag, block_pha in zip(self.convnext_mag, self.convnext_pha, strict=False):
             x_mag = x_mag + x_pha  # phase -> amplitude
             x_pha = x_pha + x_mag  # amplitude -> phase (with the updated amplitude stream)
             x_mag = block_mag(x_mag)
@@ -130,7 +131,7 @@ class APBWEGenerator(nn.Module):
         """
         x_mag = self.norm_pre_mag(self.conv_pre_mag(log_amp).transpose(1, 2))
         x_pha = self.norm_pre_pha(self.conv_pre_pha(phase).transpose(1, 2))
-        for block_mag, block_pha in zip(self.convnext_mag, self.convnext_pha):
+        for block_mag, block_pha in zip(self.convnext_mag, self.convnext_pha, strict=False):
             x_mag = x_mag + x_pha
             x_pha = x_pha + x_mag
             x_mag = _block_time_major(block_mag, x_mag)
@@ -148,13 +149,23 @@ class APBWEGenerator(nn.Module):
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
-        shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-                  if k in state and tuple(state[k].shape) != tuple(v.shape)]
+        shapes = [
+            f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
+            for k, v in own.items()
+            if k in state and tuple(state[k].shape) != tuple(v.shape)
+        ]
         if missing or unexpected or shapes:
             raise ValueError(
                 "not an AP-BWE generator of this size: "
-                + "; ".join(f"{name} {vals[:4]}{'...' if len(vals) > 4 else ''}" for name, vals in
-                            (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)) if vals)
+                + "; ".join(
+                    f"{name} {vals[:4]}{'...' if len(vals) > 4 else ''}"
+                    for name, vals in (
+                        ("missing", missing),
+                        ("unexpected", unexpected),
+                        ("shape mismatch", shapes),
+                    )
+                    if vals
+                )
             )
         self.load_state_dict(state)
 
@@ -166,13 +177,13 @@ def _block_time_major(block: ConvNeXtBlock, x: Tensor) -> Tensor:
     xp = torch.nn.functional.pad(x, (0, 0, pad, pad))
     w = block.dwconv.weight[:, 0, :]  # (C, k)
     T = x.shape[1]
-    y = block.dwconv.bias + sum(xp[:, j: j + T, :] * w[:, j] for j in range(k))
+    y = block.dwconv.bias + sum(xp[:, j : j + T, :] * w[:, j] for j in range(k))
     y = block.pwconv2(block.act(block.pwconv1(block.norm(y))))
     return x + block.gamma * y
 
 
 def complex_from_amp_phase(log_amp: Tensor, phase: Tensor) -> Tensor:
-    """``(..., F, T)`` log-amplitude and phase -> ``(..., F, T, 2)`` (real, imag) of ``exp(log_amp) e^{i phase}``.
+    """Log-amplitude, phase ``(..., F, T)`` -> (real, imag) ``(..., F, T, 2)`` of ``exp(log_amp + i phase)``.
 
     >>> complex_from_amp_phase(torch.zeros(1, 1, 1), torch.zeros(1, 1, 1))
     tensor([[[[1., 0.]]]])

@@ -10,6 +10,7 @@ Validation runs whole utterances (batch 1) and logs ``val/lsd`` (the checkpoint 
 ``sigkit test`` logs ``test/lsd``, ``test/snr`` (and ``test/pesq`` for 16 kHz targets when the ``pesq``
 package imports) per input rate and prints a table in the paper's format, with the sinc baseline.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -17,18 +18,29 @@ from collections import defaultdict
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-
-from sigkit.audio.apbwe.discriminators import MPD_CHANNELS, PERIODS, RESOLUTIONS, MultiPeriodDiscriminator, MultiResolutionDiscriminator
-from sigkit.audio.apbwe.losses import (LossWeights, complex_from_amp_phase, feature_matching_loss,
-                                       hinge_discriminator_loss, hinge_generator_loss, reconstruction_losses,
-                                       weighted_reconstruction)
+from sigkit.audio.apbwe.discriminators import (
+    MPD_CHANNELS,
+    PERIODS,
+    RESOLUTIONS,
+    MultiPeriodDiscriminator,
+    MultiResolutionDiscriminator,
+)
+from sigkit.audio.apbwe.losses import (
+    LossWeights,
+    complex_from_amp_phase,
+    feature_matching_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    reconstruction_losses,
+    weighted_reconstruction,
+)
 from sigkit.audio.apbwe.model import CHECKPOINT_KIND, APBWEGenerator
+from torch import Tensor
+
 from sigkit.errors import ConfigError
 from sigkit.metrics import lsd, snr
 from sigkit.spectral import STFTSpec, amp_phase, from_amp_phase
 from sigkit.train import GANModule
-
 
 
 def quantize_pcm16(x: Tensor) -> Tensor:
@@ -70,7 +82,8 @@ class APBWEModule(GANModule):
         adversarial_start: train the generator on the reconstruction losses alone for this many steps
             before the discriminators join (0, the official recipe; the CPU demo uses a warm-up).
 
-    >>> m = APBWEModule(sr_out=16000, sr_in=8000, channels=16, layers=1, mpd_channels=(4, 4, 4, 4, 4), mrd_channels=4)
+    >>> m = APBWEModule(sr_out=16000, sr_in=8000, channels=16, layers=1, mpd_channels=(4, 4, 4, 4, 4),
+    ...                 mrd_channels=4)
     >>> m.sr_in_rates, m.generator.n_bins
     ((8000,), 513)
     """
@@ -137,7 +150,9 @@ class APBWEModule(GANModule):
     def _discriminate(self, y: Tensor, y_hat: Tensor):
         return self.mpd(y, y_hat), self.mrad(y, y_hat), self.mrpd(y, y_hat)
 
-    def discriminator_loss(self, batch: dict[str, Tensor], gen: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def discriminator_loss(
+        self, batch: dict[str, Tensor], gen: dict[str, Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         y, y_hat = batch["wb"].unsqueeze(1), gen["wave"].unsqueeze(1)
         (p_r, p_g, _, _), (a_r, a_g, _, _), (ph_r, ph_g, _, _) = self._discriminate(y, y_hat)
         l_mpd = hinge_discriminator_loss(p_r, p_g)
@@ -155,16 +170,21 @@ class APBWEModule(GANModule):
         com_hat = complex_from_amp_phase(*amp_phase(gen["wave"], self.spec))
         return reconstruction_losses(log_amp, phase, com, gen["log_amp"], gen["phase"], gen["com"], com_hat)
 
-    def generator_loss(self, batch: dict[str, Tensor], gen: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(
+        self, batch: dict[str, Tensor], gen: dict[str, Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         terms = self.reconstruction_terms(batch["wb"], gen)
         if not self.adversarial:
             return weighted_reconstruction(terms, self.loss_weights), dict(terms)
         y, y_hat = batch["wb"].unsqueeze(1), gen["wave"].unsqueeze(1)
         (_, p_g, fp_r, fp_g), (_, a_g, fa_r, fa_g), (_, ph_g, fph_r, fph_g) = self._discriminate(y, y_hat)
         w = self.loss_weights
-        adv = w.mpd * hinge_generator_loss(p_g) + w.mrd * (hinge_generator_loss(a_g) + hinge_generator_loss(ph_g))
+        adv = w.mpd * hinge_generator_loss(p_g) + w.mrd * (
+            hinge_generator_loss(a_g) + hinge_generator_loss(ph_g)
+        )
         fm = w.mpd * feature_matching_loss(fp_r, fp_g) + w.mrd * (
-            feature_matching_loss(fa_r, fa_g) + feature_matching_loss(fph_r, fph_g))
+            feature_matching_loss(fa_r, fa_g) + feature_matching_loss(fph_r, fph_g)
+        )
         loss = weighted_reconstruction(terms, w) + adv + fm
         return loss, {**terms, "adv": adv, "fm": fm}
 
@@ -175,9 +195,15 @@ class APBWEModule(GANModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt_g = torch.optim.AdamW(self.generator.parameters(), hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
-        opt_d = torch.optim.AdamW(itertools.chain(self.mrad.parameters(), self.mrpd.parameters(), self.mpd.parameters()),
-                                  hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay)
+        opt_g = torch.optim.AdamW(
+            self.generator.parameters(), hp.lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay
+        )
+        opt_d = torch.optim.AdamW(
+            itertools.chain(self.mrad.parameters(), self.mrpd.parameters(), self.mpd.parameters()),
+            hp.lr,
+            betas=tuple(hp.betas),
+            weight_decay=hp.weight_decay,
+        )
         scheds = [torch.optim.lr_scheduler.ExponentialLR(o, gamma=hp.lr_decay) for o in (opt_g, opt_d)]
         return [opt_g, opt_d], scheds
 
@@ -188,7 +214,9 @@ class APBWEModule(GANModule):
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         scores = self._scores(batch)
-        self.log_dict({f"val/{k}": v for k, v in scores.items()}, batch_size=batch["wb"].shape[0], prog_bar=True)
+        self.log_dict(
+            {f"val/{k}": v for k, v in scores.items()}, batch_size=batch["wb"].shape[0], prog_bar=True
+        )
 
     def on_test_epoch_start(self) -> None:
         self._test_scores = _nested()
@@ -206,7 +234,9 @@ class APBWEModule(GANModule):
                 if self.sr_out == 16000 and pesq_available():
                     from pesq import pesq
 
-                    store[name]["pesq"].append(float(pesq(16000, batch["wb"][i].cpu().numpy(), est.cpu().numpy(), "wb")))
+                    store[name]["pesq"].append(
+                        float(pesq(16000, batch["wb"][i].cpu().numpy(), est.cpu().numpy(), "wb"))
+                    )
         self.log("test/lsd", lsd(wave, batch["wb"]).mean(), batch_size=wave.shape[0])
         self.log("test/snr", snr(wave, batch["wb"]).mean(), batch_size=wave.shape[0])
 
@@ -217,16 +247,25 @@ class APBWEModule(GANModule):
 
     # ---- checkpoints --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["sigkit"] = {"kind": CHECKPOINT_KIND, "sr_in": list(self.sr_in_rates), "sr_out": self.sr_out,
-                                "n_fft": self.spec.n_fft, "hop": self.spec.hop, "win": self.spec.win,
-                                "channels": self.generator.channels, "layers": self.generator.layers,
-                                "batches_seen": self.batches_seen}
+        checkpoint["sigkit"] = {
+            "kind": CHECKPOINT_KIND,
+            "sr_in": list(self.sr_in_rates),
+            "sr_out": self.sr_out,
+            "n_fft": self.spec.n_fft,
+            "hop": self.spec.hop,
+            "win": self.spec.win,
+            "channels": self.generator.channels,
+            "layers": self.generator.layers,
+            "batches_seen": self.batches_seen,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.batches_seen = int(checkpoint.get("sigkit", {}).get("batches_seen", 0))
 
 
-def format_results_table(scores: dict[int, dict[str, dict[str, list[float]]]], sr_out: int, digits: int = 2) -> str:
+def format_results_table(
+    scores: dict[int, dict[str, dict[str, list[float]]]], sr_out: int, digits: int = 2
+) -> str:
     """A markdown table in the paper's layout: one row per method, LSD/SNR(/PESQ) columns per input rate.
 
     Args:
@@ -243,10 +282,14 @@ def format_results_table(scores: dict[int, dict[str, dict[str, list[float]]]], s
     """
     rates = sorted(scores)
     methods = list(dict.fromkeys(m for r in rates for m in scores[r]))
-    metrics = [k for k in ("lsd", "snr", "pesq") if any(scores[r][m].get(k) for r in rates for m in scores[r])]
+    metrics = [
+        k for k in ("lsd", "snr", "pesq") if any(scores[r][m].get(k) for r in rates for m in scores[r])
+    ]
     cols = [(r, k) for r in rates for k in metrics]
-    lines = ["| Method | " + " | ".join(f"{_khz(r)}→{_khz(sr_out)} {k.upper()}" for r, k in cols) + " |",
-             "|" + "---|" * (len(cols) + 1)]
+    lines = [
+        "| Method | " + " | ".join(f"{_khz(r)}→{_khz(sr_out)} {k.upper()}" for r, k in cols) + " |",
+        "|" + "---|" * (len(cols) + 1),
+    ]
     for meth in methods:
         vals = []
         for r, k in cols:

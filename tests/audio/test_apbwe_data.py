@@ -1,13 +1,19 @@
 """AP-BWE data: the official VCTK layouts on tiny fixtures, the split, trimming, narrowband making."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 import torch
+from sigkit.audio.apbwe.data import (
+    BWEDataset,
+    VCTKDataModule,
+    discover_vctk,
+    make_narrowband,
+    read_silence_labels,
+)
 
-from sigkit.audio.apbwe.data import (BWEDataset, VCTKDataModule, discover_vctk, make_narrowband,
-                                     read_silence_labels)
 from sigkit.errors import DatasetError
 from sigkit.io import save_audio
 from sigkit.metrics import lsd
@@ -27,7 +33,9 @@ def raw_vctk(tmp_path) -> Path:
     root = tmp_path / "VCTK-Corpus-0.92"
     for k, (spk, n) in enumerate([("p225", 2), ("p280", 1), ("p360", 1), ("s5", 1)]):
         for i in range(1, n + 1):
-            save_audio(root / "wav48_origin" / spk / f"{spk}_{i:03d}_mic1.flac", tone(0.5, k * 10 + i)[None], SR)
+            save_audio(
+                root / "wav48_origin" / spk / f"{spk}_{i:03d}_mic1.flac", tone(0.5, k * 10 + i)[None], SR
+            )
             save_audio(root / "wav48_origin" / spk / f"{spk}_{i:03d}_mic2.flac", tone(0.5, 99)[None], SR)
     labels = root / "vctk-silence-labels" / "vctk-silences.0.92.txt"
     labels.parent.mkdir(parents=True)
@@ -42,8 +50,10 @@ def prepared_vctk(tmp_path) -> Path:
     for split, ids in (("train", ["p225_001", "p226_001", "p226_002"]), ("test", ["p360_001", "s5_002"])):
         for i, uid in enumerate(ids):
             save_audio(root / "wav48" / split / f"{uid}.wav", tone(0.4, i)[None], SR)
-    (root / "training.txt").write_text("p225_001|VCTK-Corpus-0.92/wav48/train/p225_001.wav\n"
-                                       "p226_002|VCTK-Corpus-0.92/wav48/train/p226_002.wav\n")
+    (root / "training.txt").write_text(
+        "p225_001|VCTK-Corpus-0.92/wav48/train/p225_001.wav\n"
+        "p226_002|VCTK-Corpus-0.92/wav48/train/p226_002.wav\n"
+    )
     (root / "test.txt").write_text("p360_001|x\ns5_002|x\n")
     return root
 
@@ -71,7 +81,12 @@ class TestVCTKLayouts:
         assert batch["wb"].shape == (2, 8000) and batch["nb"].shape == (2, 8000)  # 0.4 s -> zero-padded crop
         assert float(batch["wb"][:, 6400:].abs().max()) == 0.0
         test = list(dm.test_dataloader())
-        assert len(test) == 4 and [int(b["sr_in"]) for b in test] == [4000, 8000, 4000, 8000]  # every rate per file
+        assert len(test) == 4 and [int(b["sr_in"]) for b in test] == [
+            4000,
+            8000,
+            4000,
+            8000,
+        ]  # every rate per file
         assert test[0]["wb"].shape == (1, 6400)
 
     def test_missing_or_wrong_folder(self, tmp_path):

@@ -1,16 +1,34 @@
 """The AP-BWE demo end to end at toy size: corpus, training, `sigkit bwe`, report with table and PNGs."""
+
 from __future__ import annotations
 
 import re
 
 from sigkit.audio.apbwe.demo import main
+
 from sigkit.io import audio_info
 
 
 def test_demo_writes_report(tmp_path, capsys):
     out = tmp_path / "demo_out"
-    code = main(["--out", str(out), "--minutes", "0.5", "--max-steps", "2", "--train-utterances", "2",
-                 "--batch-size", "2", "--test-utterances", "2", "--seconds", "0.6"])
+    code = main(
+        [
+            "--out",
+            str(out),
+            "--minutes",
+            "0.5",
+            "--max-steps",
+            "2",
+            "--train-utterances",
+            "2",
+            "--batch-size",
+            "2",
+            "--test-utterances",
+            "2",
+            "--seconds",
+            "0.6",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| **mean** |" in printed and "report:" in printed
@@ -27,4 +45,7 @@ def test_demo_writes_report(tmp_path, capsys):
 
     ref, _ = load_audio(out / "data" / "reference" / "heldout_0000.wav")
     inp, _ = load_audio(out / "data" / "input" / "heldout_0000.wav")
-    assert abs(float(lsd(resample(inp, 8000, 16000)[..., : ref.shape[-1]], ref).mean()) - float(rows[0][0])) < 1e-3
+    assert (
+        abs(float(lsd(resample(inp, 8000, 16000)[..., : ref.shape[-1]], ref).mean()) - float(rows[0][0]))
+        < 1e-3
+    )

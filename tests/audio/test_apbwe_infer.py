@@ -1,4 +1,5 @@
-"""AP-BWE inference: ``APBWE.extend`` (shapes, rates, chunking, low band), official weights, ``sigkit bwe``."""
+"""AP-BWE inference: ``APBWE.extend`` (shapes, rates, chunks, low band), official weights, ``sigkit bwe``."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from sigkit.audio.apbwe.infer import APBWE, chunk_starts, main, overlap_add, splice_lowband
 from sigkit.audio.apbwe.model import APBWEGenerator
+
 from sigkit.cli import main as sigkit_main
 from sigkit.errors import CheckpointError, InputError, SampleRateError
 from sigkit.io import audio_info, load_audio, resample, save_audio
@@ -97,7 +98,7 @@ class TestChunkingHelpers:
 
     def test_overlap_add_constant(self):
         x = torch.arange(5000.0)
-        parts = [(s, x[s: s + 1000].clone()) for s in chunk_starts(5000, 1000, 200)]
+        parts = [(s, x[s : s + 1000].clone()) for s in chunk_starts(5000, 1000, 200)]
         torch.testing.assert_close(overlap_add(parts, 5000, 50), x)
 
 
@@ -148,8 +149,12 @@ class TestBatchTool:
     def test_folder_with_long_short_stereo_and_broken_files(self, tmp_path, ckpt, capsys):
         src = tmp_path / "in"
         save_audio(src / "short.wav", speechy(0.3, 8000)[None], 8000, subtype="PCM_16")
-        save_audio(src / "sub" / "stereo.flac", torch.stack([speechy(0.6, 8000, 1), speechy(0.6, 8000, 2)]), 8000,
-                   subtype="PCM_24")
+        save_audio(
+            src / "sub" / "stereo.flac",
+            torch.stack([speechy(0.6, 8000, 1), speechy(0.6, 8000, 2)]),
+            8000,
+            subtype="PCM_24",
+        )
         save_audio(src / "long.wav", speechy(4.0, 11025)[None], 11025, subtype="FLOAT")
         save_audio(src / "wide.wav", speechy(0.5, 16000)[None], 16000)
         save_audio(src / "silent.wav", torch.zeros(1, 4000), 8000)
@@ -157,8 +162,21 @@ class TestBatchTool:
         (src / "junk.wav").write_bytes(b"RIFF not really a wav file")
         sf.write(src / "nan.wav", np.array([0.1, np.nan] * 2000, dtype=np.float32), 8000, subtype="FLOAT")
         out = tmp_path / "out"
-        code = sigkit_main(["bwe", str(src), str(out), "--ckpt", str(ckpt), "-r", "--chunk-seconds", "1",
-                            "--device", "cpu", "-q"])
+        code = sigkit_main(
+            [
+                "bwe",
+                str(src),
+                str(out),
+                "--ckpt",
+                str(ckpt),
+                "-r",
+                "--chunk-seconds",
+                "1",
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
         assert code == 1  # some inputs failed, the rest were written
         summary = capsys.readouterr().out.strip().splitlines()[-1]
         assert summary.startswith("processed 3, skipped 0 (done before), failed 5")
@@ -167,8 +185,10 @@ class TestBatchTool:
         info = audio_info(out / "long.wav")
         assert (info.sr, info.frames, info.subtype) == (16000, 64000, "FLOAT")
         assert audio_info(out / "short.wav").frames == 4800
-        errors = {json.loads(line)["input"].split("/")[-1]: json.loads(line)["message"]
-                  for line in (out / "errors.jsonl").read_text().splitlines()}
+        errors = {
+            json.loads(line)["input"].split("/")[-1]: json.loads(line)["message"]
+            for line in (out / "errors.jsonl").read_text().splitlines()
+        }
         assert "already at or above the model's target rate 16000 Hz" in errors["wide.wav"]
         assert "silent" in errors["silent.wav"]
         assert "shorter than one STFT frame" in errors["tiny.wav"]
@@ -182,7 +202,10 @@ class TestBatchTool:
         src = tmp_path / "in"
         save_audio(src / "a.wav", speechy(1.0, 8000)[None], 8000)
         for flag, name in (([], "plain"), (["--keep-lowband"], "lb")):
-            assert main([str(src), str(tmp_path / name), "--ckpt", str(ckpt), "--device", "cpu", "-q", *flag]) == 0
+            assert (
+                main([str(src), str(tmp_path / name), "--ckpt", str(ckpt), "--device", "cpu", "-q", *flag])
+                == 0
+            )
         ref = resample(speechy(1.0, 8000), 8000, 16000)
         plain, _ = load_audio(tmp_path / "plain" / "a.wav")
         lb, _ = load_audio(tmp_path / "lb" / "a.wav")
@@ -192,7 +215,9 @@ class TestBatchTool:
     def test_wrong_checkpoint_kind_and_rates(self, tmp_path, ckpt, capsys):
         src = tmp_path / "in"
         save_audio(src / "a.wav", speechy(0.5, 8000)[None], 8000)
-        assert sigkit_main(["bwe", str(src), str(tmp_path / "o"), "--ckpt", str(ckpt), "--sr-out", "48000"]) == 1
+        assert (
+            sigkit_main(["bwe", str(src), str(tmp_path / "o"), "--ckpt", str(ckpt), "--sr-out", "48000"]) == 1
+        )
         assert "extends 8000 Hz -> 16000 Hz, not ? Hz -> 48000 Hz" in capsys.readouterr().err
         assert sigkit_main(["bwe", str(src), str(tmp_path / "o"), "--ckpt", str(ckpt), "--official"]) == 1
         assert "--official needs --sr-in and --sr-out" in capsys.readouterr().err

@@ -1,16 +1,26 @@
 """AP-BWE discriminators and losses: sizes, shapes, official details, loss values on known inputs."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
-
-from sigkit.audio.apbwe.discriminators import (MultiPeriodDiscriminator, MultiResolutionDiscriminator,
-                                               PeriodDiscriminator, ResolutionDiscriminator)
-from sigkit.audio.apbwe.losses import (LossWeights, complex_from_amp_phase, feature_matching_loss,
-                                       hinge_discriminator_loss, hinge_generator_loss, reconstruction_losses,
-                                       weighted_reconstruction)
+from sigkit.audio.apbwe.discriminators import (
+    MultiPeriodDiscriminator,
+    MultiResolutionDiscriminator,
+    PeriodDiscriminator,
+    ResolutionDiscriminator,
+)
+from sigkit.audio.apbwe.losses import (
+    LossWeights,
+    complex_from_amp_phase,
+    feature_matching_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    reconstruction_losses,
+    weighted_reconstruction,
+)
 
 
 def n_params(m: torch.nn.Module) -> int:
@@ -80,7 +90,9 @@ class TestLosses:
         out = reconstruction_losses(a, p, c, a + 0.5, p_g, c, c)
         assert float(out["amplitude"]) == pytest.approx(0.25)
         assert float(out["ip"]) == pytest.approx(0.3, abs=1e-5)
-        assert float(out["gd"]) == pytest.approx(0.0, abs=1e-5) and float(out["iaf"]) == pytest.approx(0.0, abs=1e-5)
+        assert float(out["gd"]) == pytest.approx(0.0, abs=1e-5) and float(out["iaf"]) == pytest.approx(
+            0.0, abs=1e-5
+        )
         assert float(out["complex"]) == 0.0 and float(out["consistency"]) == 0.0
         c_g = c + torch.tensor([1.0, -2.0])
         out = reconstruction_losses(a, p, c, a, p, c_g, c_g + 3)
@@ -89,8 +101,14 @@ class TestLosses:
     def test_official_weights(self):
         w = LossWeights()
         assert (w.amplitude, w.phase, w.complex, w.consistency, w.mpd, w.mrd) == (45, 100, 90, 90, 1, 0.1)
-        t = {"amplitude": torch.tensor(0.1), "ip": torch.tensor(1.0), "gd": torch.tensor(2.0),
-             "iaf": torch.tensor(3.0), "complex": torch.tensor(0.01), "consistency": torch.tensor(0.02)}
+        t = {
+            "amplitude": torch.tensor(0.1),
+            "ip": torch.tensor(1.0),
+            "gd": torch.tensor(2.0),
+            "iaf": torch.tensor(3.0),
+            "complex": torch.tensor(0.01),
+            "consistency": torch.tensor(0.02),
+        }
         assert float(weighted_reconstruction(t)) == pytest.approx(4.5 + 600 + 0.9 + 1.8)
 
     def test_complex_from_amp_phase(self):

@@ -1,23 +1,38 @@
 """AP-BWE generator: official size and names, shapes at every rate pair, initialisation, stream updates."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from sigkit.audio.apbwe.model import APBWEGenerator, ConvNeXtBlock, count_parameters
+
 from sigkit.spectral import STFTSpec, amp_phase
 
 # Sizes read from the official models/model.py (APNet_BWE_Model with n_fft 1024, 512 channels, 8 layers).
 OFFICIAL_SHAPES = {
-    "conv_pre_mag.weight": (512, 513, 7), "conv_pre_mag.bias": (512,),
-    "norm_pre_mag.weight": (512,), "norm_pre_pha.bias": (512,),
-    "convnext_mag.0.dwconv.weight": (512, 1, 7), "convnext_pha.7.pwconv1.weight": (1536, 512),
-    "convnext_mag.3.pwconv2.weight": (512, 1536), "convnext_pha.5.gamma": (512,),
-    "convnext_mag.7.norm.weight": (512,), "norm_post_pha.weight": (512,),
-    "linear_post_mag.weight": (513, 512), "linear_post_pha_r.bias": (513,), "linear_post_pha_i.weight": (513, 512),
+    "conv_pre_mag.weight": (512, 513, 7),
+    "conv_pre_mag.bias": (512,),
+    "norm_pre_mag.weight": (512,),
+    "norm_pre_pha.bias": (512,),
+    "convnext_mag.0.dwconv.weight": (512, 1, 7),
+    "convnext_pha.7.pwconv1.weight": (1536, 512),
+    "convnext_mag.3.pwconv2.weight": (512, 1536),
+    "convnext_pha.5.gamma": (512,),
+    "convnext_mag.7.norm.weight": (512,),
+    "norm_post_pha.weight": (512,),
+    "linear_post_mag.weight": (513, 512),
+    "linear_post_pha_r.bias": (513,),
+    "linear_post_pha_i.weight": (513, 512),
 }
-RATE_PAIRS = [(2000, 16000), (4000, 16000), (8000, 16000), (8000, 48000), (12000, 48000), (16000, 48000),
-              (24000, 48000)]
+RATE_PAIRS = [
+    (2000, 16000),
+    (4000, 16000),
+    (8000, 16000),
+    (8000, 48000),
+    (12000, 48000),
+    (16000, 48000),
+    (24000, 48000),
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +69,8 @@ class TestAPBWEGenerator:
         assert abs(float(w.std()) - 0.02) < 0.001 and 0.06 < float(w.abs().max()) <= 2.0
         assert float(official.conv_pre_mag.bias.abs().max()) == 0.0
         head = official.linear_post_mag.weight.detach()  # kaiming-uniform: U(-1/sqrt(512), 1/sqrt(512))
-        bound = 1 / 512 ** 0.5
-        assert float(head.abs().max()) <= bound and float(head.std()) > 0.9 * bound / 3 ** 0.5
+        bound = 1 / 512**0.5
+        assert float(head.abs().max()) <= bound and float(head.std()) > 0.9 * bound / 3**0.5
         assert float(official.linear_post_pha_r.bias.abs().max()) > 0
 
     def test_stream_exchange_order(self):
@@ -65,7 +80,7 @@ class TestAPBWEGenerator:
         # by hand: mag += pha, then pha += (updated) mag, then each block
         xm = g.norm_pre_mag(g.conv_pre_mag(a).transpose(1, 2)).transpose(1, 2)
         xp = g.norm_pre_pha(g.conv_pre_pha(p).transpose(1, 2)).transpose(1, 2)
-        for bm, bp in zip(g.convnext_mag, g.convnext_pha):
+        for bm, bp in zip(g.convnext_mag, g.convnext_pha, strict=False):
             xm = xm + xp
             xp = xp + xm
             xm, xp = bm(xm), bp(xp)
@@ -73,7 +88,9 @@ class TestAPBWEGenerator:
         torch.testing.assert_close(hm, g.norm_post_mag(xm.transpose(1, 2)))
         out_a, out_p, _ = g(a, p)
         torch.testing.assert_close(out_a, a + g.linear_post_mag(hm).transpose(1, 2))
-        torch.testing.assert_close(out_p, torch.atan2(g.linear_post_pha_i(hp), g.linear_post_pha_r(hp)).transpose(1, 2))
+        torch.testing.assert_close(
+            out_p, torch.atan2(g.linear_post_pha_i(hp), g.linear_post_pha_r(hp)).transpose(1, 2)
+        )
 
     def test_convnext_block_known_value(self):
         blk = ConvNeXtBlock(4, 0.0)
@@ -91,7 +108,8 @@ class TestAPBWEGenerator:
     def test_load_official_state_dict(self, official):
         g = APBWEGenerator()
         g.load_official_state_dict(official.state_dict())
-        assert all(torch.equal(a, b) for a, b in zip(g.state_dict().values(), official.state_dict().values()))
+        mine, theirs = g.state_dict().values(), official.state_dict().values()
+        assert all(torch.equal(a, b) for a, b in zip(mine, theirs, strict=True))
         bad = dict(official.state_dict())
         bad.pop("linear_post_mag.bias")
         with pytest.raises(ValueError, match="missing.*linear_post_mag.bias"):

@@ -1,5 +1,6 @@
 """AP-BWE training: every config builds and trains a step (at reduced width), the official recipe's
 settings, manual optimisation, checkpoint round trip, ``sigkit test``'s paper-format table."""
+
 from __future__ import annotations
 
 import glob
@@ -8,24 +9,51 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from sigkit.audio.apbwe import APBWE
 from sigkit.audio.apbwe.module import APBWEModule, format_results_table
+
 from sigkit.errors import CheckpointError
 from sigkit.train import run_lightning_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(glob.glob(str(ROOT / "configs/audio/apbwe_*.yaml")))
 FULL = [c for c in CONFIGS if not c.endswith("apbwe_tiny.yaml")]
-EXPECTED_PAIRS = {"2k_16k": ([2000], 16000), "4k_16k": ([4000], 16000), "8k_16k": ([8000], 16000),
-                  "8k_48k": ([8000], 48000), "12k_48k": ([12000], 48000), "16k_48k": ([16000], 48000),
-                  "24k_48k": ([24000], 48000), "star_16k": ([2000, 4000, 8000], 16000),
-                  "star_48k": ([8000, 12000, 16000, 24000], 48000), "tiny": ([8000], 16000)}
-SMALL = ["--model.init_args.channels", "16", "--model.init_args.layers", "1",
-         "--model.init_args.mpd_channels", "[4, 4, 4, 4, 4]", "--model.init_args.mrd_channels", "4"]
-FAST_DATA = ["--data.init_args.batch_size", "2", "--data.init_args.synthetic_train", "2",
-             "--data.init_args.synthetic_val", "1", "--data.init_args.synthetic_seconds", "0.6",
-             "--data.init_args.num_workers", "0", "--data.init_args.segment", "2000"]
+EXPECTED_PAIRS = {
+    "2k_16k": ([2000], 16000),
+    "4k_16k": ([4000], 16000),
+    "8k_16k": ([8000], 16000),
+    "8k_48k": ([8000], 48000),
+    "12k_48k": ([12000], 48000),
+    "16k_48k": ([16000], 48000),
+    "24k_48k": ([24000], 48000),
+    "star_16k": ([2000, 4000, 8000], 16000),
+    "star_48k": ([8000, 12000, 16000, 24000], 48000),
+    "tiny": ([8000], 16000),
+}
+SMALL = [
+    "--model.init_args.channels",
+    "16",
+    "--model.init_args.layers",
+    "1",
+    "--model.init_args.mpd_channels",
+    "[4, 4, 4, 4, 4]",
+    "--model.init_args.mrd_channels",
+    "4",
+]
+FAST_DATA = [
+    "--data.init_args.batch_size",
+    "2",
+    "--data.init_args.synthetic_train",
+    "2",
+    "--data.init_args.synthetic_val",
+    "1",
+    "--data.init_args.synthetic_seconds",
+    "0.6",
+    "--data.init_args.num_workers",
+    "0",
+    "--data.init_args.segment",
+    "2000",
+]
 
 
 def test_every_rate_pair_has_a_config():
@@ -41,15 +69,37 @@ def test_full_configs_are_the_official_recipe(config):
     assert [m["sr_in"]] if isinstance(m["sr_in"], int) else m["sr_in"] == rates
     assert m["sr_out"] == d["sr_out"] == sr_out and d["sr_in"] == m["sr_in"]
     assert (m["channels"], m["layers"], m["n_fft"], m["hop"], m["win"]) == (512, 8, 1024, 80, 320)
-    assert (m["lr"], m["betas"], m["weight_decay"], m["lr_decay"], m["grad_clip"]) == (2e-4, [0.8, 0.99], 0.01, 0.999, 10.0)
+    assert (m["lr"], m["betas"], m["weight_decay"], m["lr_decay"], m["grad_clip"]) == (
+        2e-4,
+        [0.8, 0.99],
+        0.01,
+        0.999,
+        10.0,
+    )
     assert (d["segment"], d["batch_size"]) == (8000, 16)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: Path(c).stem)
 def test_one_training_step_of_every_config(config, tmp_path):
-    code = run_lightning_cli(["fit", "-c", config, *SMALL, *FAST_DATA, "--trainer.fast_dev_run", "1",
-                              "--trainer.accelerator", "cpu", "--trainer.devices", "1",
-                              "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"])
+    code = run_lightning_cli(
+        [
+            "fit",
+            "-c",
+            config,
+            *SMALL,
+            *FAST_DATA,
+            "--trainer.fast_dev_run",
+            "1",
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.devices",
+            "1",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+    )
     assert code == 0
 
 
@@ -79,13 +129,26 @@ def test_manual_optimisation_step_updates_and_clips():
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(list(m.generator.parameters()), 1e-3)
     assert float(norm) > 1e-3
-    assert float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in m.generator.parameters()]))) <= 1.01e-3
+    assert (
+        float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in m.generator.parameters()])))
+        <= 1.01e-3
+    )
 
 
 def test_checkpoint_round_trip_and_test_table(tmp_path, capsys):
     tiny = str(ROOT / "configs/audio/apbwe_tiny.yaml")
-    args = [*SMALL, *FAST_DATA, "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]
-    assert run_lightning_cli(["fit", "-c", tiny, *args, "--trainer.max_steps", "4", "--trainer.max_epochs", "3"]) == 0
+    args = [
+        *SMALL,
+        *FAST_DATA,
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    assert (
+        run_lightning_cli(["fit", "-c", tiny, *args, "--trainer.max_steps", "4", "--trainer.max_epochs", "3"])
+        == 0
+    )
     ckpt = next(tmp_path.rglob("last.ckpt"))
     raw = torch.load(ckpt, weights_only=False)
     assert raw["sigkit"]["kind"] == "sigkit.audio.apbwe" and raw["sigkit"]["sr_in"] == [8000]
@@ -121,8 +184,10 @@ def test_wrong_checkpoint_kind_is_refused(tmp_path):
 
 
 def test_results_table_multi_rate():
-    scores = {r: {"sinc": {"lsd": [2.0], "snr": [5.0]}, "AP-BWE (sigkit)": {"lsd": [1.0, 0.5], "snr": [10.0, 12.0]}}
-              for r in (8000, 24000)}
+    scores = {
+        r: {"sinc": {"lsd": [2.0], "snr": [5.0]}, "AP-BWE (sigkit)": {"lsd": [1.0, 0.5], "snr": [10.0, 12.0]}}
+        for r in (8000, 24000)
+    }
     table = format_results_table(scores, 48000)
     assert table.splitlines()[0] == "| Method | 8→48 LSD | 8→48 SNR | 24→48 LSD | 24→48 SNR |"
     assert table.splitlines()[2] == "| sinc | 2.00 | 5.00 | 2.00 | 5.00 |"

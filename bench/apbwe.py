@@ -63,50 +63,29 @@ def test_signal(batch: int, seconds: float, sr: int, seed: int = 0) -> torch.Ten
     return torch.stack(out)
 
 
-def official_pipeline(gen: APBWEGenerator):
-    """torch.stft -> generator -> torch.istft, exactly as the official inference script."""
+def official_pipeline(gen, autocast: bool = False):
+    """torch.stft -> generator -> torch.istft, exactly as the official inference script.
+
+    ``gen`` is the generator (or a compiled one); ``autocast`` runs it under CUDA bf16 autocast.
+    """
 
     def run(x: torch.Tensor) -> torch.Tensor:
         w = torch.hann_window(SPEC.win, device=x.device)
         X = torch.stft(
             x, SPEC.n_fft, SPEC.hop, SPEC.win, window=w, center=True, pad_mode="reflect", return_complex=True
         )
-        a, p, _ = gen(torch.log(X.abs() + 1e-4), torch.angle(X))
-        amp = torch.exp(a)
-        return torch.istft(
-            torch.complex(amp * torch.cos(p), amp * torch.sin(p)),
-            SPEC.n_fft,
-            SPEC.hop,
-            SPEC.win,
-            window=w,
-            center=True,
-        )
+        with torch.autocast("cuda", torch.bfloat16, enabled=autocast):
+            a, p, _ = gen(torch.log(X.abs() + 1e-4), torch.angle(X))
+        amp, p = torch.exp(a.float()), p.float()
+        spec = torch.complex(amp * torch.cos(p), amp * torch.sin(p))
+        return torch.istft(spec, SPEC.n_fft, SPEC.hop, SPEC.win, window=w, center=True)
 
     return run
 
 
 def compiled_generator_pipeline(gen: APBWEGenerator, device: str = "cuda"):
-    cgen = torch.compile(gen)
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        w = torch.hann_window(SPEC.win, device=x.device)
-        X = torch.stft(
-            x, SPEC.n_fft, SPEC.hop, SPEC.win, window=w, center=True, pad_mode="reflect", return_complex=True
-        )
-        with torch.autocast("cuda", torch.bfloat16, enabled=device == "cuda"):
-            a, p, _ = cgen(torch.log(X.abs() + 1e-4), torch.angle(X))
-        amp = torch.exp(a.float())
-        p = p.float()
-        return torch.istft(
-            torch.complex(amp * torch.cos(p), amp * torch.sin(p)),
-            SPEC.n_fft,
-            SPEC.hop,
-            SPEC.win,
-            window=w,
-            center=True,
-        )
-
-    return run
+    """The official pipeline with ``torch.compile(generator)`` (under bf16 autocast on CUDA)."""
+    return official_pipeline(torch.compile(gen), autocast=device == "cuda")
 
 
 def fast_pipeline(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import statistics
 import sys
 import warnings
@@ -73,8 +72,10 @@ def load_datamodule(ckpt: str | Path, **overrides):
 def clip_probabilities(model: torch.nn.Module, wave: Tensor) -> Tensor:
     """Class probabilities ``(C,)`` of a mono waveform ``(T,)`` at the model's rate.
 
-    The waveform is cut into windows of ``model.clip_samples`` samples (the last one zero-padded; a
-    short clip is padded), and the windows' softmax probabilities are averaged.
+    A waveform longer than ``model.clip_samples`` is cut into windows of that length starting every
+    ``clip_samples`` samples, the last one ending at the file's end (so it overlaps its neighbour
+    rather than being padded with silence the model never saw); a shorter one is zero-padded, as in
+    training. The windows' softmax probabilities are averaged.
 
     >>> from sigkit.audio.tiny import TinyTransformer, WaveChunkFrontend
     >>> m = TinyTransformer(WaveChunkFrontend(50), n_classes=3, clip_samples=500).eval()
@@ -86,10 +87,13 @@ def clip_probabilities(model: torch.nn.Module, wave: Tensor) -> Tensor:
         raise InputError(
             f"clip_probabilities needs a non-empty mono waveform (T,), got shape {tuple(wave.shape)}"
         )
-    n = model.clip_samples
-    windows = max(1, math.ceil(wave.numel() / n))
-    padded = torch.nn.functional.pad(wave, (0, windows * n - wave.numel()))
-    return torch.softmax(model(padded.reshape(windows, n)), dim=-1).mean(dim=0)
+    n, length = model.clip_samples, wave.numel()
+    if length <= n:
+        batch = torch.nn.functional.pad(wave, (0, n - length))[None]
+    else:
+        starts = list(range(0, length - n, n)) + [length - n]
+        batch = torch.stack([wave[s : s + n] for s in starts])
+    return torch.softmax(model(batch), dim=-1).mean(dim=0)
 
 
 def top_k(probs: Tensor, class_names: list[str] | None, k: int) -> list[tuple[str, float]]:

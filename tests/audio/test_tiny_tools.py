@@ -209,3 +209,23 @@ def test_esc50_crossval_prints_mean_and_std(tmp_path, capsys):
     summary = [line for line in text.splitlines() if line.startswith("ESC-50 2-fold accuracy")]
     assert summary and f"{np.mean(accs):.2f} +- {np.std(accs, ddof=1):.2f} %" in summary[0]
     assert (tmp_path / "cv" / "fold2" / "lightning_logs").is_dir()
+
+
+def test_clip_probabilities_windows():
+    from sigkit.audio.tiny.infer import clip_probabilities
+
+    class Spy(torch.nn.Module):
+        clip_samples = 4
+
+        def forward(self, x):
+            self.seen = x.clone()
+            return torch.stack([x.sum(1), -x.sum(1)], dim=1)
+
+    spy = Spy()
+    p = clip_probabilities(spy, torch.arange(10.0))
+    # windows every 4 samples, the last one ending at the end (overlapping, not zero-padded)
+    torch.testing.assert_close(spy.seen, torch.tensor([[0.0, 1, 2, 3], [4, 5, 6, 7], [6, 7, 8, 9]]))
+    expected = torch.softmax(torch.tensor([[6.0, -6], [22, -22], [30, -30]]), dim=-1).mean(0)
+    torch.testing.assert_close(p, expected)
+    clip_probabilities(spy, torch.arange(3.0))
+    torch.testing.assert_close(spy.seen, torch.tensor([[0.0, 1, 2, 0]]))  # short: zero-padded as in training

@@ -75,7 +75,7 @@ def train(
         devices=1,
         enable_progress_bar=sys.stderr.isatty(),
         max_epochs=10_000,
-        max_steps=2 * max_steps,
+        max_steps=max_steps,
         max_time={"seconds": int(minutes * 60)},
         default_root_dir=str(out / "train"),
         logger=False,
@@ -179,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         help="batches on the reconstruction losses alone before the discriminators join (default 150)",
     )
     p.add_argument(
-        "--max-steps", type=int, default=100_000, help="stop after this many batches (default: time only)"
+        "--max-steps",
+        type=int,
+        default=100_000,
+        help="stop after this many optimizer steps (G and D steps count apart; default: time only)",
     )
     p.add_argument("--batch-size", type=int, default=8, help="training batch (default 8)")
     p.add_argument("--seed", type=int, default=0)

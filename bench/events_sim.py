@@ -5,7 +5,8 @@
 
 The input is a smooth texture sliding at 200 px/s sampled at ``--fps`` (1 kHz): ``seconds * fps``
 frames are simulated after a warm-up of 5 frames.  Real-time factor = simulated seconds / wall seconds.
-Baseline in the same run: the same simulator with the bandwidth model off (ideal pixel).  v2e is
+Baselines in the same run: the torch reference (``--backends torch,triton``) and the bandwidth model
+off (ideal pixel).  v2e is
 not measured (no wheel reachable from the benchmark machines).
 """
 from __future__ import annotations
@@ -31,28 +32,23 @@ def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0) 
     return torch.stack(out)
 
 
-def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps: float) -> dict:
+def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps: float, backend: str) -> dict:
     n = int(round(seconds * fps))
     warm = 5
     fr = frames_on(device, h, w, n + warm + 1, fps)
+    ts = torch.arange(n + warm + 1, dtype=torch.float64) / fps
     sim = Simulator(SimConfig(bandwidth_model=bandwidth), h, w, device)
-    sim.reset(fr[0], 0.0)
-    for k in range(1, warm + 1):
-        sim._step(fr[k], k / fps)
+    sim.run(fr[:warm + 1], ts[:warm + 1], backend=backend)          # warm-up (and Triton compile)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    n_ev = 0
-    sub0 = sim.n_substeps
-    for k in range(warm + 1, warm + 1 + n):
-        for o in sim._step(fr[k], k / fps):
-            n_ev += o[0].numel()
+    ev = sim.run(fr[warm + 1:], ts[warm + 1:], backend=backend)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
-    return dict(device=device, size=f"{w}x{h}", bandwidth_model=bandwidth, frames=n, wall_s=round(dt, 4),
-                frames_per_s=round(n / dt, 1), events_per_s=round(n_ev / dt, 1), events=n_ev,
-                substeps_per_frame=round((sim.n_substeps - sub0) / n, 2), realtime_factor=round(n / fps / dt, 4))
+    return dict(device=device, backend=backend, size=f"{w}x{h}", bandwidth_model=bandwidth, frames=n,
+                wall_s=round(dt, 4), frames_per_s=round(n / dt, 1), events_per_s=round(len(ev) / dt, 1),
+                events=len(ev), realtime_factor=round(n / fps / dt, 4))
 
 
 def main() -> None:
@@ -62,6 +58,7 @@ def main() -> None:
     p.add_argument("--sizes", default="346x260,640x480,1280x720")
     p.add_argument("--seconds", type=float, default=0.1)
     p.add_argument("--fps", type=float, default=1000.0)
+    p.add_argument("--backends", default="torch", help="comma-separated: torch, triton")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     if a.threads:
@@ -69,16 +66,17 @@ def main() -> None:
     rows = []
     for size in a.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
-        for bw in (False, True):
-            r = bench_one(a.device, h, w, bw, a.seconds, a.fps)
-            r["threads"] = torch.get_num_threads()
-            rows.append(r)
-            print(json.dumps(r), flush=True)
-    print("| device | size | bandwidth model | frames/s | events/s | x real time (1 kHz) | sub-steps/frame |")
+        for backend in a.backends.split(","):
+            for bw in (False, True):
+                r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend)
+                r["threads"] = torch.get_num_threads()
+                rows.append(r)
+                print(json.dumps(r), flush=True)
+    print("| device | backend | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['device']} | {r['size']} | {'on' if r['bandwidth_model'] else 'off'} | {r['frames_per_s']} | "
-              f"{r['events_per_s']:.3g} | {r['realtime_factor']} | {r['substeps_per_frame']} |")
+        print(f"| {r['device']} | {r['backend']} | {r['size']} | {'on' if r['bandwidth_model'] else 'off'} | "
+              f"{r['frames_per_s']} | {r['events_per_s']:.3g} | {r['realtime_factor']} |")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(rows, fh, indent=1)

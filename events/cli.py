@@ -102,7 +102,8 @@ def _control_main(argv: list[str]) -> int:
     except ValueError:
         raise InputError(f"--size {a.size!r}: give HxW, e.g. 24x32") from None
     frames, ts = sliding_texture(h, w, a.seconds, a.fps, a.speed, a.step_time, a.step)
-    bmap = BiasMap(base=SimConfig(ip_to_it_fa=a.ip_to_it_fa, substep_fraction=1.0), refractory_at_57=a.refractory_at_57)
+    bmap = BiasMap(base=SimConfig(ip_to_it_fa=a.ip_to_it_fa, substep_fraction=1.0, ringing_rad_per_substep=0.0),
+                   refractory_at_57=a.refractory_at_57)
     logs = {}
     for name, ctl in (("fixed", FixedBiases()), ("fast+slow", FastSlowController.for_sensor(h, w))):
         logs[name] = run_closed_loop(frames, ts, ctl, bmap)[0]

@@ -18,7 +18,8 @@ def runs():
     """A textured wall slides past; at 1.2 s the light drops 100x.  The dimmer pixel is slower (the
     bandwidth model), so the event rate falls below the paper's lower bound (scaled per pixel)."""
     frames, ts = sliding_texture(H, W, 4.2, 100, speed_px_s=30.0, step_time=STEP, step_factor=0.01)
-    bmap = BiasMap(base=SimConfig(ip_to_it_fa=800.0, substep_fraction=1.0, seed=0), refractory_at_57=150e-6)
+    bmap = BiasMap(base=SimConfig(ip_to_it_fa=800.0, substep_fraction=1.0, ringing_rad_per_substep=0.0, seed=0),
+                   refractory_at_57=150e-6)
     out = {}
     for name, ctl in (("fixed", FixedBiases()), ("fast+slow", FastSlowController.for_sensor(H, W))):
         out[name] = run_closed_loop(frames, ts, ctl, bmap)[0]

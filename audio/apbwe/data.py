@@ -205,7 +205,7 @@ def synthetic_utterances(n: int, seconds: float, sr: int, seed: int, prefix: str
     >>> [x.uid for x in u], tuple(u[0].wave.shape)
     (['val_0000', 'val_0001'], (8000,))
     """
-    from sigkit.data.synth.speech import speech_like
+    from sigkit.data.synth import speech_like
 
     out = []
     for i in range(n):

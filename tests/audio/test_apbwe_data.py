@@ -123,3 +123,16 @@ class TestNarrowband:
         rates = {ds[0]["sr_in"] for _ in range(30)}
         assert rates == {2000, 4000, 8000}  # AP-BWE*: a random rate per example
         assert ds[0]["wb"].shape == (8000,)
+
+
+def test_reads_the_synthetic_vctk_writer(tmp_path):
+    """`write_vctk_layout` (wav48_silence_trimmed/<spk>/<id>_mic1.flac) is read with the official split."""
+    from sigkit.data.synth import write_vctk_layout
+
+    write_vctk_layout(tmp_path / "vctk", n=4, sr=16000, n_speakers=2, seconds=(0.5, 0.6))
+    splits = discover_vctk(tmp_path / "vctk", sr_out=16000)
+    assert [u.uid for u in splits["train"]] == ["p225_001", "p225_002"]
+    assert [u.uid for u in splits["test"]] == ["p360_001", "p360_002"]
+    dm = VCTKDataModule(root=str(tmp_path / "vctk"), sr_out=16000, sr_in=8000, batch_size=2)
+    dm.setup("fit")
+    assert next(iter(dm.train_dataloader()))["wb"].shape == (2, 8000)

@@ -23,6 +23,7 @@ The simulator is vectorised over pixels in torch (CPU or GPU) and steps through 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -422,6 +423,13 @@ class Simulator:
             start = 1
         if backend == "auto":
             backend = "triton" if (self.device.type == "cuda" and self.dtype == torch.float32) else "torch"
+            if backend == "triton":
+                try:                                    # the kernel compiles on first use
+                    return self._to_events(self._run_triton(fr, ts, start))
+                except Exception as err:  # noqa: BLE001 - no Triton, or it failed to compile: use the reference
+                    warnings.warn(f"Triton event kernel unavailable ({type(err).__name__}: {err}); "
+                                  "using the torch reference", RuntimeWarning, stacklevel=2)
+                    backend = "torch"
         if backend == "triton":
             return self._to_events(self._run_triton(fr, ts, start))
         out: list = []
@@ -452,13 +460,15 @@ class Simulator:
 
         if self.dtype != torch.float32:
             raise InputError("the Triton backend keeps float32 state; use backend='torch' for float64")
-        f32 = lambda x: x.to(torch.float32).contiguous()  # noqa: E731
+        # copies: the simulator's own state changes only once every chunk has succeeded
+        f32 = lambda x: x.to(torch.float32).clone().contiguous()  # noqa: E731
         zeros = torch.zeros_like(self.u)
         flt = self.filter
         state = dict(u=f32(self.u), y_pr=f32(flt.y_pr if flt else zeros), v_pr=f32(flt.v_pr if flt else zeros),
                      y_sf=f32(flt.y_sf if flt else zeros), y_diff=f32(flt.y_diff if flt else zeros),
                      l_sf=f32(self.l_sf), l_diff=f32(self.l_diff), ref_d=f32(self.ref_d), ref_s=f32(self.ref_s),
-                     t_ref=self.t_ref.to(torch.float64).contiguous(), pending=self.pending.to(torch.int8).contiguous())
+                     t_ref=self.t_ref.to(torch.float64).clone().contiguous(),
+                     pending=self.pending.to(torch.int8).contiguous())
         params = self._kernel_params()
         c_on, c_off, g_leak = f32(self.c_on), f32(self.c_off), f32(self.g_leak)
         out: list = []

@@ -47,8 +47,9 @@ def _sync(dev):
 
 
 def timeit(fn, dev, repeat: int) -> tuple[float, object]:
-    out = fn()  # warm-up (compilation, caches)
-    _sync(dev)
+    if dev.type == "cuda":
+        out = fn()  # warm-up (compilation, caches); on CPU the min over repeats serves
+        _sync(dev)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -115,59 +116,39 @@ def run_dim(d: int, args, dev) -> list[dict]:
     if args.sweep and (dev.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"):
         rows += sweep(zy, zq, logdet, ref, d, args, dev)
     mr = min(args.ref_m, args.m)
-    if "scipy" in args.baselines:
+
+    def scipy_kde():
         from scipy.stats import gaussian_kde
 
-        g = gaussian_kde(y.T, bw_method="scott")
-        t0 = time.perf_counter()
-        out = g.logpdf(q[:mr].T)
-        t = time.perf_counter() - t0
-        rows.append(
-            dict(
-                d=d,
-                method="scipy gaussian_kde",
-                dtype="float64",
-                seconds=t * args.m / mr,
-                m_timed=mr,
-                err=float(np.abs(out - ref[:mr].numpy()).max()),
-            )
-        )
-    if "sklearn" in args.baselines:
+        return gaussian_kde(y.T, bw_method="scott").logpdf(q[:mr].T)
+
+    def sklearn_kde():
         from sklearn.neighbors import KernelDensity
 
+        return KernelDensity(bandwidth=1.0, rtol=0, atol=0).fit(zy).score_samples(zq[:mr]) - logdet
+
+    def kdepy_kde():
+        from KDEpy import TreeKDE
+
+        return np.log(TreeKDE(kernel="gaussian", bw=1.0).fit(zy).evaluate(zq[:mr])) - logdet
+
+    baselines = [
+        ("scipy", "scipy gaussian_kde", scipy_kde),
+        ("sklearn", "sklearn KernelDensity (exact)", sklearn_kde),
+    ]
+    if d <= 2:
+        baselines.append(("kdepy", "KDEpy TreeKDE", kdepy_kde))
+    for key, name, fn in baselines:
+        if key not in args.baselines:
+            continue
         t0 = time.perf_counter()
-        kd = KernelDensity(bandwidth=1.0, rtol=0, atol=0).fit(zy)
-        out = kd.score_samples(zq[:mr]) - logdet
-        t = time.perf_counter() - t0
-        rows.append(
-            dict(
-                d=d,
-                method="sklearn KernelDensity (exact)",
-                dtype="float64",
-                seconds=t * args.m / mr,
-                m_timed=mr,
-                err=float(np.abs(out - ref[:mr].numpy()).max()),
-            )
-        )
-    if "kdepy" in args.baselines and d <= 2:
         try:
-            from KDEpy import TreeKDE
+            out = fn()
         except ImportError:
-            pass
-        else:
-            t0 = time.perf_counter()
-            out = np.log(TreeKDE(kernel="gaussian", bw=1.0).fit(zy).evaluate(zq[:mr])) - logdet
-            t = time.perf_counter() - t0
-            rows.append(
-                dict(
-                    d=d,
-                    method="KDEpy TreeKDE",
-                    dtype="float64",
-                    seconds=t * args.m / mr,
-                    m_timed=mr,
-                    err=float(np.abs(out - ref[:mr].numpy()).max()),
-                )
-            )
+            continue
+        t = time.perf_counter() - t0  # fit + evaluate of the first mr queries, scaled to m below
+        err = float(np.abs(out - ref[:mr].numpy()).max())
+        rows.append(dict(d=d, method=name, dtype="float64", seconds=t * args.m / mr, m_timed=mr, err=err))
     return rows
 
 
@@ -205,8 +186,18 @@ def sweep(zy, zq, logdet, ref, d, args, dev) -> list[dict]:
             try:
                 t, out = timeit(
                     lambda cfg=(meth, bm, bn, w, ns, fast), Q=Q, X=X, lw=lw: kde_logsumexp(
-                        Q, X, lw, 0, 1.0, 1.0, method=cfg[0], block_m=cfg[1], block_n=cfg[2],
-                        num_warps=cfg[3], num_stages=cfg[4], fast_exp64=cfg[5],
+                        Q,
+                        X,
+                        lw,
+                        0,
+                        1.0,
+                        1.0,
+                        method=cfg[0],
+                        block_m=cfg[1],
+                        block_n=cfg[2],
+                        num_warps=cfg[3],
+                        num_stages=cfg[4],
+                        fast_exp64=cfg[5],
                     ),
                     dev,
                     args.repeat,

@@ -152,6 +152,9 @@ def choose_config(d: int, dtype: torch.dtype, method: str | None = None) -> dict
     float64: ``tl.dot`` at every ``d`` (faster than the per-coordinate loop: 7.4 vs 9.0 ms at d=2,
     4.6 vs 13 ms at d=16, 22 vs 72 ms at d=128). float32: the per-coordinate loop below ``d = 8`` (the
     3xTF32 dot form loses digits to cancellation there: 1e-4 vs 2e-6), 3xTF32 ``tl.dot`` from ``d = 8``.
+
+    >>> choose_config(16, torch.float32)["method"], choose_config(2, torch.float32)["method"]
+    ('dot', 'diff')
     """
     if method is None:
         method = "diff" if (dtype == torch.float32 and d < 8) else "dot"

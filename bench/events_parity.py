@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
-
 from sigkit.events import SimConfig, Simulator, simulate
 from sigkit.events.scenes import sliding_texture
 

@@ -17,7 +17,6 @@ import math
 import time
 
 import torch
-
 from sigkit.events import SimConfig, Simulator
 
 

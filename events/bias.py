@@ -108,7 +108,7 @@ class FastSlowController:
         self.up_count = self.down_count = 0
 
     @classmethod
-    def for_sensor(cls, height: int, width: int, **kw) -> "FastSlowController":
+    def for_sensor(cls, height: int, width: int, **kw) -> FastSlowController:
         """The paper's bounds scaled from 346x260 pixels to ``height x width`` (same rate per pixel)."""
         s = height * width / PAPER_PIXELS
         return cls(rate_low=5e5 * s, rate_high=2.5e6 * s, **kw)
@@ -212,7 +212,7 @@ def plot_control(logs: dict[str, ControlLog], path: str, title: str = "") -> Non
         axes[1].step(a["t"], a["refr"], where="post", label=f"{name} RefrBp")
         axes[2].step(a["t"], a["pr"], where="post", label=f"{name} PrBp")
         axes[2].step(a["t"], a["on"], where="post", ls="--", label=f"{name} OnBn")
-    for r, lab in zip(bounds, ("lower bound", "upper bound")):
+    for r, lab in zip(bounds, ("lower bound", "upper bound"), strict=False):
         if math.isfinite(r):
             axes[0].axhline(r, color="k", lw=0.8, ls=":", label=lab)
     axes[0].set_ylabel("event rate (ev/s)")

@@ -53,7 +53,7 @@ def refractory_filter(ev: Events, refractory_us: int, paralyzable: bool = False)
     p_sorted, t_sorted = pix[order], ev.t[order]
     starts = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]])
     ends = np.r_[starts[1:], len(order)]
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=False):
         tt = t_sorted[s:e]
         if paralyzable:
             k = np.r_[True, np.diff(tt) > refractory_us]

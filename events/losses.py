@@ -31,7 +31,7 @@ def event_intervals(ev: Events) -> dict[str, np.ndarray]:
     w = int(ev.x.max()) + 1 if len(ev) else 1
     pix = ev.y.astype(np.int64) * w + ev.x.astype(np.int64)
     order = np.lexsort((ev.t, pix))
-    ps, ts = pix[order], ev.t[order]
+    ps = pix[order]
     has_prev = np.r_[False, ps[1:] == ps[:-1]]
     cur = order[has_prev]
     prev = order[np.flatnonzero(has_prev) - 1]

@@ -65,16 +65,17 @@ class SimConfig:
     leak_rate_cov_decades: float = 0.0
     shot_rate: float = 0.0
     bandwidth_model: bool = True
-    ip_to_it_fa: float = 2000.0
-    dark_current_fa: float = 4.0
-    amplifier_gain: float = 140.0
-    back_gate_coeff: float = 0.7
-    thermal_voltage_mv: float = 25.0
-    photodiode_cap_ff: float = 35.0
-    miller_cap_ff: float = 0.6
-    output_time_const_us: float = 1815.0
-    sf_cutoff_hz: float = 3122.0
-    diff_cutoff_hz: float = 16000.0
+    # the pixel model's parameters, with PixelParams' defaults (DVS128 nominal)
+    ip_to_it_fa: float = PixelParams.ip_to_it_fa
+    dark_current_fa: float = PixelParams.dark_current_fa
+    amplifier_gain: float = PixelParams.amplifier_gain
+    back_gate_coeff: float = PixelParams.back_gate_coeff
+    thermal_voltage_mv: float = PixelParams.thermal_voltage_mv
+    photodiode_cap_ff: float = PixelParams.photodiode_cap_ff
+    miller_cap_ff: float = PixelParams.miller_cap_ff
+    output_time_const_us: float = PixelParams.output_time_const_us
+    sf_cutoff_hz: float = PixelParams.sf_cutoff_hz
+    diff_cutoff_hz: float = PixelParams.diff_cutoff_hz
     log_eps: float = 1e-3
     substep_fraction: float = 0.5
     max_substeps: int = 64
@@ -300,7 +301,7 @@ class Simulator:
             A = da - ref_d + g * s0
             con, coff = _take(self.c_on, sel), _take(self.c_off, sel)
 
-            def f(x):
+            def f(x, A=A, B=B, cc=cc, s0=s0):
                 if cc is None:
                     return A + B * x
                 return A + B * x + cc * (-torch.expm1(-(w * (x + s0)).clamp(max=80.0)))

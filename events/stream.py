@@ -49,7 +49,7 @@ class Events:
 
     @classmethod
     def from_arrays(cls, t, x, y, p, height: int | None = None, width: int | None = None,
-                    sort: bool = True) -> "Events":
+                    sort: bool = True) -> Events:
         """Build from any array-likes; ``p`` may be 0/1, False/True or -1/+1 (0 and -1 mean OFF)."""
         t = np.asarray(t)
         if t.dtype.kind == "f":
@@ -66,7 +66,7 @@ class Events:
         return ev.sorted() if sort else ev
 
     @classmethod
-    def empty(cls, height: int | None = None, width: int | None = None) -> "Events":
+    def empty(cls, height: int | None = None, width: int | None = None) -> Events:
         """An empty stream."""
         return cls(np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int16), np.zeros(0, np.int8),
                    height, width)
@@ -90,24 +90,24 @@ class Events:
         """Polarity as uint8 1 (ON) / 0 (OFF)."""
         return (self.p > 0).astype(np.uint8)
 
-    def sorted(self) -> "Events":
+    def sorted(self) -> Events:
         """A copy ordered by time (stable: simultaneous events keep their order)."""
         if len(self) and np.all(self.t[1:] >= self.t[:-1]):
             return self
         o = np.argsort(self.t, kind="stable")
         return Events(self.t[o], self.x[o], self.y[o], self.p[o], self.height, self.width)
 
-    def select(self, mask: np.ndarray) -> "Events":
+    def select(self, mask: np.ndarray) -> Events:
         """The events where ``mask`` (bool ``(N,)``) or an index array selects."""
         return Events(self.t[mask], self.x[mask], self.y[mask], self.p[mask], self.height, self.width)
 
-    def slice_time(self, t_start_us: int, t_end_us: int) -> "Events":
+    def slice_time(self, t_start_us: int, t_end_us: int) -> Events:
         """Events with ``t_start_us <= t < t_end_us`` (binary search; the stream must be sorted)."""
         i0, i1 = np.searchsorted(self.t, [t_start_us, t_end_us], side="left")
         return Events(self.t[i0:i1], self.x[i0:i1], self.y[i0:i1], self.p[i0:i1], self.height, self.width)
 
     @staticmethod
-    def concat(parts: list["Events"]) -> "Events":
+    def concat(parts: list[Events]) -> Events:
         """Join streams (re-sorted by time); the sensor size is taken from the first part."""
         if not parts:
             return Events.empty()
@@ -116,7 +116,7 @@ class Events:
                     parts[0].height, parts[0].width)
         return ev.sorted()
 
-    def equals(self, other: "Events") -> bool:
+    def equals(self, other: Events) -> bool:
         """True when all four fields are identical (the sensor size is not compared)."""
         return all(np.array_equal(getattr(self, f), getattr(other, f)) for f in "txyp")
 

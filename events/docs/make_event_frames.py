@@ -11,7 +11,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-
 from sigkit.events import SimConfig, simulate  # noqa: E402
 from sigkit.events.representations import event_frame  # noqa: E402
 
@@ -33,7 +32,7 @@ def main() -> None:
              ("DVS128 nominal, bright", 1.0, SimConfig()),
              ("DVS128 nominal, 100x darker", 0.01, SimConfig())]
     fig, axes = plt.subplots(1, 3, figsize=(10, 2.3))
-    for ax, (name, light, cfg) in zip(axes, cases):
+    for ax, (name, light, cfg) in zip(axes, cases, strict=False):
         fr, ts = clip(light)
         ev = simulate(fr, ts, cfg)
         win = ev.slice_time(50_000, 70_000)

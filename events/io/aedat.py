@@ -113,7 +113,7 @@ def _build_table(fields: list[tuple[str, object]], ident: bytes) -> bytes:
     out[4:8] = ident
     struct.pack_into(f"<HH{nf}H", out, vt_pos, vt_size, obj_size, *body_offs)
     struct.pack_into("<i", out, table, table - vt_pos)
-    for (kind, val), off in zip(fields, body_offs):
+    for (kind, val), off in zip(fields, body_offs, strict=False):
         at = table + off
         if kind == "i32":
             struct.pack_into("<i", out, at, val)
@@ -252,11 +252,11 @@ def write_aedat4(path, events: Events, compression: str = "lz4", packet_size: in
     h, w = events.sensor_size
     info = ('<dv version="2.0"><node name="outInfo" path="/mainloop/sigkit/outInfo/">'
             '<node name="0" path="/mainloop/sigkit/outInfo/0/">'
-            '<attr key="compression" type="string">{c}</attr>'
+            f'<attr key="compression" type="string">{compression.upper()}</attr>'
             '<attr key="typeIdentifier" type="string">EVTS</attr>'
             '<node name="info" path="/mainloop/sigkit/outInfo/0/info/">'
-            '<attr key="sizeX" type="int">{w}</attr><attr key="sizeY" type="int">{h}</attr>'
-            '</node></node></node></dv>').format(c=compression.upper(), w=w, h=h)
+            f'<attr key="sizeX" type="int">{w}</attr><attr key="sizeY" type="int">{h}</attr>'
+            '</node></node></node></dv>')
     header = _build_table([("i32", code), ("i64", -1), ("str", info.encode())], b"IOHE")
     arr = np.zeros(len(events), _EVENT)
     arr["t"], arr["x"], arr["y"], arr["on"] = events.t, events.x, events.y, events.polarity01()

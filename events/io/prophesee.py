@@ -157,7 +157,7 @@ def write_evt3(path, events: Events) -> None:
     """Encode to EVT 3.0 with TIME_HIGH / TIME_LOW / ADDR_Y words on change and one ADDR_X per event."""
     words = []
     last_hi = last_lo = last_y = None
-    for t, x, y, p in zip(events.t.tolist(), events.x.tolist(), events.y.tolist(), events.polarity01().tolist()):
+    for t, x, y, p in zip(events.t.tolist(), events.x.tolist(), events.y.tolist(), events.polarity01().tolist(), strict=False):
         hi, lo = (t >> 12) & 0xFFF, t & 0xFFF
         if hi != last_hi:
             words.append(0x8000 | hi)

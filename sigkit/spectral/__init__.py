@@ -4,14 +4,21 @@ Functions first (``stft``, ``amp_phase``, ``log_mel``, ...), ``nn.Module`` wrapp
 (``STFT``, ``AmpPhase``, ``LogMel``, ...). Waveforms are ``(..., T)``, spectra ``(..., F, frames)``.
 On CUDA the ops with a fused kernel dispatch to :mod:`sigkit.kernels` (``backend="auto"``).
 """
+from sigkit.spectral._backend import kernels_available
 from sigkit.spectral.mel import hz_to_mel, log_mel, mel_filterbank, mel_spectrogram, mel_to_hz, mfcc, power_to_db
 from sigkit.spectral.modules import (
-    FromAmpPhase, ISTFT, LogMel, MelSpectrogram, MFCC, STFT, AmpPhase, Spectrogram,
+    ISTFT,
+    MFCC,
+    STFT,
+    AmpPhase,
+    FromAmpPhase,
+    LogMel,
+    MelSpectrogram,
+    Spectrogram,
 )
 from sigkit.spectral.phase import anti_wrapping, phase_losses
 from sigkit.spectral.spec import STFTSpec
 from sigkit.spectral.transforms import amp_phase, from_amp_phase, istft, spectrogram, stft
-from sigkit.spectral._backend import kernels_available
 
 __all__ = [
     "STFTSpec", "stft", "istft", "spectrogram", "amp_phase", "from_amp_phase",

@@ -5,7 +5,6 @@ import math
 import sys
 
 import numpy as np
-
 from sigkit.events import SimConfig, Simulator
 from sigkit.events.scenes import sliding_texture
 

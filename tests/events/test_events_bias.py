@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sigkit.events import SimConfig
+from sigkit.events.bias import Biases, BiasMap, FastSlowController, FixedBiases, plot_control, run_closed_loop
+from sigkit.events.scenes import sliding_texture
 
 from sigkit.errors import InputError
-from sigkit.events import SimConfig
-from sigkit.events.bias import (Biases, BiasMap, FastSlowController, FixedBiases, plot_control,
-                                run_closed_loop)
-from sigkit.events.scenes import sliding_texture
 
 H, W, STEP = 24, 32, 1.2
 

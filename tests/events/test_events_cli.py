@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from sigkit.cli import main as sigkit_main
-from sigkit.events import Events, simulate, SimConfig
+from sigkit.events import SimConfig, simulate
 from sigkit.events.io import read, write
 from sigkit.events.scenes import sliding_texture
+
+from sigkit.cli import main as sigkit_main
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import struct
 import h5py
 import numpy as np
 import pytest
-
-from sigkit.errors import InputError, MediaFileError
 from sigkit.events import Events
 from sigkit.events.io import LAYOUTS, ms_to_idx, read, write
+
+from sigkit.errors import InputError, MediaFileError
 
 
 def _events(n=300, h=260, w=346, t_span=3_000_000, seed=0):
@@ -135,7 +135,7 @@ def test_evt3_vectors_and_time_wrap_from_spec(tmp_path):
 
 
 def test_aedat4_reader_skips_other_streams(tmp_path):
-    from sigkit.events.io.aedat import AEDAT4_MAGIC, _build_table, _EVENT
+    from sigkit.events.io.aedat import _EVENT, AEDAT4_MAGIC, _build_table
     info = ('<dv version="2.0"><node name="outInfo" path="/o/"><node name="0" path="/o/0/">'
             '<attr key="typeIdentifier" type="string">FRME</attr></node>'
             '<node name="1" path="/o/1/"><attr key="typeIdentifier" type="string">EVTS</attr>'

@@ -22,7 +22,6 @@ def test_kernel_on_cuda(device):
     if device.type != "cuda":
         pytest.skip("runs with --device cuda")
     import numpy as np
-
     from sigkit.events import SimConfig, Simulator
     from sigkit.events.scenes import sliding_texture
 

@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 import torch
 from scipy import signal
-
-from sigkit.events.pixel import (BandwidthFilter, PixelParams, dominant_cutoff_hz, foh_first_order,
-                                 foh_second_order, photoreceptor_coeffs)
+from sigkit.events.pixel import (
+    BandwidthFilter,
+    PixelParams,
+    dominant_cutoff_hz,
+    foh_first_order,
+    foh_second_order,
+    photoreceptor_coeffs,
+)
 
 
 class TestPhotoreceptorCoefficients:

@@ -4,14 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from sigkit.errors import InputError
 from sigkit.events import Events
 from sigkit.events.denoise import background_activity_filter, refractory_filter
-from sigkit.events.losses import (event_count_loss, event_intervals, sample_tv_subintervals,
-                                  threshold_normalized_tv_loss)
+from sigkit.events.losses import event_count_loss, event_intervals, sample_tv_subintervals, threshold_normalized_tv_loss
 from sigkit.events.representations import event_frame, event_frames, time_surface, voxel_grid
 from sigkit.events.vpr import patch_normalize, recall_at_n, sad_matrix
+
+from sigkit.errors import InputError
 
 
 def _rand(n=2000, h=10, w=12, seed=0):
@@ -73,7 +72,7 @@ class TestFilters:
         kept = refractory_filter(ev, 500)
         last: dict = {}
         ref = []
-        for t, x, y in zip(ev.t, ev.x, ev.y):
+        for t, x, y in zip(ev.t, ev.x, ev.y, strict=False):
             if (x, y) not in last or t - last[(x, y)] > 500:
                 last[(x, y)] = t
                 ref.append(t)

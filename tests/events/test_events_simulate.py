@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 from scipy.optimize import brentq
+from sigkit.events import SimConfig, Simulator, make_config, simulate
 
 from sigkit.errors import ConfigError, InputError
-from sigkit.events import SimConfig, Simulator, make_config, simulate
 
 
 def _ramp(k: float, duration: float, fps: float, hw=(2, 3), eps: float = 1e-3):

@@ -8,10 +8,10 @@ import torch
 
 from sigkit.errors import InputError, SigkitError
 from sigkit.spectral import (
-    AmpPhase,
-    FromAmpPhase,
     ISTFT,
     STFT,
+    AmpPhase,
+    FromAmpPhase,
     STFTSpec,
     amp_phase,
     from_amp_phase,

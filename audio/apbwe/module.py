@@ -18,6 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from sigkit.audio.apbwe.discriminators import (
     MPD_CHANNELS,
     PERIODS,
@@ -232,11 +233,14 @@ class APBWEModule(GANModule):
                 store[name]["lsd"].append(float(lsd(est, batch["wb"][i])))
                 store[name]["snr"].append(float(snr(est, batch["wb"][i])))
                 if self.sr_out == 16000 and pesq_available():
-                    from pesq import pesq
+                    from pesq import PesqError, pesq
 
-                    store[name]["pesq"].append(
-                        float(pesq(16000, batch["wb"][i].cpu().numpy(), est.cpu().numpy(), "wb"))
-                    )
+                    try:
+                        value = pesq(16000, batch["wb"][i].cpu().numpy(), est.cpu().numpy(), "wb")
+                    except PesqError as err:  # e.g. no speech found in a silent or too short utterance
+                        rank_zero_warn(f"WB-PESQ skipped for one utterance ({type(err).__name__}: {err})")
+                    else:
+                        store[name]["pesq"].append(float(value))
         self.log("test/lsd", lsd(wave, batch["wb"]).mean(), batch_size=wave.shape[0])
         self.log("test/snr", snr(wave, batch["wb"]).mean(), batch_size=wave.shape[0])
 

@@ -4,6 +4,8 @@ settings, manual optimisation, checkpoint round trip, ``sigkit test``'s paper-fo
 from __future__ import annotations
 
 import glob
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -165,6 +167,27 @@ def test_checkpoint_round_trip_and_test_table(tmp_path, capsys):
     assert run_lightning_cli(["test", "-c", tiny, *args, "--ckpt_path", str(ckpt)]) == 0
     out = capsys.readouterr().out
     assert "| Method | 8→16 LSD | 8→16 SNR |" in out and "| sinc |" in out and "| AP-BWE (sigkit) |" in out
+    # WB-PESQ for 16 kHz targets when `pesq` imports; an utterance it rejects is skipped, the run goes on
+    fake = types.ModuleType("pesq")
+
+    class PesqError(RuntimeError):
+        pass
+
+    calls = []
+
+    def fake_pesq(sr, ref, deg, mode):
+        calls.append((sr, mode))
+        if len(calls) == 1:
+            raise PesqError("No utterances detected")
+        return 3.0
+
+    fake.PesqError, fake.pesq = PesqError, fake_pesq
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "pesq", fake)
+        assert run_lightning_cli(["test", "-c", tiny, *args, "--ckpt_path", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert calls and all(c == (16000, "wb") for c in calls)
+    assert "| Method | 8→16 LSD | 8→16 SNR | 8→16 PESQ |" in out and "3.00 |" in out
 
 
 def test_wrong_checkpoint_kind_is_refused(tmp_path):

@@ -15,8 +15,9 @@ signal; the gradient of the inverse STFT is an analysis of the normalised output
 
 Every op is a ``torch.library.custom_op`` in the ``sigkit`` namespace with a fake implementation and
 ``register_autograd``, so it works in ``torch.compile`` graphs and under autocast (bf16/fp16 inputs are
-cast to float32 on load; outputs are float32). float64 inputs fall back to the pure-torch reference
-of :mod:`sigkit.spectral` (no fp64 kernels). On CPU the kernels run only under ``TRITON_INTERPRET=1``.
+cast to float32 on load; outputs are float32). There are no fp64 kernels: ``sigkit.spectral`` runs
+float64 inputs on its pure-torch reference whatever the backend, and these functions refuse them.
+On CPU the kernels run only under ``TRITON_INTERPRET=1``.
 
 The functions below take a :class:`sigkit.spectral.STFTSpec`; they are what ``sigkit.spectral``'s
 ops call when ``backend`` resolves to ``"triton"``.
@@ -525,11 +526,11 @@ _istft_op.register_autograd(_istft_backward, setup_context=_istft_setup)
 
 
 # ------------------------------------------------------------------------------------ public API
-def _reference():
-    # float64 fallback only; imported lazily so that sigkit.kernels never imports sigkit.spectral at load.
-    import sigkit.spectral as ref
-
-    return ref
+def _no_float64(*tensors: torch.Tensor) -> None:
+    # sigkit.spectral routes float64 to its reference before calling here; the kernels are float32 only.
+    if any(t.dtype == torch.float64 for t in tensors):
+        raise ValueError("the spectral kernels compute in float32; call sigkit.spectral, which runs float64 "
+                         "inputs on its reference")
 
 
 def _spec_args(spec) -> tuple:
@@ -552,8 +553,7 @@ def spectrogram(x: torch.Tensor, spec, power: float = 2.0) -> torch.Tensor:
     """
     if power not in (1.0, 2.0):
         raise ValueError(f"spectrogram kernel: power must be 1 or 2, got {power}")
-    if x.dtype == torch.float64:
-        return _reference().spectrogram(x, spec, power=power, backend="reference")
+    _no_float64(x)
     S = _spectrogram_op(_flat(x), *_spec_args(spec), int(power))
     return S.reshape(*x.shape[:-1], *S.shape[-2:])
 
@@ -568,8 +568,7 @@ def amp_phase(x: torch.Tensor, spec, eps: float = 1e-4) -> tuple[torch.Tensor, t
         ...     la, ph = amp_phase(torch.randn(400, device=dev), STFTSpec(64, 16, 48))
         ...     assert la.shape == ph.shape == (33, 26)
     """
-    if x.dtype == torch.float64:
-        return _reference().amp_phase(x, spec, eps=eps, backend="reference")
+    _no_float64(x)
     la, ph = _amp_phase_op(_flat(x), *_spec_args(spec), float(eps))
     shape = (*x.shape[:-1], *la.shape[-2:])
     return la.reshape(shape), ph.reshape(shape)
@@ -589,8 +588,7 @@ def from_amp_phase(log_amp: torch.Tensor, phase: torch.Tensor, spec,
         ...     y = from_amp_phase(*amp_phase(x, spec, eps=0.0), spec, length=400)
         ...     assert (y - x).abs().max() < 1e-4
     """
-    if log_amp.dtype == torch.float64 or phase.dtype == torch.float64:
-        return _reference().from_amp_phase(log_amp, phase, spec, length=length, backend="reference")
+    _no_float64(log_amp, phase)
     T = log_amp.shape[-1]
     start, out_len, _ = _istft_lengths(spec.n_fft, spec.hop, spec.center, T, length)
     batch = log_amp.shape[:-2]
@@ -612,9 +610,7 @@ def mel_spectrogram(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0)
     """
     if power not in (1.0, 2.0):
         raise ValueError(f"mel kernel: power must be 1 or 2, got {power}")
-    if x.dtype == torch.float64:
-        S = _reference().spectrogram(x, spec, power=power, backend="reference")
-        return torch.matmul(fb.to(x.dtype), S)
+    _no_float64(x)
     out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), K.LOG_NONE, None, 0.0)
     return out.reshape(*x.shape[:-1], *out.shape[-2:])
 
@@ -638,13 +634,7 @@ def log_mel(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0, mode: s
         raise ValueError(f"log-mel kernel: power must be 1 or 2, got {power}")
     if mode not in _LOG_MODES:
         raise ValueError(f"log-mel kernel: mode must be one of {tuple(_LOG_MODES)}, got {mode!r}")
-    if x.dtype == torch.float64:
-        from sigkit.spectral.mel import _log_mel_from_mel
-
-        mel = mel_spectrogram(x, spec, fb, power)
-        if mode == "whisper":
-            mel = mel[..., :-1]
-        return _log_mel_from_mel(mel, mode, top_db, eps)
+    _no_float64(x)
     top = float(top_db) if (mode == "db" and top_db is not None) else None
     out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), _LOG_MODES[mode], top, float(eps))
     return out.reshape(*x.shape[:-1], *out.shape[-2:])

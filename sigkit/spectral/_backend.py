@@ -38,8 +38,11 @@ def kernels_available() -> bool:
     return _kernels() is not None
 
 
-def use_triton(backend: str, x: torch.Tensor) -> bool:
-    """Whether an op called with ``backend`` on tensor ``x`` should run the fused kernel."""
+def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor) -> bool:
+    """Whether an op called with ``backend`` on ``x`` (and ``others``) should run the fused kernel.
+
+    The kernels compute in float32, so float64 inputs always take the reference, whatever ``backend``.
+    """
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
@@ -48,7 +51,7 @@ def use_triton(backend: str, x: torch.Tensor) -> bool:
             raise InputError(
                 f"SIGKIT_SPECTRAL_BACKEND={backend!r} is not one of {BACKENDS}; unset it or pick one"
             )
-    if backend == "reference":
+    if backend == "reference" or any(t.dtype == torch.float64 for t in (x, *others)):
         return False
     if backend == "auto":
         return x.is_cuda and AUTO_BACKEND_ON_CUDA == "triton" and kernels_available()

@@ -194,7 +194,7 @@ def from_amp_phase(
         raise InputError(f"from_amp_phase: log_amp {tuple(log_amp.shape)} and phase {tuple(phase.shape)} differ")
     if log_amp.dim() < 2 or log_amp.shape[-2] != spec.n_bins:
         raise InputError(f"from_amp_phase: expected (..., {spec.n_bins}, frames), got {tuple(log_amp.shape)}")
-    if _backend.use_triton(backend, log_amp):
+    if _backend.use_triton(backend, log_amp, phase):
         return _backend.kernels().from_amp_phase(log_amp, phase, spec, length=length)
     dtype = _compute_dtype(log_amp)
     X = torch.polar(torch.exp(log_amp.to(dtype)), phase.to(dtype))

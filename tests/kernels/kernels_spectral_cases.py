@@ -259,15 +259,22 @@ def test_bf16_grad_dtype_and_autocast(device):
 
 
 def test_float64_falls_back_to_reference(device):
+    # sigkit.spectral routes float64 to the reference even with backend="triton"; the kernels refuse it
     spec = SPECS[0]
     x = _signal((2, L), device, seed=11).double()
-    la, ph = ks.amp_phase(x, spec)
+    la, ph = amp_phase(x, spec, backend="triton")
     la_r, ph_r = amp_phase(x, spec, backend="reference")
     assert la.dtype == torch.float64
     torch.testing.assert_close(la, la_r, rtol=0, atol=0)
+    out = log_mel(x, spec, SR, 16, mode="whisper", backend="triton")
+    torch.testing.assert_close(out, log_mel(x, spec, SR, 16, mode="whisper", backend="reference"), rtol=0, atol=0)
+    y = from_amp_phase(la.float(), ph, spec, length=L, backend="triton")  # one float64 input is enough
+    torch.testing.assert_close(y, from_amp_phase(la.float(), ph, spec, length=L, backend="reference"), rtol=0, atol=0)
     fb = mel_filterbank(SR, spec.n_fft, 16, device=device, dtype=torch.float64)
-    out = ks.log_mel(x, spec, fb, mode="whisper")
-    torch.testing.assert_close(out, log_mel(x, spec, SR, 16, mode="whisper", backend="reference"))
+    for call in (lambda: ks.amp_phase(x, spec), lambda: ks.log_mel(x, spec, fb, mode="whisper"),
+                 lambda: ks.mel_spectrogram(x, spec, fb), lambda: ks.spectrogram(x, spec, 2.0)):
+        with pytest.raises(ValueError, match="float64"):
+            call()
 
 
 def test_dispatch_from_sigkit_spectral(device, monkeypatch):

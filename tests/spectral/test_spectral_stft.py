@@ -157,6 +157,14 @@ class TestSpectrogram:
         with pytest.raises(InputError, match="backend"):
             spectrogram(torch.randn(3000), STFTSpec(512, 128), backend="cuda")
 
+    def test_float64_always_takes_the_reference(self):
+        # there are no float64 kernels: even backend="triton" (which needs CUDA for float32) runs the reference
+        x = torch.randn(3000, dtype=torch.float64)
+        spec = STFTSpec(512, 128)
+        torch.testing.assert_close(spectrogram(x, spec, backend="triton"), spectrogram(x, spec, backend="reference"))
+        with pytest.raises(InputError, match="CUDA tensor"):
+            spectrogram(x.float(), spec, backend="triton")
+
     def test_env_override(self, monkeypatch):
         monkeypatch.setenv("SIGKIT_SPECTRAL_BACKEND", "nonsense")
         with pytest.raises(InputError, match="SIGKIT_SPECTRAL_BACKEND"):

@@ -101,16 +101,16 @@ def spectrogram_png(path: Path, waves: dict[str, torch.Tensor], sr: int) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sigkit.spectral import STFTSpec, spectrogram
+    from sigkit.batch.tools import log_spectrogram
 
     fig, axes = plt.subplots(1, len(waves), figsize=(4.2 * len(waves), 3.4), sharey=True)
     for ax, (title, w) in zip(axes, waves.items(), strict=False):
-        S = 10 * torch.log10(spectrogram(w.reshape(-1), STFTSpec(512, 128)).clamp_min(1e-10))
+        S = log_spectrogram(w.reshape(-1), sr, n_fft=512, hop=128, top_db=90.0)[0][0]
         ax.imshow(
             S.numpy(),
             origin="lower",
             aspect="auto",
-            vmin=float(S.max()) - 90,
+            vmin=float(S.min()),
             vmax=float(S.max()),
             extent=(0, w.shape[-1] / sr, 0, sr / 2000),
             cmap="magma",

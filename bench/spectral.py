@@ -11,7 +11,7 @@ Usage::
 
     python bench/spectral.py                 # full table (markdown) on stdout, JSON with --json PATH
     python bench/spectral.py --quick         # batch 32 only, no torch.compile arm
-    python bench/spectral.py --tune fft,mel  # sweep kernel block shapes on a few configs
+    python bench/spectral.py --tune analysis,mel,path  # sweep block shapes / DFT paths on a few configs
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def minimal_bytes(op: str, B: int, N: int, F: int, T: int, M: int) -> int:
     }[op]
 
 
-def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int):
+def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms: float | None = None):
     name, sr, secs, n_fft, hop, win, n_mels, _ = cfg
     spec = STFTSpec(n_fft, hop, win)
     N = sr * secs
@@ -128,6 +128,9 @@ def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int):
     row = dict(config=name, op=op, batch=B)
     for arm in ("triton", "eager", "compiled"):
         if arm == "compiled" and not compile_arm:
+            continue
+        if arm == "eager" and eager_ms is not None:
+            row["eager"] = eager_ms
             continue
         fn = make_op(op, spec, sr, n_mels, "triton" if arm == "triton" else "reference")
         if arm == "compiled":
@@ -176,41 +179,61 @@ def table(rows) -> str:
 
 
 TUNE = {
-    "fft": [(32, 0, 0, 4, 2), (64, 0, 0, 4, 2), (128, 0, 0, 4, 2), (64, 0, 0, 8, 2), (128, 0, 0, 8, 2),
-            (256, 0, 0, 8, 2), (64, 0, 0, 4, 3), (32, 0, 0, 2, 2)],
-    "analysis": [(64, 64, 32, 4, 2), (64, 128, 32, 8, 2), (128, 64, 32, 8, 2), (64, 64, 64, 4, 3),
-                 (128, 128, 32, 8, 2), (32, 64, 32, 4, 2), (64, 128, 64, 8, 3)],
-    "mel": [(64, 32, 32, 4, 2), (64, 64, 32, 8, 2), (128, 32, 32, 8, 2), (32, 32, 32, 4, 2),
-            (64, 64, 64, 8, 3), (128, 64, 32, 8, 2)],
+    # dense transposed analysis: (BF bins, BT frames, BK samples, warps, stages)
+    "analysis": [(64, 64, 32, 4, 2), (64, 128, 32, 8, 2), (128, 64, 32, 8, 2), (64, 64, 32, 4, 3),
+                 (128, 128, 32, 8, 2), (32, 128, 32, 4, 2), (64, 128, 16, 4, 3), (64, 256, 32, 8, 2)],
+    # fused dense mel: (BF, BT, BK, warps, stages)
+    "mel": [(64, 64, 32, 8, 2), (32, 64, 32, 4, 2), (64, 128, 32, 8, 2), (32, 128, 32, 8, 2),
+            (64, 64, 32, 4, 3), (64, 32, 32, 4, 2)],
+    # two-level analysis / synthesis: (frames per program, -, -, warps, stages)
+    "fft": [(8, 0, 0, 8, 2), (4, 0, 0, 4, 2), (8, 0, 0, 4, 2), (16, 0, 0, 8, 2), (2, 0, 0, 4, 2), (16, 0, 0, 4, 2)],
+    "fft_synthesis": [(4, 0, 0, 8, 2), (1, 0, 0, 4, 2), (2, 0, 0, 4, 2), (8, 0, 0, 8, 2)],
+    # dense synthesis: (BT frames, BF bins, BN samples, warps, stages)
     "synthesis": [(64, 32, 64, 4, 2), (64, 64, 64, 8, 2), (128, 32, 64, 8, 2), (64, 32, 128, 8, 2),
                   (32, 32, 64, 4, 2), (128, 64, 128, 8, 2)],
+    # analysis DFT path: dense one-GEMM (DENSE_MAX_WIN huge) or two-level (DENSE_MAX_WIN 0)
+    "path": ["dense", "fft"],
 }
 TUNE_CASES = {
-    "fft": [(0, "amp_phase"), (5, "amp_phase"), (2, "power"), (1, "amp_phase")],
-    "analysis": [(0, "amp_phase"), (5, "amp_phase"), (2, "power")],
-    "mel": [(3, "log_mel_whisper"), (4, "log_mel_natural_mag"), (5, "log_mel_db")],
-    "synthesis": [(0, "from_amp_phase"), (5, "from_amp_phase")],
+    "analysis": [(0, "amp_phase"), (2, "power"), (2, "amp_phase")],
+    "mel": [(3, "log_mel_whisper"), (2, "log_mel_db")],
+    "fft": [(5, "amp_phase"), (4, "log_mel_natural_mag"), (5, "power")],
+    "fft_synthesis": [(0, "from_amp_phase"), (5, "from_amp_phase"), (2, "from_amp_phase")],
+    "synthesis": [(0, "from_amp_phase"), (2, "from_amp_phase")],
+    "path": [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (4, "log_mel_natural_mag"), (5, "amp_phase"),
+             (5, "log_mel_db")],
 }
 
 
-def tune(flush, peak_bw, reps, kernels):
+def tune(flush, peak_bw, reps, kernels, batch=32):
+    """Time each variant of each kernel's block shapes on its cases (eager chain once per case)."""
     out = []
     for kernel, variants in TUNE.items():
         if kernel not in kernels:
             continue
-        default = ks.CONFIG[kernel]
         for ci, op in TUNE_CASES[kernel]:
+            saved = (dict(ks.CONFIG), ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT)
+            if kernel == "synthesis":
+                ks.FFT_SYNTHESIS_MIN_NFFT = 10**9
+            eager = None
             for v in variants:
-                ks.CONFIG[kernel] = v
+                if kernel == "path":
+                    ks.DENSE_MAX_WIN = 10**9 if v == "dense" else 0
+                else:
+                    ks.CONFIG[kernel] = v
                 try:
-                    r = bench_one(CONFIGS[ci], op, 32, flush, peak_bw, False, reps)
-                    ms = r.get("triton")
+                    r = bench_one(CONFIGS[ci], op, batch, flush, peak_bw, False, reps, eager_ms=eager)
+                    ms, eager = r.get("triton"), r.get("eager")
                 except Exception as exc:  # noqa: BLE001
                     ms = None
                     print(kernel, v, "error", exc, file=sys.stderr)
-                print(f"tune {kernel} {CONFIGS[ci][0]} {op} {v}: {fmt(ms)} ms", flush=True)
-                out.append(dict(kernel=kernel, config=CONFIGS[ci][0], op=op, variant=v, ms=ms))
-            ks.CONFIG[kernel] = default
+                ratio = f"{eager / ms:.2f}x eager" if (ms and eager) else ""
+                print(f"tune {kernel} {CONFIGS[ci][0]} {op} B={batch} {v}: {fmt(ms)} ms (eager {fmt(eager)}) {ratio}",
+                      flush=True)
+                out.append(dict(kernel=kernel, config=CONFIGS[ci][0], op=op, variant=v, ms=ms, eager=eager))
+            ks.CONFIG.clear()
+            ks.CONFIG.update(saved[0])
+            ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT = saved[1], saved[2]
     return out
 
 
@@ -218,7 +241,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="batch 32 only, no compiled arm")
     ap.add_argument("--tune", default=None, help="sweep block shapes of these kernels (comma list of "
-                    "fft,analysis,mel,synthesis) instead of the table")
+                    "analysis,mel,fft,fft_synthesis,synthesis,path) instead of the table")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--batches", default="32,1")
     ap.add_argument("--reps", type=int, default=20)

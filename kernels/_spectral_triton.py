@@ -11,10 +11,9 @@ Layout conventions (all float32 in the kernels, inputs of any float dtype are ca
   support of the centred window) reads padded position ``p = t * hop + left + n``, i.e. signal
   index ``i = p - pad = t * hop + n + off`` with ``off = left - pad``; reflect or constant padding is
   done in that index arithmetic, never materialised.
-* bases ``cw, sw``: ``(WP, FP)`` row-major, ``cw[n, k] = w[n] cos(2 pi k (left + n) / n_fft)``,
-  ``sw[n, k] = -w[n] sin(...)`` (zero-padded to ``WP x FP``), so ``Re = frames @ cw`` and
-  ``Im = frames @ sw``; the synthesis kernels read the same numbers transposed (``cwt, swt``:
-  ``(FP, WP)``).
+* bases ``cwt, swt``: ``(FP, WP)`` row-major, ``cwt[k, n] = w[n] cos(2 pi k (left + n) / n_fft)``,
+  ``swt[k, n] = -w[n] sin(...)`` (zero-padded to ``FP x WP``), so ``Re = cwt @ frames`` and
+  ``Im = swt @ frames`` with frames ``(WIN, BT)``; the synthesis kernels read the same tables.
 * spectra: ``(B, F, T)`` contiguous (frames contiguous), as ``torch.stft`` returns them.
 """
 from __future__ import annotations
@@ -81,24 +80,6 @@ def _signal_index(t, n, L, hop, off, PAD: tl.constexpr):
 
 
 @triton.jit
-def _dft_tile(x_row, t, kf, L, T, hop, off, cw, sw, FP, WIN,
-              PAD: tl.constexpr, BT: tl.constexpr, BF: tl.constexpr, BK: tl.constexpr):
-    """``(Re, Im)`` of frames ``t`` (``(BT,)``) at bins ``kf`` (``(BF,)``): ``(BT, BF)`` float32 each."""
-    re = tl.zeros((BT, BF), dtype=tl.float32)
-    im = tl.zeros((BT, BF), dtype=tl.float32)
-    tmask = t < T
-    for n0 in range(0, WIN, BK):
-        n = n0 + tl.arange(0, BK)
-        i, ok = _signal_index(t[:, None], n[None, :], L, hop, off, PAD)
-        ok = ok & tmask[:, None] & (n[None, :] < WIN)
-        fr = tl.load(x_row + i, mask=ok, other=0.0).to(tl.float32)
-        boff = n[:, None] * FP + kf[None, :]
-        re = tl.dot(fr, tl.load(cw + boff), re, input_precision="tf32x3")
-        im = tl.dot(fr, tl.load(sw + boff), im, input_precision="tf32x3")
-    return re, im
-
-
-@triton.jit
 def _epilogue(re, im, ooff, omask, bins, out1, out2, aux1, aux2, ck, eps, EPI: tl.constexpr):
     """Store the analysis result for spectral coefficients ``(re, im)`` at offsets ``ooff``."""
     if EPI == 0:
@@ -126,27 +107,124 @@ def _epilogue(re, im, ooff, omask, bins, out1, out2, aux1, aux2, ck, eps, EPI: t
 
 
 @triton.jit
-def analysis_kernel(
-    x, L, T, hop, off, cw, sw, FP, WIN, F,
-    out1, out2, aux1, aux2, ck, eps,
-    PAD: tl.constexpr, EPI: tl.constexpr, BT: tl.constexpr, BF: tl.constexpr, BK: tl.constexpr,
-):
-    """One ``(BT frames, BF bins)`` tile of a windowed DFT (dense, one GEMM) with a fused epilogue.
+def _dft_tile_t(x_row, kf, t, L, T, hop, off, cwt, swt, WP, WIN,
+                PAD: tl.constexpr, BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr):
+    """``(Re, Im)`` at bins ``kf`` (``(BF,)``) of frames ``t`` (``(BT,)``): ``(BF, BT)`` float32 each.
 
+    ``acc[f, t] = basis^T[f, n] @ frames[n, t]`` over the window's support in chunks of ``BK``
+    samples: frames are the fast axis of the accumulator, so the ``(B, F, T)`` stores of the
+    epilogue are coalesced along ``t`` (the frame-major form wrote 4-byte pieces of 32-byte sectors).
+    """
+    re = tl.zeros((BF, BT), dtype=tl.float32)
+    im = tl.zeros((BF, BT), dtype=tl.float32)
+    tmask = t < T
+    for n0 in range(0, WIN, BK):
+        n = n0 + tl.arange(0, BK)
+        i, ok = _signal_index(t[None, :], n[:, None], L, hop, off, PAD)
+        ok = ok & tmask[None, :] & (n[:, None] < WIN)
+        fr = tl.load(x_row + i, mask=ok, other=0.0).to(tl.float32)
+        boff = kf[:, None] * WP + n[None, :]
+        re = tl.dot(tl.load(cwt + boff), fr, re, input_precision="tf32x3")
+        im = tl.dot(tl.load(swt + boff), fr, im, input_precision="tf32x3")
+    return re, im
+
+
+@triton.jit
+def analysis_t_kernel(
+    x, L, T, hop, off, cwt, swt, WP, WIN, F,
+    out1, out2, aux1, aux2, ck, eps,
+    PAD: tl.constexpr, EPI: tl.constexpr, BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr,
+):
+    """One ``(BF bins, BT frames)`` tile of a windowed DFT (dense, one GEMM) with a fused epilogue.
+
+    Grid: bin tiles fastest, so the programs that run together read the same waveform span.
     EPI_COMPLEX: ``out1, out2 = Re, Im``; EPI_AMP_PHASE: ``log(|X| + eps), atan2(Im, Re)``;
     EPI_POWER / EPI_MAG: ``out1 = |X|^2 / |X|``; EPI_INV_BWD: the gradient of the inverse STFT
     w.r.t. (log-amplitude ``aux1``, phase ``aux2``) from the analysis of the normalised output
-    gradient, scaled by ``ck`` (``c_k / n_fft``).
-    """
+    gradient, scaled by ``ck`` (``c_k / n_fft``)."""
+    pid_f = tl.program_id(0)
+    pid_t = tl.program_id(1)
+    b = tl.program_id(2).to(tl.int64)
+    kf = pid_f * BF + tl.arange(0, BF)
+    t = pid_t * BT + tl.arange(0, BT)
+    re, im = _dft_tile_t(x + b * L, kf, t, L, T, hop, off, cwt, swt, WP, WIN, PAD, BF, BT, BK)
+    omask = (kf[:, None] < F) & (t[None, :] < T)
+    ooff = b * F * T + kf[:, None] * T + t[None, :]
+    _epilogue(re, im, ooff, omask, kf[:, None], out1, out2, aux1, aux2, ck, eps, EPI)
+
+
+@triton.jit
+def mel_t_kernel(
+    x, L, T, hop, off, cwt, swt, WP, WIN, F,
+    fb, stride_fm, stride_ff, M, out, peak, eps,
+    PAD: tl.constexpr, POWER: tl.constexpr, LOG: tl.constexpr,
+    BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BM: tl.constexpr,
+):
+    """``(all mels, BT frames)`` tile: DFT over all bins, ``|X|^POWER``, ``acc[m, t] += fb[m, f] @ P[f, t]``,
+    log epilogue; the ``(B, M, T)`` store is coalesced along ``t``.
+
+    ``T`` is the number of frames written (Whisper drops the last one). For LOG_DB / LOG_WHISPER the
+    per-item maximum of the (pre-floor) log values is folded into ``peak[b]`` with an atomic max;
+    :func:`floor_kernel` applies the floor afterwards."""
     pid_t = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
-    pid_f = tl.program_id(2)
     t = pid_t * BT + tl.arange(0, BT)
-    kf = pid_f * BF + tl.arange(0, BF)
-    re, im = _dft_tile(x + b * L, t, kf, L, T, hop, off, cw, sw, FP, WIN, PAD, BT, BF, BK)
-    omask = (t[:, None] < T) & (kf[None, :] < F)
-    ooff = b * F * T + kf[None, :] * T + t[:, None]
-    _epilogue(re, im, ooff, omask, kf[None, :], out1, out2, aux1, aux2, ck, eps, EPI)
+    m = tl.arange(0, BM)
+    x_row = x + b * L
+    acc = tl.zeros((BM, BT), dtype=tl.float32)
+    for f0 in range(0, F, BF):
+        kf = f0 + tl.arange(0, BF)
+        re, im = _dft_tile_t(x_row, kf, t, L, T, hop, off, cwt, swt, WP, WIN, PAD, BF, BT, BK)
+        p = re * re + im * im
+        if POWER == 1:
+            p = tl.sqrt(p)
+        fbt = tl.load(fb + m[:, None] * stride_fm + kf[None, :] * stride_ff,
+                      mask=(m[:, None] < M) & (kf[None, :] < F), other=0.0)
+        acc = tl.dot(fbt, p, acc, input_precision="tf32x3")
+    omask = (m[:, None] < M) & (t[None, :] < T)
+    if LOG == 1:
+        acc = tl.log(tl.maximum(acc, eps))
+    elif LOG == 2:
+        acc = 4.342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # 10 log10
+    elif LOG == 3:
+        acc = 0.4342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # log10
+    tl.store(out + b * M * T + m[:, None] * T + t[None, :], acc, mask=omask)
+    if LOG >= 2:
+        tile_max = tl.max(tl.max(tl.where(omask, acc, -float("inf")), 1), 0)
+        tl.atomic_max(peak + b, tile_max)
+
+
+@triton.jit
+def _inv_env(p, left, hop, WIN, T, wsq, NJ):
+    """``1 / sum_t w^2[p - t hop - left]`` over the frames ``0 <= t < T`` covering padded position ``p``.
+
+    Computed here from the squared window ``wsq`` (``WIN`` values) instead of a per-shape table, so the
+    inverse STFT needs no per-length buffer; 0 where the envelope vanishes (outside the output, the
+    host checks the NOLA condition once per geometry). ``NJ >= cdiv(WIN, hop)``.
+    """
+    rel = p - left
+    tmax = tl.where(rel >= 0, rel, 0) // hop
+    tmax = tl.where(rel >= 0, tmax, -1)
+    env = tl.zeros(p.shape, dtype=tl.float32)
+    for j in range(0, NJ):
+        tt = tmax - j
+        n = rel - tt * hop
+        ok = (tt >= 0) & (tt < T) & (n >= 0) & (n < WIN)
+        env += tl.load(wsq + n, mask=ok, other=0.0)
+    return tl.where(env > 1e-11, 1.0 / tl.where(env > 1e-11, env, 1.0), 0.0)
+
+
+@triton.jit
+def env_scale_kernel(g, y, L_in, LEXP, start, left, hop, WIN, T, wsq, NJ, BLOCK: tl.constexpr):
+    """``y[b, p] = g[b, p - start] / envelope(p)`` over padded positions ``p < LEXP`` (0 outside ``g``):
+    the output gradient of the inverse STFT taken back through its envelope normalisation."""
+    b = tl.program_id(1).to(tl.int64)
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    s = p - start
+    ok = (s >= 0) & (s < L_in) & (p < LEXP)
+    v = tl.load(g + b * L_in + s, mask=ok, other=0.0).to(tl.float32)
+    v = v * _inv_env(p, left, hop, WIN, T, wsq, NJ)
+    tl.store(y + b * LEXP + p, tl.where(ok, v, 0.0), mask=p < LEXP)
 
 
 @triton.jit
@@ -159,7 +237,8 @@ def _fft_tile(x_row, t0, L, T, hop, off0, P, Q, a_lo, left, WIN,
     Sample ``n = Q a + b``, bin ``k = k1 + P k2``: a size-P DFT over ``a`` (only the ``AP`` values of
     ``a`` the window touches, from ``a_lo``), a twiddle ``exp(-2 pi i b k1 / n_fft)``, then a size-Q
     DFT over ``b`` (only ``k2 < K2P`` columns: the one-sided half). Both stages are tensor-core GEMMs
-    in 3xTF32. Returns ``(Re, Im)`` of shape ``(BT * PP, K2P)``, rows ``(t, k1)``, columns ``k2``.
+    in 3xTF32. Returns ``(Re, Im)`` of shape ``(PP * BT, K2P)``, rows ``(k1, t)`` (frames fastest, so the
+    ``(B, F, T)`` stores are contiguous along ``t``), columns ``k2``.
     """
     r = tl.arange(0, BT * QP)
     tl_ = r // QP
@@ -180,8 +259,8 @@ def _fft_tile(x_row, t0, L, T, hop, off0, P, Q, a_lo, left, WIN,
     s = tl.load(tws + tw)
     zr = yr * c + yi * s
     zi = yi * c - yr * s
-    zr = tl.reshape(tl.permute(tl.reshape(zr, (BT, QP, PP)), (0, 2, 1)), (BT * PP, QP))
-    zi = tl.reshape(tl.permute(tl.reshape(zi, (BT, QP, PP)), (0, 2, 1)), (BT * PP, QP))
+    zr = tl.reshape(tl.permute(tl.reshape(zr, (BT, QP, PP)), (2, 0, 1)), (PP * BT, QP))
+    zi = tl.reshape(tl.permute(tl.reshape(zi, (BT, QP, PP)), (2, 0, 1)), (PP * BT, QP))
     b2 = tl.arange(0, QP)
     k2 = tl.arange(0, K2P)
     d2 = b2[:, None] * K2P + k2[None, :]
@@ -202,14 +281,14 @@ def analysis_fft_kernel(
     PAD: tl.constexpr, EPI: tl.constexpr, BT: tl.constexpr, PP: tl.constexpr, QP: tl.constexpr,
     AP: tl.constexpr, K2P: tl.constexpr,
 ):
-    """:func:`analysis_kernel` through the two-level DFT of :func:`_fft_tile`: BT frames, all bins."""
+    """:func:`analysis_t_kernel` through the two-level DFT of :func:`_fft_tile`: BT frames, all bins."""
     t0 = tl.program_id(0) * BT
     b = tl.program_id(1).to(tl.int64)
     re, im = _fft_tile(x + b * L, t0, L, T, hop, off0, P, Q, a_lo, left, WIN, wpad, d1c, d1s, twc, tws,
                        c2, s2, PAD, BT, PP, QP, AP, K2P)
-    r = tl.arange(0, BT * PP)
-    t = t0 + r // PP
-    k1 = r % PP
+    r = tl.arange(0, PP * BT)
+    t = t0 + r % BT
+    k1 = r // BT
     k2 = tl.arange(0, K2P)
     bins = k1[:, None] + P * k2[None, :]
     omask = (t[:, None] < T) & (k1[:, None] < P) & (bins < F)
@@ -218,49 +297,8 @@ def analysis_fft_kernel(
 
 
 @triton.jit
-def mel_kernel(
-    x, L, T, hop, off, cw, sw, FP, WIN, F,
-    fb, stride_fm, stride_ff, M, out, peak, eps,
-    PAD: tl.constexpr, POWER: tl.constexpr, LOG: tl.constexpr,
-    BT: tl.constexpr, BF: tl.constexpr, BK: tl.constexpr, BM: tl.constexpr,
-):
-    """``(BT frames, all mels)`` tile: DFT over all bins, ``|X|^POWER``, mel projection, log epilogue.
-
-    ``T`` is the number of frames written (Whisper drops the last one). For LOG_DB / LOG_WHISPER the
-    per-item maximum of the (pre-floor) log values is folded into ``peak[b]`` with an atomic max;
-    :func:`floor_kernel` applies the floor afterwards.
-    """
-    pid_t = tl.program_id(0)
-    b = tl.program_id(1).to(tl.int64)
-    t = pid_t * BT + tl.arange(0, BT)
-    m = tl.arange(0, BM)
-    x_row = x + b * L
-    acc = tl.zeros((BT, BM), dtype=tl.float32)
-    for f0 in range(0, F, BF):
-        kf = f0 + tl.arange(0, BF)
-        re, im = _dft_tile(x_row, t, kf, L, T, hop, off, cw, sw, FP, WIN, PAD, BT, BF, BK)
-        p = re * re + im * im
-        if POWER == 1:
-            p = tl.sqrt(p)
-        fbt = tl.load(fb + m[None, :] * stride_fm + kf[:, None] * stride_ff,
-                      mask=(m[None, :] < M) & (kf[:, None] < F), other=0.0)
-        acc = tl.dot(p, fbt, acc, input_precision="tf32x3")
-    omask = (t[:, None] < T) & (m[None, :] < M)
-    if LOG == 1:
-        acc = tl.log(tl.maximum(acc, eps))
-    elif LOG == 2:
-        acc = 4.342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # 10 log10
-    elif LOG == 3:
-        acc = 0.4342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # log10
-    tl.store(out + b * M * T + m[None, :] * T + t[:, None], acc, mask=omask)
-    if LOG >= 2:
-        tile_max = tl.max(tl.max(tl.where(omask, acc, -float("inf")), 1), 0)
-        tl.atomic_max(peak + b, tile_max)
-
-
-@triton.jit
 def log_kernel(v, peak, N, eps, LOG: tl.constexpr, BLOCK: tl.constexpr):
-    """In place over items of ``N`` mel values: the log of :func:`mel_kernel`'s epilogue (+ per-item max)."""
+    """In place over items of ``N`` mel values: the log of :func:`mel_t_kernel`'s epilogue (+ per-item max)."""
     b = tl.program_id(1).to(tl.int64)
     j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = j < N
@@ -337,7 +375,7 @@ def _spectral_grad(a1, a2, ioff, imask, u, v, ck, koff, eps,
 def synthesis_kernel(
     a1, a2, a3, a4, fb, stride_fm, stride_ff, M, ck, eps,
     cwt, swt, WP, WIN, F, T, hop,
-    y, L, off, inv_env, start, LEXP,
+    y, L, off, wsq, NJ, start, LEXP,
     HAS_A1: tl.constexpr, HAS_A2: tl.constexpr,
     PRO: tl.constexpr, POWER: tl.constexpr, PAD: tl.constexpr, INVERSE: tl.constexpr,
     BT: tl.constexpr, BF: tl.constexpr, BN: tl.constexpr, BM: tl.constexpr,
@@ -350,7 +388,8 @@ def synthesis_kernel(
     PRO_INV: ``a3, a4`` = log-amp, phase, scaled by ``ck``. PRO_SPEC_BWD: ``a1`` = grad of ``|X|^POWER``,
     ``a3, a4`` = Re, Im. PRO_MEL_BWD: ``a1`` = grad of the mel ``(B, M, T)``, projected through ``fb``.
 
-    Epilogue: ``INVERSE`` adds ``tile * inv_env[p]`` into output sample ``p - start`` (``p < LEXP``);
+    Epilogue: ``INVERSE`` adds ``tile / envelope(p)`` (:func:`_inv_env`) into output sample ``p - start``
+    (``p < LEXP``);
     otherwise adds into the waveform gradient at the padded position's signal index (adjoint of
     the reflect/constant padding).
     """
@@ -387,7 +426,7 @@ def synthesis_kernel(
         p = t[:, None] * hop + off + n[None, :]  # padded position; off = left here
         s = p - start
         ok = valid & (p < LEXP) & (s >= 0) & (s < L)
-        w = tl.load(inv_env + p, mask=ok, other=0.0)
+        w = _inv_env(p, off, hop, WIN, T, wsq, NJ)
         tl.atomic_add(y + b * L + s, acc * w, mask=ok)
     else:
         i, ok = _signal_index(t[:, None], n[None, :], L, hop, off, PAD)
@@ -398,7 +437,7 @@ def synthesis_kernel(
 def synthesis_fft_kernel(
     a1, a2, a3, a4, ck, eps, P, Q, a_lo, left, WIN, F, T, hop,
     wpad, e1c, e1s, twc, tws, f2c, f2s,
-    y, L, off0, inv_env, start, LEXP,
+    y, L, off0, wsq, NJ, start, LEXP,
     HAS_A1: tl.constexpr, HAS_A2: tl.constexpr, PRO: tl.constexpr, POWER: tl.constexpr,
     PAD: tl.constexpr, INVERSE: tl.constexpr,
     BT: tl.constexpr, PP: tl.constexpr, QP: tl.constexpr, AP: tl.constexpr, K2P: tl.constexpr,
@@ -412,9 +451,9 @@ def synthesis_fft_kernel(
     """
     t0 = tl.program_id(0) * BT
     b = tl.program_id(1).to(tl.int64)
-    r = tl.arange(0, BT * PP)
-    t = t0 + r // PP
-    k1 = r % PP
+    r = tl.arange(0, PP * BT)  # rows (k1, t): the (B, F, T) loads are contiguous along t
+    t = t0 + r % BT
+    k1 = r // BT
     k2 = tl.arange(0, K2P)
     bins = k1[:, None] + P * k2[None, :]
     imask = (t[:, None] < T) & (k1[:, None] < P) & (bins < F)
@@ -437,8 +476,8 @@ def synthesis_fft_kernel(
     s = tl.load(tws + tw)
     vr = ur * c - ui * s
     vi = ur * s + ui * c
-    vr = tl.reshape(tl.permute(tl.reshape(vr, (BT, PP, QP)), (0, 2, 1)), (BT * QP, PP))
-    vi = tl.reshape(tl.permute(tl.reshape(vi, (BT, PP, QP)), (0, 2, 1)), (BT * QP, PP))
+    vr = tl.reshape(tl.permute(tl.reshape(vr, (PP, BT, QP)), (1, 2, 0)), (BT * QP, PP))
+    vi = tl.reshape(tl.permute(tl.reshape(vi, (PP, BT, QP)), (1, 2, 0)), (BT * QP, PP))
     # size-P stage over k1 for the window's values of a: Re(V exp(+2 pi i k1 a / P))
     kk = tl.arange(0, PP)
     a = tl.arange(0, AP)
@@ -455,7 +494,7 @@ def synthesis_fft_kernel(
         p = t2[:, None] * hop + n
         so = p - start
         ok = valid & (p < LEXP) & (so >= 0) & (so < L)
-        w = tl.load(inv_env + p, mask=ok, other=0.0)
+        w = _inv_env(p, left, hop, WIN, T, wsq, NJ)
         tl.atomic_add(y + b * L + so, fr * w, mask=ok)
     else:
         i, ok = _signal_index(t2[:, None], n, L, hop, off0, PAD)

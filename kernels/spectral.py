@@ -24,8 +24,11 @@ ops call when ``backend`` resolves to ``"triton"``.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import math
+import threading
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -58,15 +61,70 @@ def _geom(n_fft: int, hop: int, win: int, center: bool, pad_mode: str, L: int) -
     return _Geom(n_fft, hop, win, (n_fft - win) // 2, pad, L, T, padmode)
 
 
-@functools.lru_cache(maxsize=64)
+# ------------------------------------------------------------------------------------ constants
+# The DFT bases and windows are built once per (geometry, device) and cached. On CUDA they are uploaded
+# from a helper thread on its own stream: allocations there never land in a CUDA-graph memory pool
+# (torch.compile's cudagraph trees route the *calling thread's* allocations to the graph pool during
+# warm-up, and may later hand that memory to other tensors, which silently corrupted cached tables),
+# and the upload is never recorded into a capture (a pageable host-to-device copy cannot be captured).
+_CONSTS: dict[tuple, dict] = {}
+_CONSTS_LOCK = threading.Lock()
+_UPLOADER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigkit-spectral-tables")
+
+
+def _upload(host: dict, device: torch.device) -> dict:
+    """Copy the tensors of ``host`` to ``device`` on a private stream and wait for the copies."""
+    with torch.cuda.device(device):
+        stream = torch.cuda.Stream(device)
+        with torch.cuda.stream(stream):
+            out = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in host.items()}
+        stream.synchronize()
+    return out
+
+
+def _device_consts(name: str, build: Callable[..., dict], *key) -> dict:
+    """``build(*key[:-1])`` (a dict of CPU float32 tensors and ints) on device ``key[-1]``, cached forever.
+
+    Capture-safe: a first call inside ``torch.cuda.graph`` / ``torch.compile(mode="reduce-overhead")``
+    builds the tables outside the capture and outside its memory pool (see above). Entries are never
+    evicted, since a captured graph keeps pointing at them (a few hundred KB per STFT geometry).
+    """
+    device = key[-1]
+    ck = (name, *key)
+    hit = _CONSTS.get(ck)
+    if hit is not None:
+        return hit
+    with _CONSTS_LOCK:
+        hit = _CONSTS.get(ck)
+        if hit is None:
+            host = build(*key[:-1])
+            if device.type == "cuda":
+                hit = _UPLOADER.submit(_upload, host, device).result()
+            else:
+                hit = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in host.items()}
+            _CONSTS[ck] = hit
+    return hit
+
+
+def _window64(win: int, window: str) -> torch.Tensor:
+    if window == "rect":
+        return torch.ones(win, dtype=torch.float64)
+    return getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
+
+
 def _tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
-    """Windowed DFT bases (float64 maths, float32 storage), their transposes and ``c_k / n_fft``."""
+    return _device_consts("dense", _dense_tables, n_fft, win, window, torch.device(device))
+
+
+def _fft_tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
+    return _device_consts("fft", _fft_host_tables, n_fft, win, window, torch.device(device))
+
+
+def _dense_tables(n_fft: int, win: int, window: str) -> dict:
+    """Windowed DFT bases (float64 maths, float32 storage), their transposes, ``c_k / n_fft`` and ``w^2``."""
     F = n_fft // 2 + 1
     WP, FP = -(-win // _PAD) * _PAD, -(-F // _PAD) * _PAD
-    if window == "rect":
-        w = torch.ones(win, dtype=torch.float64)
-    else:
-        w = getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
+    w = _window64(win, window)
     left = (n_fft - win) // 2
     n = torch.arange(left, left + win, dtype=torch.int64)[:, None]
     k = torch.arange(F, dtype=torch.int64)[None, :]
@@ -82,11 +140,10 @@ def _tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
     ck[0] = 1.0 / n_fft
     if n_fft % 2 == 0:
         ck[-1] = 1.0 / n_fft
-    f32 = dict(device=device, dtype=torch.float32)
+    f32 = dict(dtype=torch.float32)
     return dict(
-        cw=cw.to(**f32).contiguous(), sw=sw.to(**f32).contiguous(),
         cwt=cw.t().to(**f32).contiguous(), swt=sw.t().to(**f32).contiguous(),
-        ck=ck.to(**f32), WP=WP, FP=FP,
+        ck=ck.to(**f32), wsq=(w * w).to(**f32), WP=WP, FP=FP,
     )
 
 
@@ -94,8 +151,7 @@ def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-@functools.lru_cache(maxsize=64)
-def _fft_tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
+def _fft_host_tables(n_fft: int, win: int, window: str) -> dict:
     """Tables of the two-level DFT (``n_fft = P * Q``, P a power of two) of :func:`analysis_fft_kernel`."""
     p2 = n_fft & -n_fft  # largest power-of-two factor
     cap = 1 << (max(16, n_fft // 16).bit_length() - 1)
@@ -123,13 +179,9 @@ def _fft_tables(n_fft: int, win: int, window: str, device: torch.device) -> dict
     d1c, d1s = cis(a, torch.arange(P), AP, PP, P)
     twc, tws = cis(torch.arange(Q), torch.arange(P), QP, PP, n_fft)
     c2, s2 = cis(torch.arange(Q), torch.arange(K2), QP, K2P, Q)
-    if window == "rect":
-        w = torch.ones(win, dtype=torch.float64)
-    else:
-        w = getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
     wpad = torch.zeros(n_fft, dtype=torch.float64)
-    wpad[left:left + win] = w
-    f32 = dict(device=device, dtype=torch.float32)
+    wpad[left:left + win] = _window64(win, window)
+    f32 = dict(dtype=torch.float32)
     d1s = -d1s + 0.0
     return dict(
         P=P, Q=Q, PP=PP, QP=QP, AP=AP, K2P=K2P, a_lo=a_lo, left=left,
@@ -152,15 +204,15 @@ def _istft_lengths(n_fft: int, hop: int, center: bool, T: int, length: int | Non
     return start, out_len, lexp
 
 
-@functools.lru_cache(maxsize=64)
-def _inv_envelope(n_fft: int, hop: int, win: int, window: str, center: bool, T: int,
-                  length: int | None, device: torch.device) -> torch.Tensor:
-    """``1 / sum_t w^2[p - t hop]`` over padded positions ``p`` (0 outside the output), NOLA-checked once."""
+@functools.lru_cache(maxsize=256)
+def _check_nola(n_fft: int, hop: int, win: int, window: str, center: bool, T: int, length: int | None) -> None:
+    """Raise ``ValueError`` if the window envelope ``sum_t w^2[p - t hop]`` vanishes inside the output.
+
+    Host-only (float64 on the CPU, once per geometry and length): no device sync, nothing allocated
+    on the device, so it is safe inside a CUDA-graph capture. The kernels compute the envelope itself.
+    """
     start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
-    if window == "rect":
-        w = torch.ones(win, dtype=torch.float64)
-    else:
-        w = getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
+    w = _window64(win, window)
     left = (n_fft - win) // 2
     env = torch.zeros(lexp, dtype=torch.float64)
     idx = (torch.arange(T)[:, None] * hop + left + torch.arange(win)[None, :]).reshape(-1)
@@ -172,45 +224,49 @@ def _inv_envelope(n_fft: int, hop: int, win: int, window: str, center: bool, T: 
             f"inverse STFT: the window envelope of n_fft={n_fft}, hop={hop}, win={win} ({window}) is zero "
             "inside the output (NOLA condition fails); use a smaller hop or center=True"
         )
-    inv = torch.zeros(lexp, dtype=torch.float64)
-    inv[start:end] = 1.0 / region
-    return inv.to(device=device, dtype=torch.float32)
+
 
 
 # ------------------------------------------------------------------------------------ launchers
-# Block shapes per kernel: (frames, bins, samples-or-mel-bins, num_warps, num_stages); the bench
-# (bench/spectral.py --tune) sweeps alternatives by editing this dict.
+# Block shapes per kernel, tuned on an H100 (bench/spectral.py --tune sweeps alternatives by editing
+# this dict): "analysis" / "mel" (bins BF, frames BT, samples BK, num_warps, num_stages) of the dense
+# transposed kernels; "synthesis" (frames BT, bins BF, samples BN, warps, stages); "fft" /
+# "fft_synthesis" (frames per program BT, -, -, warps, stages) of the two-level kernels.
 CONFIG: dict[str, tuple[int, int, int, int, int]] = {
-    "analysis": (32, 64, 32, 4, 2),  # BT, BF, BK
-    "mel": (128, 64, 32, 8, 2),  # BT, BF, BK (BM = next power of 2 of n_mels)
-    "synthesis": (64, 32, 64, 4, 2),  # BT, BF, BN
-    "fft": (32, 0, 0, 4, 2),  # rows of the first GEMM (BT = rows // QP frames per program)
-    "fft_synthesis": (64, 0, 0, 4, 2),  # rows of the first GEMM (BT = rows // PP frames per program)
+    "analysis": (64, 64, 32, 4, 2),
+    "mel": (64, 64, 32, 8, 2),
+    "synthesis": (64, 32, 64, 4, 2),
+    "fft": (8, 0, 0, 8, 2),
+    "fft_synthesis": (4, 0, 0, 8, 2),
 }
-# the analysis ops use the two-level DFT from this n_fft on (the dense one-GEMM DFT below it)
+# Which DFT the analysis ops use: the dense one-GEMM DFT over the window's support while
+# win <= DENSE_MAX_WIN or n_fft < FFT_MIN_NFFT, the two-level (Cooley-Tukey) DFT otherwise.
+DENSE_MAX_WIN = 512
 FFT_MIN_NFFT = 256
-# the same for the synthesis kernels (inverse STFT, backward passes); see kernels/README.md for its status
+# the synthesis kernels (inverse STFT, backward passes) use the two-level inverse DFT from this n_fft on
 FFT_SYNTHESIS_MIN_NFFT = 256
 
+
+def _dense(g: _Geom) -> bool:
+    return g.win <= DENSE_MAX_WIN or g.n_fft < FFT_MIN_NFFT
 
 
 def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None = None,
               aux1: torch.Tensor | None = None, aux2: torch.Tensor | None = None,
               eps: float = 0.0, off: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run :func:`analysis_kernel` over ``x2`` ``(B, L)``; returns ``(out1, out2)`` ``(B, F, T)`` float32."""
+    """Windowed DFT of ``x2`` ``(B, L)`` with epilogue ``epi``; returns ``(out1, out2)`` ``(B, F, T)`` float32."""
     B = x2.shape[0]
     F = g.n_fft // 2 + 1
     T = g.T if T is None else T
-    tb = _tables(g.n_fft, g.win, window, x2.device)
     out1 = torch.empty(B, F, T, device=x2.device, dtype=torch.float32)
     out2 = torch.empty_like(out1) if epi in (K.EPI_COMPLEX, K.EPI_AMP_PHASE, K.EPI_INV_BWD) else out1
     if B == 0 or T <= 0:
         return out1, out2
     off = g.left - g.pad if off is None else off
-    if g.n_fft >= FFT_MIN_NFFT:
+    tb = _tables(g.n_fft, g.win, window, x2.device)
+    if not _dense(g):
         ft = _fft_tables(g.n_fft, g.win, window, x2.device)
-        rows, _, _, nw, ns = CONFIG["fft"]
-        BT = max(1, rows // ft["QP"])
+        BT, _, _, nw, ns = CONFIG["fft"]
         K.analysis_fft_kernel[(triton.cdiv(T, BT), B)](
             x2, g.L, T, g.hop, off - g.left, ft["P"], ft["Q"], ft["a_lo"], g.left, g.win, F,
             ft["wpad"], ft["d1c"], ft["d1s"], ft["twc"], ft["tws"], ft["c2"], ft["s2"],
@@ -219,12 +275,12 @@ def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None =
             num_warps=nw, num_stages=ns,
         )
         return out1, out2
-    BT, BF, BK, nw, ns = CONFIG["analysis"]
-    grid = (triton.cdiv(T, BT), B, triton.cdiv(F, BF))
-    K.analysis_kernel[grid](
-        x2, g.L, T, g.hop, off, tb["cw"], tb["sw"], tb["FP"], g.win, F,
+    BF, BT, BK, nw, ns = CONFIG["analysis"]
+    grid = (triton.cdiv(F, BF), triton.cdiv(T, BT), B)
+    K.analysis_t_kernel[grid](
+        x2, g.L, T, g.hop, off, tb["cwt"], tb["swt"], tb["WP"], g.win, F,
         out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2, tb["ck"], float(eps),
-        PAD=g.padmode, EPI=epi, BT=BT, BF=BF, BK=BK, num_warps=nw, num_stages=ns,
+        PAD=g.padmode, EPI=epi, BF=BF, BT=BT, BK=BK, num_warps=nw, num_stages=ns,
     )
     return out1, out2
 
@@ -235,13 +291,12 @@ def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, 
     F = g.n_fft // 2 + 1
     M = fb.shape[0]
     T = g.T - 1 if log == K.LOG_WHISPER else g.T
-    tb = _tables(g.n_fft, g.win, window, x2.device)
     out = torch.empty(B, M, max(T, 0), device=x2.device, dtype=torch.float32)
     if B == 0 or T <= 0:
         return out
     fb = fb.to(device=x2.device, dtype=torch.float32)
     peak = torch.full((B,), -float("inf"), device=x2.device, dtype=torch.float32)
-    if g.n_fft >= FFT_MIN_NFFT:
+    if not _dense(g):
         # two-level FFT power/magnitude kernel, then the projection as one batched fp32 GEMM and the
         # log epilogue in place (the mel projection has no cancellation, any GEMM precision is fine)
         S = _analysis(x2, g, window, K.EPI_POWER if power == 2 else K.EPI_MAG, T=T)[0]
@@ -250,12 +305,13 @@ def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, 
             N = M * T
             K.log_kernel[(triton.cdiv(N, 1024), B)](out, peak, N, float(eps), LOG=log, BLOCK=1024)
     else:
-        BT, BF, BK, nw, ns = CONFIG["mel"]
+        tb = _tables(g.n_fft, g.win, window, x2.device)
+        BF, BT, BK, nw, ns = CONFIG["mel"]
         BM = max(16, triton.next_power_of_2(M))
-        K.mel_kernel[(triton.cdiv(T, BT), B)](
-            x2, g.L, T, g.hop, g.left - g.pad, tb["cw"], tb["sw"], tb["FP"], g.win, F,
+        K.mel_t_kernel[(triton.cdiv(T, BT), B)](
+            x2, g.L, T, g.hop, g.left - g.pad, tb["cwt"], tb["swt"], tb["WP"], g.win, F,
             fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
-            PAD=g.padmode, POWER=power, LOG=log, BT=BT, BF=BF, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
+            PAD=g.padmode, POWER=power, LOG=log, BF=BF, BT=BT, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
         )
     floor = None
     if log == K.LOG_DB and top_db is not None:
@@ -272,31 +328,31 @@ def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, 
 def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor, a4: torch.Tensor,
                a1: torch.Tensor | None = None, a2: torch.Tensor | None = None,
                fb: torch.Tensor | None = None, power: int = 2, eps: float = 0.0,
-               inverse: tuple[torch.Tensor, int, int, int] | None = None) -> torch.Tensor:
+               inverse: tuple[int, int, int] | None = None) -> torch.Tensor:
     """Run :func:`synthesis_kernel`; returns the float32 waveform (gradient) ``(B, L)``.
 
-    ``inverse = (inv_env, start, out_len, lexp)`` selects the inverse-STFT epilogue.
+    ``inverse = (start, out_len, lexp)`` selects the inverse-STFT epilogue (envelope-normalised).
     """
     dev = a3.device
     F = g.n_fft // 2 + 1
     tb = _tables(g.n_fft, g.win, window, dev)
+    nj = -(-g.win // g.hop) + 1
     if inverse is None:
-        L, off, inv_env, start, lexp = g.L, g.left - g.pad, tb["ck"], 0, 0
+        L, off, start, lexp = g.L, g.left - g.pad, 0, 0
     else:
-        inv_env, start, L, lexp = inverse
+        start, L, lexp = inverse
         off = g.left
     y = torch.zeros(B, L, device=dev, dtype=torch.float32)
     if B == 0 or T <= 0 or L == 0:
         return y
     if g.n_fft >= FFT_SYNTHESIS_MIN_NFFT and pro != K.PRO_MEL_BWD:
         ft = _fft_tables(g.n_fft, g.win, window, dev)
-        rows, _, _, nw, ns = CONFIG["fft_synthesis"]
-        BT = max(1, rows // ft["PP"])
+        BT, _, _, nw, ns = CONFIG["fft_synthesis"]
         K.synthesis_fft_kernel[(triton.cdiv(T, BT), B)](
             a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4, tb["ck"], float(eps),
             ft["P"], ft["Q"], ft["a_lo"], g.left, g.win, F, T, g.hop,
             ft["wpad"], ft["e1c"], ft["e1s"], ft["twc"], ft["tws"], ft["f2c"], ft["f2s"],
-            y, L, -g.pad, inv_env, start, lexp,
+            y, L, -g.pad, tb["wsq"], nj, start, lexp,
             HAS_A1=a1 is not None, HAS_A2=a2 is not None, PRO=pro, POWER=power, PAD=g.padmode,
             INVERSE=inverse is not None, BT=BT, PP=ft["PP"], QP=ft["QP"], AP=ft["AP"], K2P=ft["K2P"],
             num_warps=nw, num_stages=ns,
@@ -311,7 +367,7 @@ def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor
         a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4,
         fbt, fbt.stride(0) if fb is not None else 0, fbt.stride(1) if fb is not None else 0, M,
         tb["ck"], float(eps), tb["cwt"], tb["swt"], tb["WP"], g.win, F, T, g.hop,
-        y, L, off, inv_env, start, lexp,
+        y, L, off, tb["wsq"], nj, start, lexp,
         HAS_A1=a1 is not None, HAS_A2=a2 is not None, PRO=pro, POWER=power, PAD=g.padmode,
         INVERSE=inverse is not None, BT=BT, BF=BF, BN=BN, BM=BM, num_warps=nw, num_stages=ns,
     )
@@ -323,7 +379,24 @@ def _f32(t: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------ custom ops
+def _fp32_impl(fn: Callable) -> Callable:
+    """Run a custom op's implementation with autocast off.
+
+    A custom op's body runs under the caller's autocast state, so inside ``torch.autocast`` the
+    ``torch.matmul`` of the mel projection (and its backward) silently ran in bf16/fp16; the ops
+    compute in float32 whatever the ambient autocast.
+    """
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        dev = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+        with torch.autocast(device_type=dev, enabled=False):
+            return fn(*args, **kwargs)
+
+    return run
+
+
 @torch.library.custom_op("sigkit::amp_phase", mutates_args=())
+@_fp32_impl
 def _amp_phase_op(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
                   pad_mode: str, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
@@ -338,6 +411,7 @@ def _(x, n_fft, hop, win, window, center, pad_mode, eps):
 
 
 @torch.library.custom_op("sigkit::amp_phase_backward", mutates_args=())
+@_fp32_impl
 def _amp_phase_bwd_op(g_log_amp: torch.Tensor | None, g_phase: torch.Tensor | None,
                       log_amp: torch.Tensor, phase: torch.Tensor, length: int, n_fft: int, hop: int,
                       win: int, window: str, center: bool, pad_mode: str, eps: float) -> torch.Tensor:
@@ -369,6 +443,7 @@ _amp_phase_op.register_autograd(_amp_phase_backward, setup_context=_amp_phase_se
 
 
 @torch.library.custom_op("sigkit::spectrogram", mutates_args=())
+@_fp32_impl
 def _spectrogram_op(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
                     pad_mode: str, power: int) -> torch.Tensor:
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
@@ -382,6 +457,7 @@ def _(x, n_fft, hop, win, window, center, pad_mode, power):
 
 
 @torch.library.custom_op("sigkit::spectrogram_backward", mutates_args=())
+@_fp32_impl
 def _spectrogram_bwd_op(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor | None, n_fft: int,
                         hop: int, win: int, window: str, center: bool, pad_mode: str,
                         power: int) -> torch.Tensor:
@@ -420,6 +496,7 @@ _spectrogram_op.register_autograd(_spec_backward, setup_context=_spec_setup)
 
 
 @torch.library.custom_op("sigkit::mel", mutates_args=())
+@_fp32_impl
 def _mel_op(x: torch.Tensor, fb: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
             pad_mode: str, power: int, log: int, top_db: float | None, eps: float) -> torch.Tensor:
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
@@ -475,14 +552,14 @@ _mel_op.register_autograd(_mel_backward, setup_context=_mel_setup)
 
 
 @torch.library.custom_op("sigkit::from_amp_phase", mutates_args=())
+@_fp32_impl
 def _istft_op(log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int, win: int, window: str,
               center: bool, length: int) -> torch.Tensor:
     B, _, T = log_amp.shape
     g = _geom(n_fft, hop, win, center, "constant", 0)._replace(T=T)
     start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
-    inv_env = _inv_envelope(n_fft, hop, win, window, center, T, length, log_amp.device)
-    return _synthesis(B, g, window, K.PRO_INV, T, _f32(log_amp), _f32(phase),
-                      inverse=(inv_env, start, out_len, lexp))
+    _check_nola(n_fft, hop, win, window, center, T, length)
+    return _synthesis(B, g, window, K.PRO_INV, T, _f32(log_amp), _f32(phase), inverse=(start, out_len, lexp))
 
 
 @_istft_op.register_fake
@@ -491,14 +568,18 @@ def _(log_amp, phase, n_fft, hop, win, window, center, length):
 
 
 @torch.library.custom_op("sigkit::from_amp_phase_backward", mutates_args=())
+@_fp32_impl
 def _istft_bwd_op(grad: torch.Tensor, log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int,
                   win: int, window: str, center: bool, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     B, _, T = log_amp.shape
     start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
-    inv_env = _inv_envelope(n_fft, hop, win, window, center, T, length, log_amp.device)
-    n_valid = max(0, min(out_len, lexp - start))
-    gpad = torch.zeros(B, lexp, device=grad.device, dtype=torch.float32)
-    gpad[:, start:start + n_valid] = grad[:, :n_valid].float() * inv_env[start:start + n_valid]
+    tb = _tables(n_fft, win, window, grad.device)
+    gpad = torch.empty(B, lexp, device=grad.device, dtype=torch.float32)
+    if B > 0 and lexp > 0:
+        grad = grad.contiguous()
+        K.env_scale_kernel[(triton.cdiv(lexp, 1024), B)](
+            grad, gpad, grad.shape[-1], lexp, start, (n_fft - win) // 2, hop, win, T, tb["wsq"],
+            -(-win // hop) + 1, BLOCK=1024)
     g = _geom(n_fft, hop, win, False, "constant", lexp)
     return _analysis(gpad, g, window, K.EPI_INV_BWD, aux1=_f32(log_amp), aux2=_f32(phase))
 

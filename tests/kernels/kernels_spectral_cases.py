@@ -46,6 +46,7 @@ L = 300
 def dft_path(request, monkeypatch):
     """Both DFT paths of the analysis kernels: one GEMM, or two-level (Cooley-Tukey) GEMMs."""
     monkeypatch.setattr(ks, "FFT_MIN_NFFT", 10**9 if request.param == "dense" else 0)
+    monkeypatch.setattr(ks, "DENSE_MAX_WIN", 10**9 if request.param == "dense" else 0)
     monkeypatch.setattr(ks, "FFT_SYNTHESIS_MIN_NFFT", 10**9 if request.param == "dense" else 0)
     return request.param
 
@@ -256,6 +257,55 @@ def test_bf16_grad_dtype_and_autocast(device):
     la_plain, ph_plain = ks.amp_phase(x, spec)
     assert la_ac.dtype == torch.float32
     torch.testing.assert_close(la_ac, la_plain, rtol=0, atol=1e-6)
+
+
+def test_mel_backward_under_autocast_stays_float32(device, dft_path):
+    # The custom op bodies run with autocast off: the two-level path projects the mel gradient with
+    # torch.matmul, which autocast used to run in bf16 when backward() was called inside autocast
+    # (1.5e-3 relative gradient error on CPU, reproduced before the fix).
+    spec = STFTSpec(64, 16, 64)
+    fb = mel_filterbank(SR, spec.n_fft, 16, device=device)
+    x = _signal((2, L), device, seed=15)
+
+    def grad(autocast):
+        v = x.clone().requires_grad_()
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
+            ks.log_mel(v, spec, fb, mode="natural", eps=1e-5).sum().backward()
+        return v.grad
+
+    g_plain, g_ac = grad(False), grad(True)
+    assert g_ac.dtype == torch.float32
+    assert _rel(g_ac, g_plain) < 1e-6
+
+
+def test_apbwe_geometry_bf16_noncontiguous(device):
+    # AP-BWE's real geometry (1024/80/320) on the path the dispatcher picks for it, with the inputs an
+    # autocast generator hands over: bf16 and non-contiguous (a (B, T, F) tensor viewed as (B, F, T)).
+    spec = STFTSpec(1024, 80, 320)
+    n = 1600
+    x = _signal((2, n), device, seed=16)
+    la, ph = ks.amp_phase(x, spec)
+    la_r, ph_r = amp_phase(x.double(), spec, backend="reference")
+    mag = la_r.exp() - 1e-4
+    big = mag > 1e-3 * mag.amax(dim=-2, keepdim=True)
+    assert float((la.double() - la_r).abs().max()) < 1e-3
+    assert float(_wrapped(ph.double() - ph_r)[big].max()) < 1e-3
+    la_tf = la_r.transpose(1, 2).contiguous().to(torch.bfloat16).transpose(1, 2)  # strides of (B, T, F)
+    ph_tf = ph_r.transpose(1, 2).contiguous().to(torch.bfloat16).transpose(1, 2)
+    assert not la_tf.is_contiguous()
+    y = ks.from_amp_phase(la_tf, ph_tf, spec, length=n)
+    y_r = from_amp_phase(la_tf.double(), ph_tf.double(), spec, length=n, backend="reference")
+    assert _rel(y, y_r) < 1e-5
+    # in one compiled graph, autocast region in the middle (as bench/apbwe.py's fast path)
+    def pipeline(v):
+        a, p = ks.amp_phase(v, spec)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            a = (a * 0.5).to(torch.bfloat16)
+        return ks.from_amp_phase(a.float(), p, spec, length=v.shape[-1])
+
+    backend = "inductor" if device.type == "cuda" else "aot_eager"
+    y_c = torch.compile(pipeline, backend=backend, fullgraph=True)(x)
+    torch.testing.assert_close(y_c, pipeline(x), rtol=1e-5, atol=1e-6)
 
 
 def test_float64_falls_back_to_reference(device):

@@ -86,9 +86,7 @@ def run_dim(d: int, args, dev) -> list[dict]:
             out = out.double().cpu()
             if dt_name == "float64" and backend == "auto":
                 ref = out
-            name = (
-                f"sigkit[{backend if backend != 'auto' else ('triton' if dev.type == 'cuda' else 'torch')}]"
-            )
+            name = f"sigkit[{backend if backend != 'auto' else ('triton' if dev.type == 'cuda' else 'torch')}]"
             rows.append(
                 dict(
                     d=d,
@@ -152,8 +150,27 @@ def run_dim(d: int, args, dev) -> list[dict]:
     return rows
 
 
+def _sweep_configs(d: int, dt_name: str) -> list[dict]:
+    """Triton launch variants timed by ``--sweep`` (kwargs of ``kde_logsumexp``)."""
+    if dt_name == "float64":
+        return [
+            dict(method="diff", block_m=64, block_n=64, fast_exp64=False),
+            dict(method="dot", block_m=64, block_n=64, num_stages=2),
+        ]
+    rows = [dict(method="dot", block_m=64, block_n=128, num_stages=2)]
+    if d < 8:
+        rows = [dict(method="diff", block_m=64, block_n=128)]  # the online kernel, the old default
+        for bm, bn, w in ((16, 512, 4), (16, 256, 4), (8, 1024, 4), (32, 256, 4), (16, 512, 8), (64, 128, 4)):
+            rows.append(dict(method="fixed", block_m=bm, block_n=bn, num_warps=w, waves=16, uniform=True))
+        for waves in (4, 8, 32):
+            rows.append(dict(method="fixed", block_m=16, block_n=512, num_warps=4, waves=waves, uniform=True))
+        rows.append(dict(method="fixed", block_m=16, block_n=512, num_warps=4, waves=16, uniform=False))
+        rows.append(dict(method="fixed", block_m=16, block_n=512, num_warps=4, waves=16, uniform=True, asm_ex2=False))
+    return rows
+
+
 def sweep(zy, zq, logdet, ref, d, args, dev) -> list[dict]:
-    """Triton configurations (method, BLOCK_M, BLOCK_N, warps) on the whitened problem."""
+    """Triton configurations on the whitened problem (the kernel alone, no KDE set-up)."""
     from sigkit.kernels.kde_triton import kde_logsumexp
 
     from sigkit.kde.kernels import GAUSSIAN
@@ -165,56 +182,15 @@ def sweep(zy, zq, logdet, ref, d, args, dev) -> list[dict]:
         X = torch.tensor(zy, dtype=dt, device=dev)
         Q = torch.tensor(zq, dtype=dt, device=dev)
         lw = torch.full((X.shape[0],), -math.log(X.shape[0]), dtype=dt, device=dev)
-        if dt == torch.float64:
-            configs = [
-                ("diff", 64, 64, 4, None, True),
-                ("diff", 64, 64, 4, None, False),
-                ("dot", 64, 64, 4, 2, True),
-            ]
-        else:
-            configs = [
-                ("diff", 64, 128, 4, None, True),
-                ("dot", 64, 128, 4, 2, True),
-                ("dot", 64, 64, 4, 2, True),
-            ]
-        for meth, bm, bn, w, ns, fast in configs:
-            label = (
-                f"triton {meth} {bm}x{bn} w{w}"
-                + (f" s{ns}" if ns else "")
-                + ("" if fast else " libdevice-exp")
-            )
+        for cfg in _sweep_configs(d, dt_name):
+            label = "triton " + " ".join(f"{k}={v}" for k, v in cfg.items())
             try:
-                t, out = timeit(
-                    lambda cfg=(meth, bm, bn, w, ns, fast), Q=Q, X=X, lw=lw: kde_logsumexp(
-                        Q,
-                        X,
-                        lw,
-                        0,
-                        1.0,
-                        1.0,
-                        method=cfg[0],
-                        block_m=cfg[1],
-                        block_n=cfg[2],
-                        num_warps=cfg[3],
-                        num_stages=cfg[4],
-                        fast_exp64=cfg[5],
-                    ),
-                    dev,
-                    args.repeat,
-                )
+                t, out = timeit(lambda cfg=cfg, Q=Q, X=X, lw=lw: kde_logsumexp(Q, X, lw, 0, 1.0, 1.0, **cfg), dev, args.repeat)
             except Exception as err:  # a config that does not compile is reported, not fatal
                 rows.append(dict(d=d, method=label, dtype=dt_name, seconds=None, error=str(err)[:200]))
                 continue
-            rows.append(
-                dict(
-                    d=d,
-                    method=label,
-                    dtype=dt_name,
-                    seconds=t,
-                    m_timed=args.m,
-                    err=float(((out.double().cpu() + const) - ref).abs().max()),
-                )
-            )
+            err = float(((out.double().cpu() + const) - ref).abs().max())
+            rows.append(dict(d=d, method=label, dtype=dt_name, seconds=t, m_timed=args.m, err=err))
     return rows
 
 
@@ -241,11 +217,7 @@ def main() -> None:
         rows += run_dim(d, args, dev)
         for r in rows:
             if r["d"] == d:
-                base = next(
-                    x["seconds"]
-                    for x in rows
-                    if x["d"] == d and x["method"] == "obvious torch" and x["dtype"] == r["dtype"]
-                )
+                base = next(x["seconds"] for x in rows if x["d"] == d and x["method"] == "obvious torch" and x["dtype"] == r["dtype"])
                 s = r.get("seconds")
                 print(
                     f"d={d:4d} {r['method']:32s} {r['dtype']:8s} "

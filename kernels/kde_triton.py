@@ -1,17 +1,26 @@
-"""Fused exact KDE log-sum in Triton: distance, kernel and online log-sum-exp in one pass.
+"""Fused exact KDE log-sum in Triton: distance, kernel and log-sum-exp in one pass.
 
-Flash-attention style: a program owns a tile of ``BLOCK_M`` queries and one slice of the points,
-walks that slice in tiles of ``BLOCK_N`` points, forms the squared distances in registers, applies the
-kernel's log-profile and keeps a running maximum and sum per query (base 2, ``exp2``), so the n x m
-matrix never reaches memory. Slices of the points are spread over a second grid axis so that a few
-thousand queries still fill the GPU; the per-slice ``(max, sum)`` pairs are merged in torch.
+A program owns a tile of ``BLOCK_M`` queries and one slice of the points, walks that slice in tiles
+of ``BLOCK_N`` points and forms the squared distances in registers, so the n x m matrix never reaches
+memory. Slices of the points are spread over a second grid axis so that a few thousand queries still
+fill the GPU (flash-decoding); the per-slice ``(reference, sum)`` pairs are merged in torch.
 
-Two ways to form distances (``method``):
+Three ways to run a slice (``method``):
 
-* ``"diff"``: ``sum_k (q_k - x_k)^2`` from transposed ``(d, m)``/``(d, n)`` copies, one coordinate per
-  step. No cancellation, works in float32 and float64 on any GPU.
-* ``"dot"``: ``|q|^2 + |x|^2 - 2 q.x`` with ``tl.dot``: 3xTF32 on tensor cores for float32 (about
-  float32 accuracy), IEEE float64 otherwise.
+* ``"fixed"`` (float32, ``d < 8``, Gaussian and Laplace kernels; the default there): the first tile
+  of the slice gives each query a reference ``c = max(t) + 64`` (base-2 log units); every later term
+  is ``exp2(t - c)`` added into a ``BLOCK_M x BLOCK_N`` register accumulator, reduced once at the end.
+  No running maximum, no rescaling, no per-tile reduction, no masks (the points are padded once with
+  far-away coordinates whose terms are exactly 0), the coordinates unrolled (``D`` is a constant) and
+  ``ex2.approx.ftz`` as the exponential. A term can exceed its reference by up to ``2^127`` before it
+  overflows and the largest term of the first tile is ``2^-64`` of it, so terms flushed to zero are
+  below ``2^-62`` of the slice's largest one. A query whose slice sum overflows (a point much nearer
+  than any in the first tile: far tail queries) is recomputed with the ``"diff"`` kernel, so the result
+  is exact either way.
+* ``"diff"``: online log-sum-exp (running maximum, rescale) over ``sum_k (q_k - x_k)^2`` formed from
+  transposed ``(d, m)``/``(d, n)`` copies, one coordinate per step. No cancellation; float32 and float64.
+* ``"dot"``: online log-sum-exp over ``|q|^2 + |x|^2 - 2 q.x`` with ``tl.dot``: 3xTF32 on tensor cores
+  for float32 (about float32 accuracy), IEEE float64 otherwise.
 
 float64 sums use libdevice's exact ``exp2``; ``fast_exp64=True`` swaps in :func:`_exp2_f64` (float32
 ``exp2`` of the fractional part times an exact power of two, relative error ~2e-7), which measured no
@@ -29,6 +38,9 @@ import triton
 import triton.language as tl
 
 __all__ = ["kde_logsumexp", "choose_config"]
+
+REF_MARGIN = 64.0  # "fixed": reference = first tile's row maximum + this (base 2)
+PAD_COORD = 1.0e18  # "fixed": padded points sit here; their terms are exactly 0
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
@@ -99,9 +111,7 @@ def _kde_lse_kernel(
     s_i = tl.zeros([BLOCK_M], dtype=LW2.dtype.element_ty)
     if USE_DOT:
         offs_d = tl.arange(0, BLOCK_D)
-        q = tl.load(
-            Q + offs_m[:, None] * d + offs_d[None, :], mask=mask_m[:, None] & (offs_d[None, :] < d), other=0.0
-        )
+        q = tl.load(Q + offs_m[:, None] * d + offs_d[None, :], mask=mask_m[:, None] & (offs_d[None, :] < d), other=0.0)
         qsq = tl.sum(q * q, 1)
     for j in range(start, stop, BLOCK_N):
         offs_n = j + tl.arange(0, BLOCK_N)
@@ -140,31 +150,137 @@ def _kde_lse_kernel(
     tl.store(OUT_S + pid_s * m + offs_m, s_i, mask=mask_m)
 
 
+@triton.jit
+def _ex2(a, ASM_EX2: tl.constexpr):
+    """2^a in float32: one ``ex2.approx.ftz.f32`` (a single MUFU op; results below 2^-126 are 0)."""
+    if ASM_EX2:
+        return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=f,f", [a], dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        return tl.exp2(a)
+
+
+@triton.jit
+def _coord_sq(sq, q, XT, offs_n, n_pad, K: tl.constexpr, D: tl.constexpr):
+    """``sq + (q - x_K)^2`` for coordinate ``K`` (unchanged when ``K >= D``)."""
+    if K < D:
+        xk = tl.load(XT + K * n_pad + offs_n)
+        diff = q[:, None] - xk[None, :]
+        sq += diff * diff
+    return sq
+
+
+@triton.jit
+def _load_q(QT, offs_m, m_pad, K: tl.constexpr, D: tl.constexpr):
+    if K < D:
+        return tl.load(QT + K * m_pad + offs_m)
+    else:
+        return tl.zeros([offs_m.shape[0]], dtype=tl.float32)
+
+
+@triton.jit
+def _fixed_terms(
+    q0, q1, q2, q3, q4, q5, q6, XT, LW2, offs_n, n_pad, neg_a, D: tl.constexpr, KERNEL: tl.constexpr, HAS_W: tl.constexpr
+):
+    """Base-2 log-terms ``t`` of a ``(BLOCK_M, BLOCK_N)`` tile (Gaussian: ``-a |q-x|^2``; Laplace:
+    ``-a |q-x|``; plus ``log2 w`` when ``HAS_W``)."""
+    sq = _coord_sq(tl.zeros([q0.shape[0], offs_n.shape[0]], dtype=tl.float32), q0, XT, offs_n, n_pad, 0, D)
+    sq = _coord_sq(sq, q1, XT, offs_n, n_pad, 1, D)
+    sq = _coord_sq(sq, q2, XT, offs_n, n_pad, 2, D)
+    sq = _coord_sq(sq, q3, XT, offs_n, n_pad, 3, D)
+    sq = _coord_sq(sq, q4, XT, offs_n, n_pad, 4, D)
+    sq = _coord_sq(sq, q5, XT, offs_n, n_pad, 5, D)
+    sq = _coord_sq(sq, q6, XT, offs_n, n_pad, 6, D)
+    if KERNEL == 0:
+        t = sq * neg_a
+    else:
+        t = tl.sqrt(sq) * neg_a
+    if HAS_W:
+        t += tl.load(LW2 + offs_n)[None, :]
+    return t
+
+
+@triton.jit
+def _kde_fixed_kernel(
+    QT,
+    XT,
+    LW2,
+    OUT_C,
+    OUT_S,
+    neg_a,
+    m_pad,
+    n_pad,
+    per,
+    D: tl.constexpr,
+    KERNEL: tl.constexpr,
+    HAS_W: tl.constexpr,
+    ASM_EX2: tl.constexpr,
+    MARGIN: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+):
+    """float32, d < 8, Gaussian (KERNEL 0) or Laplace (2): one reference per query from the slice's
+    first tile, then plain ``exp2`` accumulation (module docstring, ``"fixed"``). Queries ``QT`` are
+    ``(D, m_pad)``, points ``XT`` ``(D, n_pad)`` padded with :data:`PAD_COORD`; ``per`` points a slice."""
+    pid_m = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    q0 = _load_q(QT, offs_m, m_pad, 0, D)
+    q1 = _load_q(QT, offs_m, m_pad, 1, D)
+    q2 = _load_q(QT, offs_m, m_pad, 2, D)
+    q3 = _load_q(QT, offs_m, m_pad, 3, D)
+    q4 = _load_q(QT, offs_m, m_pad, 4, D)
+    q5 = _load_q(QT, offs_m, m_pad, 5, D)
+    q6 = _load_q(QT, offs_m, m_pad, 6, D)
+    start = pid_s * per
+    offs_n = start + tl.arange(0, BLOCK_N)
+    t = _fixed_terms(q0, q1, q2, q3, q4, q5, q6, XT, LW2, offs_n, n_pad, neg_a, D, KERNEL, HAS_W)
+    # the first tile always holds a real point, so its row maximum is finite
+    c = tl.max(t, 1) + MARGIN
+    acc = _ex2(t - c[:, None], ASM_EX2)
+    for j in range(start + BLOCK_N, start + per, BLOCK_N):
+        offs_n = j + tl.arange(0, BLOCK_N)
+        t = _fixed_terms(q0, q1, q2, q3, q4, q5, q6, XT, LW2, offs_n, n_pad, neg_a, D, KERNEL, HAS_W)
+        acc += _ex2(t - c[:, None], ASM_EX2)
+    tl.store(OUT_C + pid_s * m_pad + offs_m, c)
+    tl.store(OUT_S + pid_s * m_pad + offs_m, tl.sum(acc, 1))
+
+
 def _num_sms(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).multi_processor_count
     return 4
 
 
-def choose_config(d: int, dtype: torch.dtype, method: str | None = None) -> dict:
-    """Launch defaults, from the H100 sweep recorded in docs/benchmarks.md (KDE section).
+def choose_config(d: int, dtype: torch.dtype, method: str | None = None, kernel_code: int = 0) -> dict:
+    """Launch defaults (docs/benchmarks.md, KDE section, has the sweeps behind them).
 
-    float64: ``tl.dot`` at every ``d`` (faster than the per-coordinate loop: 7.4 vs 9.0 ms at d=2,
-    4.6 vs 13 ms at d=16, 22 vs 72 ms at d=128). float32: the per-coordinate loop below ``d = 8`` (the
-    3xTF32 dot form loses digits to cancellation there: 1e-4 vs 2e-6), 3xTF32 ``tl.dot`` from ``d = 8``.
+    float32 below ``d = 8``: ``"fixed"`` for the Gaussian and Laplace kernels, the online ``"diff"`` loop
+    for Epanechnikov (the dot form cancels there: 1e-4 vs 2e-6). float32 from ``d = 8``: 3xTF32 ``tl.dot``.
+    float64: IEEE ``tl.dot`` at every ``d`` (faster than the per-coordinate loop on an H100: 7.4 vs
+    9.0 ms at d=2, 4.6 vs 13 ms at d=16, 22 vs 72 ms at d=128).
 
     >>> choose_config(16, torch.float32)["method"], choose_config(2, torch.float32)["method"]
-    ('dot', 'diff')
+    ('dot', 'fixed')
+    >>> choose_config(2, torch.float32, kernel_code=1)["method"], choose_config(2, torch.float64)["method"]
+    ('diff', 'dot')
     """
     if method is None:
-        method = "diff" if (dtype == torch.float32 and d < 8) else "dot"
+        if dtype == torch.float32 and d < 8:
+            method = "fixed" if kernel_code in (0, 2) else "diff"
+        else:
+            method = "dot"
+    if method == "fixed":
+        if dtype != torch.float32 or d >= 8 or kernel_code not in (0, 2):
+            raise ValueError("method='fixed' is for float32, d < 8, Gaussian or Laplace kernels")
+        return {"method": "fixed", "block_m": 16, "block_n": 512, "num_warps": 4, "num_stages": None, "waves": 16}
     if method == "dot":
         wide = dtype == torch.float32 and d <= 64
-        return {"method": "dot", "block_m": 64, "block_n": 128 if wide else 64, "num_stages": 2}
+        return {"method": "dot", "block_m": 64, "block_n": 128 if wide else 64, "num_warps": 4, "num_stages": 2}
     return {
         "method": "diff",
         "block_m": 64,
         "block_n": 64 if dtype == torch.float64 else 128,
+        "num_warps": 4,
         "num_stages": None,
     }
 
@@ -177,12 +293,15 @@ def kde_logsumexp(
     kparam: float,
     beta: float = 1.0,
     *,
+    uniform: bool = False,
     method: str = "auto",
     block_m: int | None = None,
     block_n: int | None = None,
-    num_warps: int = 4,
+    num_warps: int | None = None,
     num_stages: int | None = None,
     fast_exp64: bool = False,
+    asm_ex2: bool = True,
+    waves: int | None = None,
 ) -> torch.Tensor:
     """``log sum_i exp(log_weights[i] + beta * log_profile(|q_j - x_i|^2))`` for each query ``j``.
 
@@ -193,39 +312,124 @@ def kde_logsumexp(
         kernel_code: 0 gaussian, 1 epanechnikov, 2 laplace (:class:`sigkit.kde.kernels.Kernel` ``code``).
         kparam: the kernel's shape constant (``Kernel.param(d)``).
         beta: multiplies the log-profile.
-        method: ``"diff"``, ``"dot"`` or ``"auto"`` (see :func:`choose_config`).
+        uniform: all ``log_weights`` are equal (``"fixed"`` then adds ``log_weights[0]`` once at the end
+            instead of one weight per term).
+        method: ``"fixed"``, ``"diff"``, ``"dot"`` or ``"auto"`` (see :func:`choose_config`).
         block_m, block_n, num_warps, num_stages: launch configuration (defaults: :func:`choose_config`).
         fast_exp64: float64 only: :func:`_exp2_f64` instead of libdevice's exact exp2 (off by default: it
             measured no faster on an H100, the float64 kernel being bound elsewhere).
+        asm_ex2: ``"fixed"`` only: ``ex2.approx.ftz.f32`` by inline PTX (else ``tl.exp2``; always
+            ``tl.exp2`` under the interpreter).
+        waves: ``"fixed"`` only: the points are cut into slices so that there are about ``waves``
+            programs per multiprocessor (more: shorter programs, less imbalance at the end).
 
     Returns:
         ``(m,)`` natural-log sums in the dtype of ``queries``.
     """
     m, d = queries.shape
-    n = points.shape[0]
-    dt = queries.dtype
-    cfg = choose_config(d, dt)
-    if method == "auto":
-        method = cfg["method"]
-    else:
-        cfg = choose_config(d, dt, method)
-    use_dot = method == "dot"
-    bm = block_m or cfg["block_m"]
-    bn = block_n or cfg["block_n"]
-    launch = {} if _INTERPRET else {"num_warps": num_warps}
-    num_stages = (
-        num_stages if num_stages is not None else (cfg["num_stages"] if method == cfg["method"] else None)
-    )
-    if num_stages is not None and not _INTERPRET:
-        launch["num_stages"] = num_stages
-    block_d = max(16, triton.next_power_of_2(d))
+    cfg = choose_config(d, queries.dtype, None if method == "auto" else method, kernel_code)
+    launch = {
+        "block_m": block_m or cfg["block_m"],
+        "block_n": block_n or cfg["block_n"],
+        "num_warps": num_warps or cfg["num_warps"],
+        "num_stages": num_stages if num_stages is not None else cfg["num_stages"],
+    }
     q = queries.contiguous()
     x = points.contiguous()
+    if cfg["method"] == "fixed":
+        return _fixed(q, x, log_weights, kernel_code, kparam, beta, uniform, asm_ex2, waves or cfg["waves"], **launch)
+    return _online(q, x, log_weights, kernel_code, kparam, beta, cfg["method"] == "dot", fast_exp64, **launch)
+
+
+def _launch_opts(num_warps: int, num_stages: int | None) -> dict:
+    if _INTERPRET:
+        return {}
+    opts = {"num_warps": num_warps}
+    if num_stages is not None:
+        opts["num_stages"] = num_stages
+    return opts
+
+
+def _fixed(q, x, log_weights, kernel_code, kparam, beta, uniform, asm_ex2, waves, *, block_m, block_n, num_warps, num_stages):
+    """``"fixed"`` launch: pad, run, merge the slices; overflowed queries go to :func:`_online`."""
+    m, d = q.shape
+    n = x.shape[0]
+    dev, dt = q.device, q.dtype
+    m_tiles = triton.cdiv(m, block_m)
+    n_tiles = triton.cdiv(n, block_n)
+    # about `waves` programs per SM; every slice starts with a real point (its first tile sets the reference)
+    splits = max(1, min(triton.cdiv(waves * _num_sms(dev), m_tiles), n_tiles))
+    per_tiles = triton.cdiv(n_tiles, splits)
+    splits = triton.cdiv(n_tiles, per_tiles)
+    m_pad, n_pad = m_tiles * block_m, splits * per_tiles * block_n
+    qt = torch.zeros(d, m_pad, dtype=dt, device=dev)
+    qt[:, :m] = q.T
+    xt = torch.full((d, n_pad), PAD_COORD, dtype=dt, device=dev)
+    xt[:, :n] = x.T
+    if uniform:
+        lw2 = xt  # unused
+    else:
+        lw2 = torch.zeros(n_pad, dtype=dt, device=dev)
+        lw2[:n] = log_weights.to(dt) * LOG2E
+    # Gaussian log2-term -beta*log2(e)*sq/2; Laplace -beta*log2(e)*kparam*|q-x|
+    neg_a = -float(beta) * LOG2E * (0.5 if kernel_code == 0 else float(kparam))
+    out_c = torch.empty(splits, m_pad, dtype=dt, device=dev)
+    out_s = torch.empty(splits, m_pad, dtype=dt, device=dev)
+    _kde_fixed_kernel[(m_tiles, splits)](
+        qt,
+        xt,
+        lw2,
+        out_c,
+        out_s,
+        neg_a,
+        m_pad,
+        n_pad,
+        per_tiles * block_n,
+        D=d,
+        KERNEL=kernel_code,
+        HAS_W=not uniform,
+        ASM_EX2=bool(asm_ex2 and not _INTERPRET),
+        MARGIN=REF_MARGIN,
+        BLOCK_M=block_m,
+        BLOCK_N=block_n,
+        **_launch_opts(num_warps, num_stages),
+    )
+    c, s = out_c[:, :m], out_s[:, :m]
+    out = torch.logsumexp((c + torch.log2(s)) * LN2, 0)
+    if uniform:
+        out += log_weights[0].to(dt)
+    bad = ~torch.isfinite(s).all(0)
+    if bool(bad.any()):  # a term overflowed its reference: redo those queries with the online kernel
+        idx = torch.nonzero(bad).flatten()
+        cfg = choose_config(d, dt, "diff")
+        out[idx] = _online(
+            q[idx],
+            x,
+            log_weights,
+            kernel_code,
+            kparam,
+            beta,
+            False,
+            False,
+            block_m=cfg["block_m"],
+            block_n=cfg["block_n"],
+            num_warps=cfg["num_warps"],
+            num_stages=None,
+        )
+    return out
+
+
+def _online(q, x, log_weights, kernel_code, kparam, beta, use_dot, fast_exp64, *, block_m, block_n, num_warps, num_stages):
+    """``"diff"``/``"dot"`` launch (online log-sum-exp) and the merge of the slices."""
+    m, d = q.shape
+    n = x.shape[0]
+    dt = q.dtype
+    block_d = max(16, triton.next_power_of_2(d))
     qt = q if use_dot else q.T.contiguous()
     xt = x if use_dot else x.T.contiguous()
     lw2 = (log_weights.to(dt) * LOG2E).contiguous()
-    tiles = triton.cdiv(m, bm)
-    splits = max(1, min(triton.cdiv(4 * _num_sms(q.device), tiles), triton.cdiv(n, 8 * bn)))
+    tiles = triton.cdiv(m, block_m)
+    splits = max(1, min(triton.cdiv(4 * _num_sms(q.device), tiles), triton.cdiv(n, 8 * block_n)))
     out_m = torch.empty(splits, m, dtype=dt, device=q.device)
     out_s = torch.empty(splits, m, dtype=dt, device=q.device)
     params = torch.tensor([float(kparam), float(beta) * LOG2E, float(beta)], dtype=dt, device=q.device)
@@ -245,10 +449,10 @@ def kde_logsumexp(
         KERNEL=kernel_code,
         USE_DOT=use_dot,
         FAST_EXP64=bool(fast_exp64 and dt == torch.float64),
-        BLOCK_M=bm,
-        BLOCK_N=bn,
+        BLOCK_M=block_m,
+        BLOCK_N=block_n,
         BLOCK_D=block_d,
-        **launch,
+        **_launch_opts(num_warps, num_stages),
     )
     top = out_m.amax(0)
     top_safe = torch.where(torch.isfinite(top), top, torch.zeros_like(top))

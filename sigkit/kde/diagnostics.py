@@ -40,8 +40,9 @@ def participation_ratio(kde, x) -> Tensor:
     True
     """
     q = kde.queries(x)
-    one = log_kernel_sum(q, kde._z, kde._logw, kde.kernel, backend=kde.backend, d=kde.d)
-    two = log_kernel_sum(q, kde._z, 2.0 * kde._logw, kde.kernel, beta=2.0, backend=kde.backend, d=kde.d)
+    u = kde._uniform
+    one = log_kernel_sum(q, kde._z, kde._logw, kde.kernel, backend=kde.backend, d=kde.d, uniform=u)
+    two = log_kernel_sum(q, kde._z, 2.0 * kde._logw, kde.kernel, beta=2.0, backend=kde.backend, d=kde.d, uniform=u)
     return torch.exp(2.0 * one - two)
 
 

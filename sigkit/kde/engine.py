@@ -44,6 +44,7 @@ def log_kernel_sum(
     beta: float = 1.0,
     backend: str = "auto",
     d: int | None = None,
+    uniform: bool = False,
 ) -> Tensor:
     """``out[j] = log sum_i exp(log_weights[i] + beta * kernel.log_profile(|queries[j] - points[i]|^2))``.
 
@@ -55,6 +56,7 @@ def log_kernel_sum(
         beta: multiplies the log-profile (``beta=2`` gives the sums of squared terms).
         backend: ``"auto"``, ``"torch"`` or ``"triton"`` (CUDA only).
         d: dimension used for the kernel's shape constant (defaults to ``points.shape[1]``).
+        uniform: every ``log_weights[i]`` is the same (the CUDA kernel then adds it once per query).
 
     Returns:
         ``(m,)`` tensor of log-sums, dtype and device of ``queries``.
@@ -73,7 +75,7 @@ def log_kernel_sum(
     if backend == "triton":
         from sigkit.kernels.kde_triton import kde_logsumexp
 
-        return kde_logsumexp(queries, points, log_weights, kernel.code, kernel.param(d), beta)
+        return kde_logsumexp(queries, points, log_weights, kernel.code, kernel.param(d), beta, uniform=uniform)
     if kernel.code == 0:
         return _gaussian_lse(queries, points, log_weights, beta)
     return _generic_lse(queries, points, log_weights, kernel, beta, d)

@@ -160,6 +160,7 @@ class KDE:
         self._center = w @ y  # whitened coordinates are centred: smaller |x|^2 in the |q|^2+|x|^2-2q.x form
         self._z = self._whiten(self.points).to(dtype)
         self._logw = torch.log(self.weights).to(dtype)
+        self._uniform = bool((self._logw == self._logw[0]).all())  # lets the CUDA kernel skip per-point weights
 
     # ----------------------------------------------------------------------------------------- set-up
     @staticmethod
@@ -293,7 +294,7 @@ class KDE:
         -0.918939
         """
         q = self.queries(x)
-        s = log_kernel_sum(q, self._z, self._logw, self.kernel, backend=self.backend, d=self.d)
+        s = log_kernel_sum(q, self._z, self._logw, self.kernel, backend=self.backend, d=self.d, uniform=self._uniform)
         return s + (self.kernel.log_norm(self.d) - self._log_det)
 
     def density(self, x) -> Tensor:

@@ -22,16 +22,25 @@ SCRIPT = textwrap.dedent("""
     from sigkit.kde.kernels import GAUSSIAN, EPANECHNIKOV, LAPLACE
     g = torch.Generator().manual_seed(0)
     out = []
-    for dt, methods in ((torch.float64, ("diff", "dot")), (torch.float32, ("diff", "dot"))):
+    for dt, methods in ((torch.float64, ("diff", "dot")), (torch.float32, ("diff", "dot", "fixed"))):
         for K in (GAUSSIAN, EPANECHNIKOV, LAPLACE):
             for d in (1, 5):
+                ms = tuple(mt for mt in methods if mt != "fixed" or K is not EPANECHNIKOV)
                 x = torch.randn(150, d, generator=g, dtype=torch.float64)
                 q = torch.randn(37, d, generator=g, dtype=torch.float64)
                 lw = torch.randn(150, generator=g, dtype=torch.float64) * 0.3
                 ref = log_kernel_sum(q, x, lw, K, beta=2.0, backend="torch")
-                for meth in methods:
+                for meth in ms:
                     got = kde_logsumexp(q.to(dt), x.to(dt), lw.to(dt), K.code, K.param(d), 2.0, method=meth,
                                         block_m=16, block_n=32).double()
+                    if meth == "fixed":  # equal weights: added once per query instead of per term
+                        lw0 = torch.full_like(lw, -5.0)
+                        ref0 = log_kernel_sum(q, x, lw0, K, beta=2.0, backend="torch")
+                        got0 = kde_logsumexp(q.to(dt), x.to(dt), lw0.to(dt), K.code, K.param(d), 2.0, method=meth,
+                                             uniform=True, block_m=16, block_n=32).double()
+                        out.append(dict(dtype="uniform", kernel=K.name, d=d, method=meth,
+                                        same_support=bool(torch.isfinite(got0).all()),
+                                        err=float((got0 - ref0).abs().max())))
                     fin = torch.isfinite(ref)
                     if dt == torch.float64 and meth == "diff":
                         fast = kde_logsumexp(q, x, lw, K.code, K.param(d), 2.0, method=meth, block_m=16,
@@ -51,11 +60,40 @@ def test_triton_kernel_matches_reference_in_interpreter():
     res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = json.loads(res.stdout.strip().splitlines()[-1])
-    assert len(rows) == 30
+    assert len(rows) == 30 + 8
     for r in rows:
-        tol = {"torch.float64": 1e-10, "fast_exp64": 5e-7}.get(r["dtype"], 2e-5)
+        tol = {"torch.float64": 1e-10, "fast_exp64": 5e-7}.get(r["dtype"], 2e-5)  # float32: 2e-5
         assert r["same_support"], r
         assert r["err"] < tol, r
+
+
+FALLBACK = textwrap.dedent("""
+    import json, torch
+    import sigkit.kernels.kde_triton as kt
+    from sigkit.kde.engine import log_kernel_sum
+    from sigkit.kde.kernels import GAUSSIAN
+    redo = []
+    online = kt._online
+    kt._online = lambda q, *a, **k: (redo.append(q.shape[0]), online(q, *a, **k))[1]
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 2, generator=g, dtype=torch.float64)
+    x[:32] += 40.0  # the first tile (the reference) is 40 kernel widths away from every query
+    q = torch.randn(640, 2, generator=g, dtype=torch.float64) * 0.3
+    lw = torch.randn(300, generator=g, dtype=torch.float64)
+    ref = log_kernel_sum(q, x, lw, GAUSSIAN, backend="torch")
+    got = kt.kde_logsumexp(q.float(), x.float(), lw.float(), 0, 1.0, 1.0, method="fixed", block_m=16, block_n=32)
+    print(json.dumps(dict(redo=redo, err=float((got.double() - ref).abs().max()))))
+""")
+
+
+def test_fixed_kernel_recomputes_overflowed_queries_in_interpreter():
+    """``"fixed"``: terms 2^600 above the first tile's reference overflow; those queries are redone exactly."""
+    env = dict(os.environ, TRITON_INTERPRET="1", CUDA_VISIBLE_DEVICES="")
+    res = subprocess.run([sys.executable, "-c", FALLBACK], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r = json.loads(res.stdout.strip().splitlines()[-1])
+    assert r["redo"] == [640], r  # every query overflowed (one slice: 4 "SMs" x 16 waves < 40 query tiles)
+    assert r["err"] < 2e-5, r
 
 
 def test_kde_on_cuda_matches_cpu(device, dtype):
@@ -79,3 +117,21 @@ def test_kde_on_cuda_matches_cpu(device, dtype):
         pr_ref = participation_ratio(KDE(y, bandwidth=0.6), q)
         pr = participation_ratio(KDE(y, bandwidth=0.6, device=device, dtype=dtype), q).cpu().double()
         torch.testing.assert_close(pr, pr_ref, rtol=1e-7 if dtype == torch.float64 else 1e-3, atol=0)
+
+
+def test_kde_on_cuda_tail_queries(device, dtype):
+    """Queries far outside the data at a small bandwidth: float32 ``"fixed"`` overflows its reference
+    for some of them and recomputes those; every value must still match the CPU float64 sums."""
+    if device.type != "cuda":
+        pytest.skip("needs --device cuda")
+    from sigkit.kde import KDE
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(50000, 2))
+    u = rng.normal(size=(2000, 2))
+    q = np.concatenate([u[:1000], u[1000:] / np.linalg.norm(u[1000:], axis=1, keepdims=True) * rng.uniform(3, 7, (1000, 1))])
+    for kernel in ("gaussian", "laplace"):
+        ref = KDE(y, bandwidth=0.05, kernel=kernel).log_density(q)
+        got = KDE(y, bandwidth=0.05, kernel=kernel, device=device, dtype=dtype).log_density(q).cpu().double()
+        tol = dict(rtol=0, atol=1e-7) if dtype == torch.float64 else dict(rtol=2e-6, atol=5e-4)
+        torch.testing.assert_close(got, ref, **tol)

@@ -1,19 +1,21 @@
 """Event-simulator throughput: input frames/s, events/s and the real-time factor at 1 kHz input.
 
     python bench/events_sim.py --device cuda --sizes 346x260,640x480,1280x720 --seconds 0.1
-    python bench/events_sim.py --device cpu --threads 2 --sizes 346x260 --seconds 0.05
+    python bench/events_sim.py --device cpu --threads 2 --backends numba,torch --sizes 346x260 --seconds 0.05
 
 The input is a smooth texture sliding at 200 px/s sampled at ``--fps`` (1 kHz): ``seconds * fps``
 frames are simulated after a warm-up of 5 frames.  Real-time factor = simulated seconds / wall seconds.
-Baselines in the same run: the torch reference (``--backends torch,triton``) and the bandwidth model
-off (ideal pixel).  v2e is
-not measured (no wheel reachable from the benchmark machines).
+Baselines in the same run: the torch reference (``--backends torch,triton`` on CUDA, ``numba,torch`` on
+CPU) and the bandwidth model off (ideal pixel).  ``--threads`` sets torch's and numba's thread counts.
+Each row also prints the 1-minute load average (the development VM is shared).  v2e is not measured
+(no wheel reachable from the benchmark machines).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import time
 
 import torch
@@ -47,7 +49,7 @@ def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps:
     dt = time.perf_counter() - t0
     return dict(device=device, backend=backend, size=f"{w}x{h}", bandwidth_model=bandwidth, frames=n,
                 wall_s=round(dt, 4), frames_per_s=round(n / dt, 1), events_per_s=round(len(ev) / dt, 1),
-                events=len(ev), realtime_factor=round(n / fps / dt, 4))
+                events=len(ev), realtime_factor=round(n / fps / dt, 4), load_1min=round(os.getloadavg()[0], 2))
 
 
 def main() -> None:
@@ -57,25 +59,30 @@ def main() -> None:
     p.add_argument("--sizes", default="346x260,640x480,1280x720")
     p.add_argument("--seconds", type=float, default=0.1)
     p.add_argument("--fps", type=float, default=1000.0)
-    p.add_argument("--backends", default="torch", help="comma-separated: torch, triton")
+    p.add_argument("--backends", default="torch", help="comma-separated: torch, numba, triton")
+    p.add_argument("--bandwidth", default="off,on", help="comma-separated: off, on (the pixel bandwidth model)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+        if "numba" in a.backends:
+            import numba
+
+            numba.set_num_threads(a.threads)
     rows = []
     for size in a.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
         for backend in a.backends.split(","):
-            for bw in (False, True):
+            for bw in (v == "on" for v in a.bandwidth.split(",")):
                 r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend)
                 r["threads"] = torch.get_num_threads()
                 rows.append(r)
                 print(json.dumps(r), flush=True)
-    print("| device | backend | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| device | backend | threads | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['device']} | {r['backend']} | {r['size']} | {'on' if r['bandwidth_model'] else 'off'} | "
-              f"{r['frames_per_s']} | {r['events_per_s']:.3g} | {r['realtime_factor']} |")
+        print(f"| {r['device']} | {r['backend']} | {r['threads']} | {r['size']} | {'on' if r['bandwidth_model'] else 'off'} | "
+              f"{r['frames_per_s']} | {r['events_per_s']:.3g} | {r['realtime_factor']} | {r['load_1min']} |")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(rows, fh, indent=1)

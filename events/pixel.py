@@ -62,6 +62,18 @@ class PixelParams:
             raise InputError("PixelParams.ip_to_it_fa=0: give a positive photocurrent per unit intensity (fA)")
 
     @property
+    def photoreceptor_mode(self) -> int:
+        """How the photoreceptor is modelled: 0 removed (``w = inf``), 1 first-order LTI (``I_p/it = inf`` or no
+        capacitance), 2 first-order with an intensity-dependent cut-off (``tau_out = 0``), 3 second order.
+
+        >>> PixelParams().photoreceptor_mode, PixelParams(output_time_const_us=0.0).photoreceptor_mode
+        (3, 2)
+        """
+        if math.isinf(self.ip_to_it_fa) or self.photodiode_cap_ff + self.miller_cap_ff == 0:
+            return 1 if self.output_time_const_us > 0 else 0
+        return 3 if self.output_time_const_us > 0 else 2
+
+    @property
     def black_level(self) -> float:
         """``I_dark / (I_p/it)`` in units of linear intensity (0 when ``I_p/it`` is infinite)."""
         return 0.0 if math.isinf(self.ip_to_it_fa) else self.dark_current_fa / self.ip_to_it_fa

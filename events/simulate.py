@@ -23,6 +23,7 @@ The simulator is vectorised over pixels in torch (CPU or GPU) and steps through 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -112,7 +113,7 @@ class SimConfig:
             self.pixel_params().validate()
 
 
-def _as_frames(frames, timestamps, device) -> tuple[torch.Tensor, np.ndarray]:
+def _as_frames(frames, timestamps, device, min_frames: int = 2) -> tuple[torch.Tensor, np.ndarray]:
     if isinstance(frames, (list, tuple)):
         shapes = {tuple(np.shape(f)) for f in frames}
         if len(shapes) > 1:
@@ -122,8 +123,8 @@ def _as_frames(frames, timestamps, device) -> tuple[torch.Tensor, np.ndarray]:
     fr = torch.as_tensor(frames)
     if fr.ndim != 3:
         raise InputError(f"frames must have shape (T, H, W) (grey, linear intensity); got {tuple(fr.shape)}")
-    if fr.shape[0] < 2:
-        raise InputError(f"need at least 2 frames to simulate events; got {fr.shape[0]}")
+    if fr.shape[0] < min_frames:
+        raise InputError(f"need at least {min_frames} frames to simulate events; got {fr.shape[0]}")
     ts = np.asarray(timestamps.cpu() if torch.is_tensor(timestamps) else timestamps, dtype=np.float64)
     if ts.ndim != 1 or len(ts) != fr.shape[0]:
         raise InputError(f"timestamps must be 1-D with one entry per frame ({fr.shape[0]}); got shape {ts.shape}")
@@ -133,9 +134,10 @@ def _as_frames(frames, timestamps, device) -> tuple[torch.Tensor, np.ndarray]:
     fr = fr.to(device=device)
     if not fr.is_floating_point():
         fr = fr.float()
-    if not bool(torch.isfinite(fr).all()):
+    lo, hi = (float(v) for v in torch.aminmax(fr)) if fr.numel() else (0.0, 0.0)   # one pass; NaN propagates
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise InputError("frames contain NaN or Inf; clean the input first")
-    if bool((fr < 0).any()):
+    if lo < 0:
         raise InputError("frames have negative intensities; give linear intensity >= 0 (e.g. pixel/255)")
     return fr, ts
 
@@ -230,6 +232,29 @@ class Simulator:
         """Advance to linear-intensity ``frame`` ``(H, W)`` at ``t`` seconds; returns the new events."""
         return self._to_events(self._step(frame, t))
 
+    def _substeps(self, u1: torch.Tensor, h_all: float) -> torch.Tensor:
+        """Per-pixel number of sub-steps ``(N,)`` int64 for the interval to log input ``u1``.
+
+        Each pixel's own input change, filter lag and photoreceptor ringing decide its count, so a
+        pixel's events never depend on what the rest of the frame does (all back ends use this rule)."""
+        c = self.config
+        cmin = min(c.threshold_on, c.threshold_off)
+        step_c = c.substep_fraction * cmin
+        change = (u1 - self.u).abs()
+        if self.filter is not None:      # filter lag, and how far the photoreceptor moves at its current slope
+            change = torch.maximum(change, (self.u - self.l_diff).abs())
+            change = torch.maximum(change, self.filter.v_pr.abs() * h_all)
+            # a moving pixel also needs sub-steps short against its photoreceptor's ringing / time constant
+            wn, zeta = photoreceptor_coeffs(torch.exp(u1) - c.black_level, self.params)
+            wn = torch.where(torch.isfinite(zeta), wn, torch.zeros_like(wn))    # 1st-order limits do not ring
+            moving = change > 0.05 * cmin
+            if c.ringing_rad_per_substep > 0:
+                need = wn.to(change.dtype) * h_all / c.ringing_rad_per_substep * step_c
+                change = torch.where(moving, torch.maximum(change, need), change)
+        n = torch.ceil(change / step_c).clamp(max=float(c.max_substeps))
+        n = n.clamp(min=max(1.0, float(math.ceil(h_all * c.min_rate_hz - 1e-9))))
+        return n.clamp(max=float(c.max_substeps)).to(torch.int64)
+
     def _step(self, frame, t: float) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         if self.t_last is None:
             raise InputError("Simulator.step before reset(); call reset(first_frame, t0) first")
@@ -239,54 +264,51 @@ class Simulator:
         u1 = self._log(frame)
         c = self.config
         h_all = t - self.t_last
-        cmin = min(c.threshold_on, c.threshold_off)
-        change = (u1 - self.u).abs()
-        if self.filter is not None:      # filter lag, and how far the photoreceptor moves at its current slope
-            change = torch.maximum(change, (self.u - self.l_diff).abs())
-            change = torch.maximum(change, self.filter.v_pr.abs() * h_all)
-            # a moving pixel also needs sub-steps short against its photoreceptor's ringing / time constant
-            wn, zeta = photoreceptor_coeffs(torch.exp(u1) - c.black_level, self.params)
-            wn = torch.where(torch.isfinite(zeta), wn, torch.zeros_like(wn))    # 1st-order limits do not ring
-            moving = change > 0.05 * min(c.threshold_on, c.threshold_off)
-            if c.ringing_rad_per_substep > 0:
-                need = wn.to(change.dtype) * h_all / c.ringing_rad_per_substep * (c.substep_fraction * cmin)
-                change = torch.where(moving, torch.maximum(change, need), change)
-        n = int(math.ceil(float(change.max()) / (c.substep_fraction * cmin))) if change.numel() else 1
-        n = max(1, n, int(math.ceil(h_all * c.min_rate_hz - 1e-9)))
-        n = min(n, c.max_substeps)
+        n = self._substeps(u1, h_all)
+        nmax = int(n.max()) if n.numel() else 1
+        nf = n.to(torch.float64)
         out: list = []
-        u0 = self.u
-        for j in range(1, n + 1):
-            ta, tb = self.t_last + h_all * (j - 1) / n, self.t_last + h_all * j / n
-            ub = u0 + (u1 - u0) * (j / n) if j < n else u1
+        u0, t0 = self.u, self.t_last
+        for j in range(1, nmax + 1):
+            act, last = n >= j, n == j
+            ta = t0 + h_all * ((j - 1) / nf)                               # (N,) float64 seconds
+            tb = torch.where(last, t, t0 + h_all * (j / nf))
+            h = torch.where(act, (tb - ta).to(self.dtype), torch.ones((), dtype=self.dtype, device=self.device))
+            ub = torch.where(last, u1, u0 + (u1 - u0) * (j / nf).to(self.dtype))
+            ub = torch.where(act, ub, self.u)
             ua = self.u
             if self.filter is not None:
-                it_b = torch.exp(ub) - c.black_level
-                sf_b, d_b = self.filter.step(ua, ub, it_b, tb - ta)
-                sf_b, d_b = sf_b.clone(), d_b.clone()
+                flt = self.filter
+                old = (flt.y_pr, flt.v_pr, flt.y_sf, flt.y_diff)
+                flt.step(ua, ub, torch.exp(ub) - c.black_level, h)
+                if j > 1:                                     # pixels already done keep their state
+                    flt.y_pr, flt.v_pr, flt.y_sf, flt.y_diff = (torch.where(act, new, o) for new, o in zip(
+                        (flt.y_pr, flt.v_pr, flt.y_sf, flt.y_diff), old, strict=True))
+                sf_b, d_b = flt.y_sf.clone(), flt.y_diff.clone()
             else:
                 sf_b, d_b = ub, ub
-            self._events_in(ta, tb, self.l_sf, sf_b, self.l_diff, d_b, out)
-            if c.shot_rate > 0:
-                self._shot_noise(ta, tb, ub, out)
+            self._events_in(ta, tb, h, act, self.l_sf, sf_b, self.l_diff, d_b, out)
             self.u, self.l_sf, self.l_diff = ub, sf_b, d_b
-            self.n_substeps += 1
+        self.n_substeps += nmax
+        if c.shot_rate > 0:
+            self._shot_noise(t0, t, u1, out)
         self.u, self.t_last = u1, float(t)
         return out
 
-    def _events_in(self, ta: float, tb: float, s_a, s_b, d_a, d_b, out: list) -> None:
-        """Find every threshold crossing of every pixel inside ``[ta, tb]``, in rounds of one event each."""
-        h = tb - ta
+    def _events_in(self, ta: torch.Tensor, tb: torch.Tensor, h: torch.Tensor, act: torch.Tensor,
+                   s_a, s_b, d_a, d_b, out: list) -> None:
+        """Find every threshold crossing inside each active pixel's sub-step ``[ta, tb]`` (``h = tb - ta``),
+        in rounds of one event per pixel."""
         md_all, ms_all = (d_b - d_a) / h, (s_b - s_a) / h
-        sel = _nonzero(self.t_ref < tb)
+        sel = _nonzero(act & (self.t_ref < tb))
         w = self.w_diff
         rounds = 0
         while sel.numel():
             rounds += 1
             if rounds > 100000:
                 raise RuntimeError("event simulation did not converge (more than 1e5 events in one sub-step)")
-            tr = _take(self.t_ref, sel)
-            cur = (tr - ta).clamp_min(0).to(self.dtype)
+            tr, ta_s, hs = _take(self.t_ref, sel), _take(ta, sel), _take(h, sel)
+            cur = (tr - ta_s).clamp_min(0).to(self.dtype)
             da, md, sa, ms = _take(d_a, sel), _take(md_all, sel), _take(s_a, sel), _take(ms_all, sel)
             pend = _take(self.pending, sel)
             if bool(pend.any()):                        # end of refractory inside this sub-step: take reference
@@ -295,7 +317,7 @@ class Simulator:
                 self.pending.index_fill_(0, sel, False)
             ref_d = _take(self.ref_d, sel)
             g = _take(self.g_leak, sel)
-            s0 = (ta - tr).to(self.dtype)                 # time since reference at x = 0 (x >= -s0)
+            s0 = (ta_s - tr).to(self.dtype)               # time since reference at x = 0 (x >= -s0)
             cc = (ref_d - _take(self.ref_s, sel)) if self.model_reset else None
             B = md + g
             A = da - ref_d + g * s0
@@ -311,12 +333,12 @@ class Simulator:
                 ratio = -B / (cc * w)
                 xs = -s0 - torch.log(ratio.clamp_min(1e-30)) / w
                 has = (ratio > 0) & torch.isfinite(xs)
-                x1 = torch.where(has, xs.clamp(min=0.0, max=h), torch.full_like(xs, h))
+                x1 = torch.where(has, torch.minimum(xs.clamp_min(0.0), hs), hs)
                 x1 = torch.maximum(x1, cur)
             else:
-                x1 = torch.full_like(cur, h)
+                x1 = hs
             f0, f1 = f(cur), f(x1)
-            f2 = f(torch.full_like(cur, h)) if cc is not None else f1
+            f2 = f(hs) if cc is not None else f1
             at0 = (f0 >= con) | (f0 <= -coff)
             seg1 = ~at0 & ((f1 >= con) | (f1 <= -coff))
             seg2 = ~at0 & ~seg1 & ((f2 >= con) | (f2 <= -coff))
@@ -328,7 +350,7 @@ class Simulator:
             level = torch.where(up, con, -coff)
             if cc is not None:
                 lo = torch.where(seg2, x1, cur)
-                hi = torch.where(seg2, torch.full_like(x1, h), x1)
+                hi = torch.where(seg2, hs, x1)
                 # where the reset transient has died out (w (x + s0) > 14), D is linear: closed form
                 Bs = torch.where(B != 0, B, torch.ones_like(B))
                 x = (level - A - cc) / Bs
@@ -338,12 +360,12 @@ class Simulator:
                     x = torch.where(need, self._bisect(f, lo, hi, level, up, need), x)
             else:                                           # linear: closed form
                 x = torch.where(B != 0, cur + (level - f0) / torch.where(B != 0, B, torch.ones_like(B)), cur)
-                x = torch.minimum(torch.maximum(x, cur), torch.full_like(x, h))
+                x = torch.minimum(torch.maximum(x, cur), hs)
             x = torch.where(at0, cur, x)
             keep = _nonzero(fired)
             idx = _take(sel, keep)
             xf = _take(x, keep)
-            te = ta + xf.to(torch.float64)
+            te = _take(ta_s, keep) + xf.to(torch.float64)
             out.append((te, idx, torch.where(_take(up, keep), 1, -1).to(torch.int8)))
             if self.config.refractory > 0:
                 self.t_ref.index_copy_(0, idx, te + self.config.refractory)
@@ -352,7 +374,7 @@ class Simulator:
                 self.t_ref.index_copy_(0, idx, te)
                 self.ref_d.index_copy_(0, idx, _take(da, keep) + _take(md, keep) * xf)
                 self.ref_s.index_copy_(0, idx, _take(sa, keep) + _take(ms, keep) * xf)
-            sel = _take(idx, _nonzero(_take(self.t_ref, idx) < tb))
+            sel = _take(idx, _nonzero(_take(self.t_ref, idx) < _take(tb, idx)))
 
     @staticmethod
     def _bisect(f, lo, hi, level, up, mask, iters: int = 12):
@@ -409,33 +431,101 @@ class Simulator:
     def run(self, frames, timestamps, backend: str = "auto") -> Events:
         """Simulate a whole clip (see :func:`simulate`), continuing from the current state if any.
 
-        ``backend``: ``"torch"`` (the reference, frame by frame), ``"triton"`` (the fused kernel of
-        :mod:`sigkit.kernels.events_sim`: float32 state, CUDA or ``TRITON_INTERPRET=1``) or ``"auto"``
-        (currently the torch reference everywhere: the kernel is opt-in until it is validated on a GPU)."""
-        fr, ts = _as_frames(frames, timestamps, self.device)
+        ``backend``: ``"torch"`` (the reference, frame by frame, any device and dtype), ``"numba"``
+        (CPU: compiled per-pixel loops in float64, :mod:`sigkit.events.sim_numba`), ``"triton"`` (the
+        fused kernel of :mod:`sigkit.kernels.events_sim`: float32 state, CUDA or ``TRITON_INTERPRET=1``)
+        or ``"auto"`` (:func:`auto_backend`).  All give the same events for the same seed (to float rounding)."""
+        fr, ts = _as_frames(frames, timestamps, self.device, min_frames=2 if self.t_last is None else 1)
         if tuple(fr.shape[1:]) != (self.height, self.width):
             raise InputError(f"frames are {tuple(fr.shape[1:])} but the simulator is {(self.height, self.width)}")
-        if backend not in ("auto", "torch", "triton"):
-            raise InputError(f"backend must be 'auto', 'torch' or 'triton'; got {backend!r}")
+        if backend not in BACKENDS:
+            raise InputError(f"backend must be one of {BACKENDS}; got {backend!r}")
+        if backend == "auto":
+            backend = auto_backend(self.device, self.dtype)
+        if backend == "numba" and self.device.type != "cpu":
+            raise InputError(f"backend='numba' runs on the CPU; the simulator is on {self.device}")
         start = 0
         if self.t_last is None:
             self.reset(fr[0], float(ts[0]))
             start = 1
-        if backend == "auto":
-            # The Triton kernel matches the reference under TRITON_INTERPRET=1 but has not yet been compiled
-            # or timed on a GPU (no device time was left in the session that wrote it), so it stays opt-in.
-            backend = "torch"
+        elif not ts[0] > self.t_last:
+            raise InputError(f"timestamps must increase: {ts[0]} after the simulator's last frame at {self.t_last}")
         if backend == "triton":
             return self._to_events(self._run_triton(fr, ts, start))
+        if backend == "numba":
+            return self._run_numba(fr, ts, start)
         out: list = []
         for k in range(start, fr.shape[0]):
             out += self._step(fr[k], float(ts[k]))
         return self._to_events(out)
 
+    def _numba_params(self) -> tuple[np.ndarray, int]:
+        c, p = self.config, self.params
+        a_loop = p.back_gate_coeff * p.amplifier_gain
+        tau_out = p.output_time_const_us * 1e-6
+        cmin = min(c.threshold_on, c.threshold_off)
+        w_lti = (a_loop + 1) / tau_out if tau_out > 0 else math.inf
+        mode = p.photoreceptor_mode
+        return np.array([c.black_level, p.ip_to_it_fa if math.isfinite(p.ip_to_it_fa) else 0.0, p.dark_current_fa,
+                         p.photodiode_cap_ff * p.thermal_voltage_mv * 1e-3, p.miller_cap_ff * p.thermal_voltage_mv * 1e-3,
+                         p.amplifier_gain, a_loop, tau_out, 2 * math.pi * p.sf_cutoff_hz, 2 * math.pi * p.diff_cutoff_hz,
+                         c.refractory, c.substep_fraction * cmin, c.max_substeps, c.min_rate_hz, w_lti,
+                         c.ringing_rad_per_substep, cmin], dtype=np.float64), mode
+
+    def _run_numba(self, fr: torch.Tensor, ts: np.ndarray, start: int, max_chunk_s: float = 0.25) -> Events:
+        from .sim_numba import simulate_pixels
+
+        f64 = lambda x: x.detach().to(torch.float64).numpy().copy()  # noqa: E731
+        flt = self.filter
+        zeros = torch.zeros_like(self.u)
+        state = np.stack([f64(v) for v in (flt.y_pr if flt else zeros, flt.v_pr if flt else zeros,
+                                           flt.y_sf if flt else zeros, flt.y_diff if flt else zeros,
+                                           self.l_sf, self.l_diff, self.ref_d, self.ref_s, self.t_ref)])
+        pending = self.pending.numpy().astype(np.uint8)
+        params, mode = self._numba_params()
+        c_on, c_off, g_leak = f64(self.c_on), f64(self.c_off), f64(self.g_leak)
+        u_last = self.u.contiguous()
+        new_fr = fr[start:]
+        ts_all = np.concatenate([[self.t_last], ts[start:]])
+        noise: list = []
+        parts: list = []
+        k0 = 0
+        n_pix = self.height * self.width
+        while k0 < new_fr.shape[0]:
+            # chunks of at most 128 frames / max_chunk_s seconds (the time sort's histogram has one bin per us)
+            k1 = k0 + 1
+            while k1 < min(k0 + 128, new_fr.shape[0]) and ts_all[k1 + 1] - ts_all[k0] <= max_chunk_s:
+                k1 += 1
+            u = torch.log(new_fr[k0:k1].reshape(k1 - k0, -1).to(self.dtype) + self.config.black_level)
+            # event buffer guess: the last chunk's events per pixel and frame (blocks that overflow are rerun)
+            per_pixel = int(min(64, 4 + 1.5 * (k1 - k0) * getattr(self, "_numba_rate", 0.2)))
+            t_us, pix, pol, state, pending = simulate_pixels(
+                u.to(torch.float64).numpy(), u_last.to(torch.float64).numpy(), ts_all[k0:k1 + 1], c_on, c_off, g_leak,
+                state, pending, params, bool(self.config.bandwidth_model), mode, self.model_reset, per_pixel=per_pixel)
+            self._numba_rate = len(t_us) / (max(1, n_pix) * (k1 - k0))
+            parts.append((t_us, pix, pol))
+            if self.config.shot_rate > 0:
+                self._shot_noise_frames(new_fr[k0:k1], ts_all[k0:k1 + 1], noise)
+            u_last = u[-1].contiguous()
+            self.n_substeps += k1 - k0
+            k0 = k1
+        as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.dtype)  # noqa: E731
+        self.u = u_last.clone()
+        if flt is not None:
+            flt.y_pr, flt.v_pr, flt.y_sf, flt.y_diff = (as_t(state[r]) for r in range(4))
+        self.l_sf, self.l_diff, self.ref_d, self.ref_s = (as_t(state[r]) for r in range(4, 8))
+        self.t_ref = torch.from_numpy(state[8].copy())
+        self.pending = torch.from_numpy(pending.astype(bool))
+        self.t_last = float(ts_all[-1])
+        t_us, pix, pol = _merge_sorted_parts(parts)
+        if noise:                                   # shot noise: the general (stable) sort
+            noise = [(torch.from_numpy(t_us).double() * 1e-6, torch.from_numpy(pix).long(), torch.from_numpy(pol))] + noise
+            return self._to_events(noise)
+        return Events(t_us, (pix % self.width).astype(np.int16), (pix // self.width).astype(np.int16), pol,
+                      self.height, self.width)
+
     def _kernel_params(self) -> dict:
         c, p = self.config, self.params
-        from sigkit.kernels.events_sim import pr_mode
-
         a_loop = p.back_gate_coeff * p.amplifier_gain
         tau_out = p.output_time_const_us * 1e-6
         w_sf, w_d = 2 * math.pi * p.sf_cutoff_hz, 2 * math.pi * p.diff_cutoff_hz
@@ -447,7 +537,7 @@ class Simulator:
                   (a_loop + 1) / tau_out if tau_out > 0 else 0.0, c.ringing_rad_per_substep, c.substep_fraction]
         return dict(packed=torch.tensor(packed, dtype=torch.float64, device=self.device),
                     bandwidth=bool(c.bandwidth_model),
-                    pr_mode=pr_mode(p.ip_to_it_fa, p.photodiode_cap_ff, p.miller_cap_ff, p.output_time_const_us),
+                    pr_mode=p.photoreceptor_mode,
                     sf_inf=not math.isfinite(w_sf), diff_inf=not math.isfinite(w_d), reset=self.model_reset)
 
     def _run_triton(self, fr: torch.Tensor, ts: np.ndarray, start: int, chunk: int = 256) -> list:
@@ -497,7 +587,60 @@ class Simulator:
             self._shot_noise(float(ts[k]), float(ts[k + 1]), u, out)
 
 
-def simulate(frames, timestamps, config: SimConfig | None = None, device: str | torch.device | None = None) -> Events:
+def _merge_sorted_parts(parts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate consecutive chunks' ``(t_us, pixel, p)``, each sorted by (time, pixel), into one such order.
+
+    Chunks follow each other in time, so only events of the same microsecond on either side of a
+    chunk boundary can be out of pixel order; those runs are re-sorted (stably) by pixel."""
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8)
+    t_us, pix, pol = (np.concatenate(x) for x in zip(*parts, strict=True))
+    if len(parts) == 1:
+        return t_us, pix, pol
+    if np.any(np.diff(t_us) < 0):                   # rounding put a chunk's last event after the next one's first
+        order = np.lexsort((pix, t_us))
+        return t_us[order], pix[order], pol[order]
+    for b in np.cumsum([len(q[0]) for q in parts])[:-1]:
+        if 0 < b < len(t_us) and t_us[b - 1] == t_us[b]:
+            lo, hi = np.searchsorted(t_us, t_us[b], "left"), np.searchsorted(t_us, t_us[b], "right")
+            o = lo + np.argsort(pix[lo:hi], kind="stable")
+            pix[lo:hi], pol[lo:hi] = pix[o], pol[o]
+    return t_us, pix, pol
+
+
+BACKENDS = ("auto", "torch", "numba", "triton")
+_warned_numba = False
+
+
+def numba_available() -> bool:
+    """Whether the numba CPU back end can be used (numba importable)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def auto_backend(device: str | torch.device, dtype: torch.dtype = torch.float32) -> str:
+    """The back end ``backend="auto"`` picks: ``"numba"`` on CPU (the torch reference, with a warning,
+    if numba is not installed), the torch reference on other devices.
+
+    >>> auto_backend("cpu") in ("numba", "torch")
+    True
+    """
+    global _warned_numba
+    if torch.device(device).type == "cpu":
+        if numba_available():
+            return "numba"
+        if not _warned_numba:
+            warnings.warn("numba is not installed: the event simulator uses its torch reference on the CPU, "
+                          "which is ~50x slower; `pip install numba` for the fast CPU back end", stacklevel=3)
+            _warned_numba = True
+    return "torch"
+
+
+def simulate(frames, timestamps, config: SimConfig | None = None, device: str | torch.device | None = None,
+             backend: str = "auto") -> Events:
     """Simulate the events a DVS pixel array emits while watching ``frames``.
 
     Args:
@@ -506,6 +649,8 @@ def simulate(frames, timestamps, config: SimConfig | None = None, device: str | 
         timestamps: ``(T,)`` seconds, strictly increasing.
         config: :class:`SimConfig` (default: DVS128 nominal pixel, C = 0.25, no noise).
         device: where to run (default: the frames' device).
+        backend: ``"auto"``, ``"torch"``, ``"numba"`` or ``"triton"`` (see :meth:`Simulator.run`); all give the
+            same events.
     Returns:
         :class:`~sigkit.events.stream.Events` (``t`` int64 microseconds, ``p`` +1/-1), time-sorted.
 
@@ -518,4 +663,4 @@ def simulate(frames, timestamps, config: SimConfig | None = None, device: str | 
     dev = torch.device(device) if device is not None else (frames.device if torch.is_tensor(frames) else torch.device("cpu"))
     fr, ts = _as_frames(frames, timestamps, dev)
     sim = Simulator(config, fr.shape[1], fr.shape[2], dev)
-    return sim.run(fr, ts)
+    return sim.run(fr, ts, backend=backend)

@@ -11,8 +11,6 @@ not interact with the pixel state and is drawn in torch by the caller.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
@@ -337,10 +335,3 @@ def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off:
         for k, v in backup.items():
             state[k].copy_(v)
 
-
-def pr_mode(ip_to_it_fa: float, photodiode_cap_ff: float, miller_cap_ff: float, output_time_const_us: float) -> int:
-    """0: photoreceptor removed, 1: 1st-order LTI, 2: 1st-order with intensity-dependent cut-off, 3: 2nd order."""
-    lti = math.isinf(ip_to_it_fa) or photodiode_cap_ff + miller_cap_ff == 0
-    if lti:
-        return 1 if output_time_const_us > 0 else 0
-    return 3 if output_time_const_us > 0 else 2

@@ -1,6 +1,8 @@
 """Simulator against closed forms: ramp event counts and times, reset transient, refractory, leak, noise."""
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
 
 import numpy as np
@@ -11,6 +13,16 @@ from sigkit.events import SimConfig, Simulator, make_config, simulate
 
 from sigkit.errors import ConfigError, InputError
 
+_BACKENDS = ["torch"] + (["numba"] if importlib.util.find_spec("numba") else [])
+
+
+@pytest.fixture(params=_BACKENDS)
+def backend(request, monkeypatch):
+    """Run a closed-form test through each CPU back end (``auto`` is pointed at it)."""
+    mod = importlib.import_module("sigkit.events.simulate")
+    monkeypatch.setattr(mod, "auto_backend", lambda *a, **k: request.param)
+    return request.param
+
 
 def _ramp(k: float, duration: float, fps: float, hw=(2, 3), eps: float = 1e-3):
     """Frames whose log(it + eps) rises linearly at k per second."""
@@ -19,6 +31,7 @@ def _ramp(k: float, duration: float, fps: float, hw=(2, 3), eps: float = 1e-3):
     return torch.tensor(it, dtype=torch.float64)[:, None, None].expand(-1, *hw).clone(), t
 
 
+@pytest.mark.usefixtures("backend")
 class TestIdealPixel:
     def test_log_ramp_event_count_and_times(self):
         k, C = 10.0, 0.25                   # events every C / k = 25 ms
@@ -62,6 +75,7 @@ class TestIdealPixel:
         np.testing.assert_allclose(np.unique(ev.t), [250000, 500000, 750000, 1000000], atol=1)
 
 
+@pytest.mark.usefixtures("backend")
 class TestBandwidthModel:
     def test_ramp_interval_includes_reset_transient(self):
         """In a steady log ramp (slope m) with an LTI pixel, the differencing amplifier's reset makes
@@ -99,6 +113,7 @@ class TestBandwidthModel:
         assert counts[0] >= 2 * 2 * 30 * 2 and counts[1] == 0
 
 
+@pytest.mark.usefixtures("backend")
 class TestNoise:
     def test_shot_noise_rate_within_poisson_bounds(self):
         H, W, dur, rate = 8, 8, 2.0, 20.0

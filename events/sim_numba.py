@@ -1,0 +1,368 @@
+"""CPU event simulation with numba: one compiled loop per pixel over all frames and sub-steps.
+
+The torch reference (:class:`sigkit.events.simulate.Simulator`) issues dozens of tensor ops per
+sub-step and crossing round from Python, so on a CPU its cost is dispatch, not arithmetic.  Here the
+pixels are spread over threads (``prange`` over blocks of pixels) and each pixel walks every input
+sample, its adaptive sub-steps and its crossing rounds with all state in local variables, the same
+equations in the same order as the reference (float64): the bandwidth cascade of
+:mod:`sigkit.events.pixel`, the reset-transient crossing solve with Illinois false position,
+refractory and leak.  Random inputs (threshold mismatch, leak spread, refractory phases) are the
+reference's pre-drawn per-pixel arrays, and shot noise (which never touches the pixel state) is drawn
+by the caller, so both back ends give the same events for the same seed.
+
+numba is imported by this module only; :mod:`sigkit.events` imports it lazily (``backend="numba"``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["simulate_pixels", "STATE_ROWS", "N_PARAMS"]
+
+#: rows of the float64 state array, in this order (``pending`` is a separate uint8 array)
+STATE_ROWS = ("y_pr", "v_pr", "y_sf", "y_diff", "l_sf", "l_diff", "ref_d", "ref_s", "t_ref")
+#: length of the float64 parameter vector (see :func:`pack_params` in :mod:`sigkit.events.simulate`)
+N_PARAMS = 17
+
+_JIT = dict(cache=True, error_model="numpy", nogil=True)
+
+
+@njit(**_JIT)
+def _decay(z: float) -> float:
+    return math.exp(-min(z, 80.0))
+
+
+@njit(**_JIT)
+def _foh1(y0, x0, x1, w, h):
+    """``foh_first_order``: exact step of ``y' = w (x - y)`` for ``x`` linear ``x0 -> x1`` over ``h``."""
+    wh = w * h
+    a = _decay(wh)
+    if math.isinf(wh):
+        g = 0.0
+    elif wh > 1e-6:
+        g = -math.expm1(-min(wh, 80.0)) / max(wh, 1e-30)
+    else:
+        g = 1.0 - wh / 2.0
+    return a * y0 + (g - a) * x0 + (1.0 - g) * x1
+
+
+@njit(**_JIT)
+def _hermite1(y0, x0, x1, dx0, dx1, w, h):
+    """``hermite_first_order``: the same stage for a cubic Hermite input (end values and slopes)."""
+    if math.isinf(w):
+        return x1
+    if not w * h >= 0.1:
+        return _foh1(y0, x0, x1, w, h)
+    a2 = (3.0 * (x1 - x0) / h - 2.0 * dx0 - dx1) / h
+    a3 = (2.0 * (x0 - x1) / h + dx0 + dx1) / (h * h)
+    wc = max(w, 1e-30)
+    yp0 = x0 - dx0 / wc + 2.0 * a2 / (wc * wc) - 6.0 * a3 / (wc * wc * wc)
+    yp1 = x1 - dx1 / wc + (2.0 * a2 + 6.0 * a3 * h) / (wc * wc) - 6.0 * a3 / (wc * wc * wc)
+    return yp1 + (y0 - yp0) * _decay(w * h)
+
+
+@njit(**_JIT)
+def _second_order(y0, v0, u0, u1, wn, zeta, h):
+    """``foh_second_order``: exact step of the 2nd-order photoreceptor; returns ``(y1, v1)``."""
+    sigma = zeta * wn
+    m = (u1 - u0) / h
+    lag = 2.0 * sigma * m / (wn * wn)
+    d0 = y0 - u0 + lag
+    dv0 = v0 - m
+    q = sigma * sigma - wn * wn
+    if q < 0:
+        wd = math.sqrt(-q)
+        e = _decay(sigma * h)
+        ec = e * math.cos(wd * h)
+        es = e * (math.sin(wd * h) / max(wd, 1e-30) if wd * h > 1e-6 else h)
+    else:
+        r = math.sqrt(q)
+        slow = wn * wn / (sigma + r)
+        es_slow, es_fast = _decay(slow * h), _decay((sigma + r) * h)
+        ec = 0.5 * (es_slow + es_fast)
+        es = (es_slow - es_fast) / max(2.0 * r, 1e-30) if r * h > 1e-6 else h * _decay(sigma * h)
+    d1 = ec * d0 + es * (dv0 + sigma * d0)
+    dv1 = ec * dv0 - es * (sigma * dv0 + wn * wn * d0)
+    return u1 - lag + d1, m + dv1
+
+
+@njit(**_JIT)
+def _pr_coeffs(it, prm):
+    """Photoreceptor ``(w_n, zeta)`` at linear intensity ``it`` (2nd-order mode), as ``photoreceptor_coeffs``."""
+    cur = prm[1] * max(it, 0.0) + prm[2]
+    tau_in = prm[3] / cur
+    tau_mil = prm[4] / cur
+    tau_out = prm[7]
+    wn2 = (prm[6] + 1.0) / ((tau_in + tau_mil) * tau_out)
+    two_sigma = (tau_in + tau_out + (prm[5] + 1.0) * tau_mil) / ((tau_in + tau_mil) * tau_out)
+    wn = math.sqrt(wn2)
+    return wn, two_sigma / (2.0 * wn)
+
+
+@njit(**_JIT)
+def _crossing_f(A, B, cc, s0, x, w, reset):
+    if reset:
+        return A + B * x + cc * (-math.expm1(-min(w * (x + s0), 80.0)))
+    return A + B * x
+
+
+@njit(**_JIT)
+def _illinois(A, B, cc, s0, w, lo, hi, level, up):
+    """The reference's ``Simulator._bisect`` for one pixel: 12 Illinois false-position steps, far end."""
+    a, b = lo, hi
+    fa = _crossing_f(A, B, cc, s0, a, w, True) - level
+    fb = _crossing_f(A, B, cc, s0, b, w, True) - level
+    side = 0.0
+    for _ in range(12):
+        den = fb - fa
+        x = (a * fb - b * fa) / den if den != 0 else b
+        x = min(max(x, a), b)
+        fx = _crossing_f(A, B, cc, s0, x, w, True) - level
+        beyond = fx >= 0 if up else fx <= 0
+        if beyond:
+            b, fb = x, fx
+            if side > 0:
+                fa = fa * 0.5
+            side = 1.0
+        else:
+            a, fa = x, fx
+            if side < 0:
+                fb = fb * 0.5
+            side = -1.0
+    return b
+
+
+@njit(**_JIT)
+def _pixel(i, u, u_prev, ts, con, coff, g, st_in, pend_in, st_out, pend_out, prm, bandwidth, pr_mode, reset,
+           out_t, out_i, out_p, base, cap, cnt):
+    """Simulate pixel ``i`` over all frames; append its events at ``base + cnt``; return the new count
+    (a count past ``cap`` means the buffer was too small; -1: more than 1e5 events in one sub-step)."""
+    black, w_sf, w_d, refr = prm[0], prm[8], prm[9], prm[10]
+    step_c, max_sub, min_rate, w_lti, ring, cmin = prm[11], prm[12], prm[13], prm[14], prm[15], prm[16]
+    y_pr, v_pr, y_sf, y_d = st_in[0, i], st_in[1, i], st_in[2, i], st_in[3, i]
+    l_sf, l_d, ref_d, ref_s, t_ref = st_in[4, i], st_in[5, i], st_in[6, i], st_in[7, i], st_in[8, i]
+    pend = pend_in[i] != 0
+    u_cur = float(u_prev[i])
+    t_prev = ts[0]
+    for k in range(u.shape[0]):
+        t_next = ts[k + 1]
+        h_all = t_next - t_prev
+        u0 = u_cur
+        u1 = float(u[k, i])
+        # ---- this pixel's sub-step count (Simulator._substeps)
+        change = abs(u1 - u0)
+        if bandwidth:
+            change = max(change, abs(u0 - l_d))
+            change = max(change, abs(v_pr) * h_all)
+            if pr_mode == 3 and ring > 0 and change > 0.05 * cmin:
+                wn, _z = _pr_coeffs(math.exp(u1) - black, prm)
+                change = max(change, wn * h_all / ring * step_c)
+        nf = min(np.ceil(change / step_c), max_sub)
+        nf = max(nf, max(1.0, np.ceil(h_all * min_rate - 1e-9)))
+        n = int(min(nf, max_sub))
+        nf = float(n)
+        for j in range(1, n + 1):
+            last = j == n
+            ta = t_prev + h_all * ((j - 1) / nf)
+            tb = t_next if last else t_prev + h_all * (j / nf)
+            h = tb - ta
+            ub = u1 if last else u0 + (u1 - u0) * (j / nf)
+            ua = u_cur
+            # ---- bandwidth cascade (BandwidthFilter.step)
+            if bandwidth:
+                it = math.exp(ub) - black
+                pr0, dpr0 = y_pr, v_pr
+                if pr_mode == 3:
+                    wn, zeta = _pr_coeffs(it, prm)
+                    y_pr, v_pr = _second_order(y_pr, v_pr, ua, ub, wn, zeta, h)
+                else:
+                    if pr_mode == 2:
+                        cur = prm[1] * max(it, 0.0) + prm[2]
+                        wp = (prm[6] + 1.0) / (prm[3] / cur + (prm[5] + 1.0) * (prm[4] / cur))
+                    else:
+                        wp = w_lti
+                    y_pr = _foh1(y_pr, ua, ub, wp, h)
+                    v_pr = (ub - ua) / h if math.isinf(wp) else wp * (ub - y_pr)
+                sf0 = y_sf
+                dsf0 = w_sf * (pr0 - sf0) if not math.isinf(w_sf) else dpr0
+                y_sf = _hermite1(y_sf, pr0, y_pr, dpr0, v_pr, w_sf, h)
+                dsf1 = w_sf * (y_pr - y_sf) if not math.isinf(w_sf) else v_pr
+                y_d = _hermite1(y_d, sf0, y_sf, dsf0, dsf1, w_d, h)
+                sf_b, d_b = y_sf, y_d
+            else:
+                sf_b, d_b = ub, ub
+            # ---- crossings, one event per round (Simulator._events_in)
+            md = (d_b - l_d) / h
+            ms = (sf_b - l_sf) / h if bandwidth else md           # ideal pixel: L_sf and L_diff are the input
+            rounds = 0
+            while t_ref < tb:
+                rounds += 1
+                if rounds > 100000:
+                    return -1
+                cur_x = max(t_ref - ta, 0.0)
+                if pend:
+                    ref_d = l_d + md * cur_x
+                    ref_s = l_sf + ms * cur_x
+                    pend = False
+                s0 = ta - t_ref
+                B = md + g
+                A = l_d - ref_d + g * s0
+                cc = ref_d - ref_s if reset else 0.0
+                if reset:
+                    ratio = -B / (cc * w_d)
+                    xs = -s0 - math.log(ratio if ratio > 1e-30 else 1e-30) / w_d
+                    x1 = min(max(xs, 0.0), h) if (ratio > 0 and math.isfinite(xs)) else h
+                    x1 = max(x1, cur_x)
+                else:
+                    x1 = h
+                f0 = _crossing_f(A, B, cc, s0, cur_x, w_d, reset)
+                f1 = _crossing_f(A, B, cc, s0, x1, w_d, reset)
+                f2 = _crossing_f(A, B, cc, s0, h, w_d, reset) if reset else f1
+                at0 = f0 >= con or f0 <= -coff
+                seg1 = not at0 and (f1 >= con or f1 <= -coff)
+                seg2 = not at0 and not seg1 and (f2 >= con or f2 <= -coff)
+                if not (at0 or seg1 or seg2):
+                    break
+                up = f0 >= con if at0 else (f2 if seg2 else f1) >= con
+                level = con if up else -coff
+                if at0:
+                    x = cur_x
+                elif reset:
+                    lo = x1 if seg2 else cur_x
+                    hi = h if seg2 else x1
+                    x = (level - A - cc) / B if B != 0 else 0.0
+                    if not (B != 0 and x >= lo and x <= hi and w_d * (x + s0) > 14.0):
+                        x = _illinois(A, B, cc, s0, w_d, lo, hi, level, up)
+                else:
+                    x = cur_x + (level - f0) / B if B != 0 else cur_x
+                    x = min(max(x, cur_x), h)
+                te = ta + x
+                if cnt < cap:
+                    out_t[base + cnt] = te
+                    out_i[base + cnt] = i
+                    out_p[base + cnt] = 1 if up else -1
+                cnt += 1
+                if refr > 0:
+                    t_ref = te + refr
+                    pend = True
+                else:
+                    t_ref = te
+                    ref_d = l_d + md * x
+                    ref_s = l_sf + ms * x
+            u_cur, l_sf, l_d = ub, sf_b, d_b
+        t_prev = t_next
+    st_out[0, i], st_out[1, i], st_out[2, i], st_out[3, i] = y_pr, v_pr, y_sf, y_d
+    st_out[4, i], st_out[5, i], st_out[6, i], st_out[7, i], st_out[8, i] = l_sf, l_d, ref_d, ref_s, t_ref
+    pend_out[i] = 1 if pend else 0
+    return cnt
+
+
+@njit(parallel=True, **_JIT)
+def _run_blocks(blocks, u, u_prev, ts, c_on, c_off, g_leak, st_in, pend_in, st_out, pend_out, prm, bandwidth, pr_mode,
+                reset, block, cap, out_t, out_i, out_p, counts):
+    """Blocks ``blocks[j]`` of ``block`` pixels each, in parallel; block ``j`` writes slots ``[j cap, (j+1) cap)``."""
+    n_pix = u.shape[1]
+    for j in prange(blocks.shape[0]):
+        b = blocks[j]
+        cnt = 0
+        for i in range(b * block, min(n_pix, (b + 1) * block)):
+            cnt = _pixel(i, u, u_prev, ts, c_on[i], c_off[i], g_leak[i], st_in, pend_in, st_out, pend_out, prm,
+                         bandwidth, pr_mode, reset, out_t, out_i, out_p, j * cap, cap, cnt)
+            if cnt < 0:
+                break
+        counts[j] = cnt
+
+
+@njit(**_JIT)
+def _gather_sorted(out_t, out_i, out_p, starts, counts):
+    """Concatenate the blocks' events (``counts[j]`` from ``starts[j]``, blocks in pixel order) and sort them
+    by microsecond time with a stable counting sort, so equal microseconds keep pixel-index order and each
+    pixel's time order: the order of ``argsort(t_us * N + pixel, stable)`` in :meth:`Simulator._to_events`.
+    Returns ``(t_us, pixel, p)``."""
+    n = 0
+    for j in range(counts.shape[0]):
+        n += counts[j]
+    tus = np.empty(n, np.int64)
+    pix = np.empty(n, np.int32)
+    pol = np.empty(n, np.int8)
+    k = 0
+    for j in range(counts.shape[0]):
+        for s in range(starts[j], starts[j] + counts[j]):
+            tus[k] = np.int64(np.rint(out_t[s] * 1e6))
+            pix[k] = out_i[s]
+            pol[k] = out_p[s]
+            k += 1
+    if n == 0:
+        return tus, pix, pol
+    lo, hi = tus.min(), tus.max()
+    hist = np.zeros(hi - lo + 2, np.int64)
+    for k in range(n):
+        hist[tus[k] - lo + 1] += 1
+    for b in range(1, hist.shape[0]):
+        hist[b] += hist[b - 1]
+    t_s, i_s, p_s = np.empty_like(tus), np.empty_like(pix), np.empty_like(pol)
+    for k in range(n):
+        d = hist[tus[k] - lo]
+        hist[tus[k] - lo] = d + 1
+        t_s[d], i_s[d], p_s[d] = tus[k], pix[k], pol[k]
+    return t_s, i_s, p_s
+
+
+def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.ndarray, c_off: np.ndarray,
+                    g_leak: np.ndarray, state: np.ndarray, pending: np.ndarray, params: np.ndarray, bandwidth: bool,
+                    pr_mode: int, reset: bool, block: int = 256, per_pixel: int = 4
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Simulate ``T`` input samples of ``N`` pixels from their current state.
+
+    Args:
+        u: ``(T, N)`` float64 log intensity ``log(it + b)`` at ``ts[1:]``; u_prev: ``(N,)`` the
+            pixels' current (last) input at ``ts[0]``; ts: ``(T + 1,)`` float64 seconds.
+        c_on, c_off, g_leak: ``(N,)`` float64 per-pixel thresholds (log units) and leak slopes (1/s).
+        state: ``(9, N)`` float64 rows :data:`STATE_ROWS`; pending: ``(N,)`` uint8 (reference due at ``t_ref``).
+        params: ``(N_PARAMS,)`` float64 scalars; bandwidth / pr_mode / reset: the model's switches.
+        block: pixels per parallel task; per_pixel: first guess of events per pixel (buffer size; blocks
+            that need more are rerun alone with a larger buffer).
+    Returns:
+        ``(t_us, pixel, p, new_state, new_pending)``: int64 microseconds, int32 flat index, int8 +1/-1,
+        sorted by time then pixel; the inputs are not modified.
+
+    >>> import numpy as np
+    >>> u = np.log(np.array([[np.e]]) + 1e-3)                # one pixel, +1 in log intensity over 1 s
+    >>> u0 = np.log(np.ones(1) + 1e-3)
+    >>> st = np.repeat(u0[None], 9, 0); st[1] = st[8] = 0.0  # at rest, reference taken at t = 0
+    >>> prm = np.zeros(17); prm[11], prm[12], prm[16] = 0.125, 64, 0.25   # C = 0.25, ideal pixel
+    >>> t, i, p, *_ = simulate_pixels(u, u0, np.array([0.0, 1.0]), np.full(1, .25), np.full(1, .25), np.zeros(1),
+    ...                               st, np.zeros(1, np.uint8), prm, False, 0, False)
+    >>> p.tolist(), t.tolist()                             # crossings at 1/4, 1/2, 3/4 of the ramp
+    ([1, 1, 1], [250000, 500000, 750000])
+    """
+    T, N = u.shape
+    n_blk = max(1, -(-N // block))
+    st_out = np.empty_like(state)
+    pend_out = np.empty_like(pending)
+    todo = np.arange(n_blk, dtype=np.int64)
+    cap = max(64, block * per_pixel)
+    starts, counts = np.zeros(n_blk, np.int64), np.zeros(n_blk, np.int64)
+    bufs, offset = [], 0
+    while todo.size:
+        out_t = np.empty(todo.size * cap, np.float64)
+        out_i = np.empty(todo.size * cap, np.int32)
+        out_p = np.empty(todo.size * cap, np.int8)
+        cnt = np.zeros(todo.size, np.int64)
+        _run_blocks(todo, u, u_prev, ts, c_on, c_off, g_leak, state, pending, st_out, pend_out, params, bandwidth,
+                    pr_mode, reset, block, cap, out_t, out_i, out_p, cnt)
+        if (cnt < 0).any():
+            raise RuntimeError("event simulation did not converge (more than 1e5 events in one sub-step)")
+        over = cnt > cap
+        done = todo[~over]
+        starts[done] = offset + np.arange(todo.size)[~over] * cap
+        counts[done] = cnt[~over]
+        bufs.append((out_t, out_i, out_p))
+        offset += todo.size * cap
+        todo, cap = todo[over], int(cnt.max())              # too-small buffers: rerun those blocks alone
+    if len(bufs) > 1:
+        bufs = [tuple(np.concatenate(x) for x in zip(*bufs, strict=True))]
+    t_us, pix, pol = _gather_sorted(*bufs[0], starts, counts)
+    return t_us, pix, pol, st_out, pend_out

@@ -12,6 +12,11 @@ Pipelines (all on the full-size generator, 29.76 M parameters, 10 s of audio per
 - ``sigkit_fast``: sigkit's path: the fused Triton ``amp_phase`` / ``from_amp_phase`` kernels
   (:mod:`sigkit.spectral`), the time-major generator (:meth:`APBWEGenerator.forward_time_major`), bf16
   autocast, the whole pipeline in one ``torch.compile(mode="reduce-overhead")`` graph (CUDA graphs);
+- ``sigkit_fast2``: :class:`sigkit.audio.apbwe.fast.FastAPBWE`: ``front``/``layer``/``back`` compiled apart
+  with ``mode="max-autotune-no-cudagraphs"`` (one compiled layer reused for all 8; autotuned Triton matrix
+  products with bias+GELU and bias+scale+residual fused into their epilogues), the 10 calls captured in
+  one CUDA graph by hand; bf16 ConvNeXt/input products, fp32 (TF32) output heads, fp32 residual streams;
+  ``sigkit_fast2_default``: the same compiled in Inductor's default mode (cuBLAS, unfused epilogues);
 - on CPU: ``eager_fp32`` against ``compile_gen_fp32`` (the generator compiled by Inductor) and
   ``sigkit_cpu`` (the whole pipeline with the time-major generator compiled by Inductor), fp32.
 
@@ -32,6 +37,7 @@ import sys
 import time
 
 import torch
+from sigkit.audio.apbwe.fast import FastAPBWE
 from sigkit.audio.apbwe.model import APBWEGenerator
 
 from sigkit.metrics import lsd
@@ -138,6 +144,104 @@ def time_major_pipeline(gen: APBWEGenerator, bf16: bool = False):
     return body
 
 
+def profile_kernels(fn, x: torch.Tensor, path: str, iters: int = 5) -> dict:
+    """torch.profiler over ``iters`` calls: per-kernel GPU time per call, grouped, written to ``path`` (.txt/.json).
+
+    Groups: ``gemm`` (cuBLAS/CUTLASS/Triton matrix templates), ``conv`` (cuDNN), ``fft`` (cuFFT),
+    ``fused`` (other Triton kernels: norms, pointwise, reductions), ``other`` (copies, elementwise ATen).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.inference_mode():
+        fn(x)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(iters):
+                fn(x)
+            torch.cuda.synchronize()
+    rows = []
+    for evt in prof.key_averages():
+        t = getattr(evt, "self_device_time_total", 0) or 0
+        if t > 0:
+            rows.append((evt.key, t / iters / 1000, evt.count // iters))
+    rows.sort(key=lambda r: -r[1])
+
+    def group(name: str) -> str:
+        n = name.lower()
+        if any(k in n for k in ("gemm", "sm90_xmma", "cutlass", "triton_tem", "_mm_", "nvjet", "matmul")):
+            return "gemm"
+        if any(k in n for k in ("conv", "cudnn", "implicit", "winograd")):
+            return "conv"
+        if "fft" in n:
+            return "fft"
+        if n.startswith("triton"):
+            return "fused"
+        return "other"
+
+    groups: dict[str, float] = {}
+    for name, ms, _ in rows:
+        groups[group(name)] = groups.get(group(name), 0.0) + ms
+    total = sum(groups.values())
+    with open(path + ".txt", "w") as f:
+        f.write(f"GPU time per call: {total:.3f} ms; groups (ms): {json.dumps({k: round(v, 3) for k, v in groups.items()})}\n")
+        f.write(f"{'ms/call':>9} {'calls':>5}  kernel\n")
+        for name, ms, count in rows:
+            f.write(f"{ms:9.3f} {count:5d}  {name[:160]}\n")
+    summary = {"gpu_ms_per_call": total, "groups_ms": groups, "top": [(n[:120], round(m, 3), c) for n, m, c in rows[:25]]}
+    with open(path + ".json", "w") as f:
+        json.dump(summary, f, indent=1)
+    return summary
+
+
+def micro_bench(batch: int, sr: int, seconds: float) -> dict:
+    """Time the model's pieces alone (ms, median): the input convolution's layouts/precisions, the block
+    GEMMs in bf16 (to know the card's achieved matrix rate) and the TF32 output heads."""
+    import torch.nn.functional as F
+    from triton.testing import do_bench
+
+    n = int(seconds * sr) // SPEC.hop + 1
+    dev, bf = "cuda", torch.bfloat16
+    out: dict = {"rows": batch * n}
+    x = torch.randn(batch, 513, n, device=dev)
+    w, b = torch.randn(512, 513, 7, device=dev) * 0.02, torch.zeros(512, device=dev)
+    xb, wb, bb = x.to(bf), w.to(bf), b.to(bf)
+    xt = x.transpose(1, 2).contiguous().transpose(1, 2).to(bf)  # time-major memory, (B, F, N) view
+    x520 = F.pad(x, (0, 0, 0, 7)).to(bf)
+    w520 = F.pad(w, (0, 0, 0, 7)).to(bf)
+    flop_conv = 2 * batch * n * 513 * 7 * 512
+    cases = {
+        "conv_pre_bf16": lambda: F.conv1d(xb, wb, bb, padding=3),
+        "conv_pre_bf16_time_major_in": lambda: F.conv1d(xt, wb, bb, padding=3),
+        "conv_pre_bf16_pad520": lambda: F.conv1d(x520, w520, bb, padding=3),
+        "conv_pre_tf32": lambda: F.conv1d(x, w, b, padding=3),
+    }
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    with torch.inference_mode():
+        for name, fn in cases.items():
+            ms = do_bench(fn, warmup=25, rep=100, return_mode="median")
+            out[name] = {"ms": round(ms, 3), "tflops": round(flop_conv / ms / 1e9, 1)}
+        a = torch.randn(batch * n, 512, device=dev, dtype=bf)
+        w1 = torch.randn(1536, 512, device=dev, dtype=bf)
+        h = torch.randn(batch * n, 1536, device=dev, dtype=bf)
+        w2 = torch.randn(512, 1536, device=dev, dtype=bf)
+        flop = 2 * batch * n * 512 * 1536
+        for name, fn in {
+            "gemm1_bf16": lambda: F.linear(a, w1),
+            "gemm2_bf16": lambda: F.linear(h, w2),
+            "gelu_bf16_hidden": lambda: F.gelu(h),
+        }.items():
+            ms = do_bench(fn, warmup=25, rep=100, return_mode="median")
+            out[name] = {"ms": round(ms, 3), "tflops": round(flop / ms / 1e9, 1)}
+        af, wh = a.float(), torch.randn(513 * 3, 512, device=dev)
+        ms = do_bench(lambda: F.linear(af, wh), warmup=25, rep=100, return_mode="median")
+        out["heads_tf32"] = {"ms": round(ms, 3), "tflops": round(2 * batch * n * 512 * 1539 / ms / 1e9, 1)}
+        big = torch.empty(2**28, device=dev, dtype=torch.float32)
+        ms = do_bench(lambda: big.clone(), warmup=10, rep=50, return_mode="median")
+        out["copy_GBps"] = round(2 * big.numel() * 4 / ms / 1e6, 0)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    return out
+
+
 def time_it(
     fn, x: torch.Tensor, device: str, min_seconds: float = 1.0, max_iters: int = 50, warmup: int = 3
 ) -> float:
@@ -180,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--cpu-variants", default="compile_gen_fp32,sigkit_cpu,eager_bf16,time_major_fp32,time_major_bf16"
     )
+    p.add_argument("--profile", default=None, help="folder: per-kernel GPU time tables of these variants")
+    p.add_argument("--profile-variants", default="sigkit_fast,sigkit_fast2")
+    p.add_argument("--micro", action="store_true", help="also time the model's pieces alone (GPU)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     results: dict = {
@@ -192,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     if torch.cuda.is_available() and not args.skip_gpu:
         results["device"] = torch.cuda.get_device_name()
         gen = APBWEGenerator().cuda().eval()
+        if args.micro:
+            rate = int(args.rates.split(",")[0])
+            results["micro"] = micro_bench(int(args.batches.split(",")[0]), rate, args.seconds)
+            print(json.dumps(results["micro"]), flush=True)
         for sr in [int(r) for r in args.rates.split(",")]:
             for batch in [int(b) for b in args.batches.split(",")]:
                 x = test_signal(batch, args.seconds, sr).cuda()
@@ -214,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
                     "sigkit_fast_triton_stft": lambda x=x: fast_pipeline(
                         gen, "cuda", backend="auto", example=x
                     ),
+                    "sigkit_fast2": lambda: FastAPBWE(gen, SPEC),
+                    "sigkit_fast2_default": lambda: FastAPBWE(gen, SPEC, compile_mode="default"),
+                    "sigkit_fast2_bf16_heads": lambda: FastAPBWE(gen, SPEC, heads="bf16"),
                 }
                 for name in [w for w in wanted if w in makers]:
                     fn = makers[name]()
@@ -225,8 +339,17 @@ def main(argv: list[str] | None = None) -> int:
                         row[name] = audio / time_it(fn, x, "cuda")
                         row[f"{name}_lsd_vs_eager_fp32"] = float(lsd(y.float(), ref).mean())
                         row[f"{name}_speedup"] = row[name] / row["eager_fp32"]
+                        print(json.dumps({k: v for k, v in row.items() if k.startswith(name) or k in ("sr", "batch")}), flush=True)
+                        if args.profile and name in args.profile_variants.split(","):
+                            os.makedirs(args.profile, exist_ok=True)
+                            stem = os.path.join(args.profile, f"prof_{name}_{sr // 1000}k_b{batch}")
+                            prof = profile_kernels(fn, x, stem)
+                            row[f"{name}_profile_groups_ms"] = {k: round(v, 3) for k, v in prof["groups_ms"].items()}
+                            if isinstance(fn, FastAPBWE):  # the same kernels without the CUDA graph
+                                profile_kernels(fn.run, x, stem + "_nograph")
                     except Exception as err:  # noqa: BLE001 - a failing variant is reported, the rest still run
                         row[f"{name}_error"] = f"{type(err).__name__}: {str(err)[:300]}"
+                    del fn
                 results["gpu"].append(row)
                 print(json.dumps(row), flush=True)
                 torch.compiler.reset()

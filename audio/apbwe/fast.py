@@ -1,0 +1,310 @@
+"""AP-BWE's fast inference path: time-major, mixed precision, compiled per layer, replayed as one CUDA graph.
+
+The whole ``narrowband wave -> STFT -> generator -> iSTFT -> wideband wave`` pipeline is split into three
+pure functions of tensors, each compiled by ``torch.compile`` on its own:
+
+- ``front``: ``torch.stft`` -> ``log(|X| + 1e-4)``, ``angle(X)`` -> ``conv_pre_*`` -> ``norm_pre_*``;
+- ``layer``: the two streams' exchange (``mag += pha; pha += mag``) and one ConvNeXt block per stream, in
+  time-major ``(B, T, C)`` layout (depthwise conv as 7 shifted multiply-adds fused with the LayerNorm);
+  the *same* compiled function runs all 8 layers, with that layer's weights passed as arguments, so it
+  is compiled (and its matrix products autotuned) once, not 8 times;
+- ``back``: ``norm_post_*`` -> the output heads -> log-amplitude residual, ``atan2`` -> ``torch.istft``.
+
+On CUDA the 10 calls are captured in one CUDA graph per input shape and replayed (no launch gaps).
+
+Precision (``bench/apbwe.py`` and ``bench/apbwe_quality.py`` measure the speed and the distance to the fp32
+eager path): the ConvNeXt matrix products run in bf16 (fp32 accumulation), the residual streams,
+LayerNorms, depthwise convolutions, STFT and iSTFT in fp32. ``heads="fp32"`` (default) keeps the three
+output projections in fp32 (TF32 tensor cores on CUDA): in bf16 their outputs -- the log-amplitude
+residual, up to ~10 in the band the model fills, and the pseudo real/imaginary parts before ``atan2`` --
+are rounded to 8 significant bits, which alone moves a trained model's output by ~0.01 LSD.
+``pre`` chooses the input convolutions' precision the same way.
+
+>>> from sigkit.audio.apbwe.model import APBWEGenerator
+>>> gen = APBWEGenerator(n_bins=33, channels=16, layers=2).eval()
+>>> fast = FastAPBWE(gen, STFTSpec(64, 16, 32), compile=False, heads="fp32", trunk="fp32", pre="fp32")
+>>> fast(torch.randn(2, 800)).shape
+torch.Size([2, 800])
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from sigkit.audio.apbwe.model import APBWEGenerator, ConvNeXtBlock
+from torch import Tensor
+
+from sigkit.spectral import STFTSpec
+
+PRECISIONS = ("bf16", "fp32")
+
+
+def _dtype(name: str) -> torch.dtype:
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {name!r}")
+    return torch.bfloat16 if name == "bf16" else torch.float32
+
+
+def _linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """``x @ w.T + b`` with ``x`` cast to ``w``'s dtype (bf16 weights: bf16 product, fp32 accumulation)."""
+    return F.linear(x.to(w.dtype), w, b)
+
+
+def front(
+    x: Tensor,
+    window: Tensor,
+    n_fft: int,
+    hop: int,
+    w_mag: Tensor,
+    b_mag: Tensor,
+    ln_mag_w: Tensor,
+    ln_mag_b: Tensor,
+    w_pha: Tensor,
+    b_pha: Tensor,
+    ln_pha_w: Tensor,
+    ln_pha_b: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """STFT and the input convolutions: wave ``(B, T)`` -> ``log_amp (B, F, N)``, streams ``(B, N, C)`` x 2.
+
+    ``window`` is the zero-padded ``n_fft`` analysis window; ``w_*`` are the ``conv_pre_*`` weights
+    ``(C, F, k)`` in the precision the convolution runs in (bf16 or fp32); the streams come out fp32.
+    """
+    X = torch.view_as_real(torch.stft(x, n_fft, hop, window=window, center=True, pad_mode="reflect", return_complex=True))
+    re, im = X[..., 0], X[..., 1]  # real arithmetic from here on: Inductor generates no code for complex ops
+    log_amp = torch.log(torch.sqrt(re * re + im * im) + 1e-4)
+    phase = torch.atan2(im, re)
+    pad = w_mag.shape[-1] // 2
+    c = w_mag.shape[0]
+    x_mag = F.conv1d(log_amp.to(w_mag.dtype), w_mag, b_mag, padding=pad).transpose(1, 2).float()
+    x_pha = F.conv1d(phase.to(w_pha.dtype), w_pha, b_pha, padding=pad).transpose(1, 2).float()
+    x_mag = F.layer_norm(x_mag, (c,), ln_mag_w, ln_mag_b, 1e-6)
+    x_pha = F.layer_norm(x_pha, (c,), ln_pha_w, ln_pha_b, 1e-6)
+    return log_amp, x_mag, x_pha
+
+
+def block(
+    x: Tensor,
+    dw_w: Tensor,
+    dw_b: Tensor,
+    ln_w: Tensor,
+    ln_b: Tensor,
+    w1: Tensor,
+    b1: Tensor,
+    w2: Tensor,
+    b2: Tensor,
+    gamma: Tensor,
+) -> Tensor:
+    """One ConvNeXt block on a time-major stream ``x`` ``(B, N, C)`` fp32 (same function as
+    :class:`~sigkit.audio.apbwe.model.ConvNeXtBlock`): ``dw_w`` is ``(C, k)``; ``w1``/``w2`` may be bf16."""
+    k, n, c = dw_w.shape[1], x.shape[1], x.shape[2]
+    xp = F.pad(x, (0, 0, k // 2, k // 2))
+    y = dw_b + xp[:, 0:n, :] * dw_w[:, 0]
+    for j in range(1, k):
+        y = y + xp[:, j : j + n, :] * dw_w[:, j]
+    y = F.layer_norm(y, (c,), ln_w, ln_b, 1e-6)
+    h = F.gelu(_linear(y, w1, b1))
+    return x + gamma * _linear(h, w2, b2).float()
+
+
+def layer(x_mag: Tensor, x_pha: Tensor, *w: Tensor) -> tuple[Tensor, Tensor]:
+    """The streams' exchange and one block per stream; ``w`` = the amplitude block's 9 tensors, then the
+    phase block's (the order of :func:`block`'s arguments). Shapes ``(B, N, C)`` in and out."""
+    x_mag = x_mag + x_pha
+    x_pha = x_pha + x_mag
+    return block(x_mag, *w[:9]), block(x_pha, *w[9:])
+
+
+def back(
+    x_mag: Tensor,
+    x_pha: Tensor,
+    log_amp: Tensor,
+    window: Tensor,
+    n_fft: int,
+    hop: int,
+    length: int,
+    ln_mag_w: Tensor,
+    ln_mag_b: Tensor,
+    ln_pha_w: Tensor,
+    ln_pha_b: Tensor,
+    w_mag: Tensor,
+    b_mag: Tensor,
+    w_pha: Tensor,
+    b_pha: Tensor,
+) -> Tensor:
+    """Output norms, heads and iSTFT: streams ``(B, N, C)``, ``log_amp (B, F, N)`` -> wave ``(B, length)``.
+
+    ``w_pha``/``b_pha`` are ``linear_post_pha_r`` and ``linear_post_pha_i`` stacked ``(2F, C)``: one product.
+    The log-amplitude residual and ``atan2`` are computed in fp32 whatever the heads' precision.
+    """
+    c, f = x_mag.shape[-1], log_amp.shape[-2]
+    h_mag = F.layer_norm(x_mag, (c,), ln_mag_w, ln_mag_b, 1e-6)
+    h_pha = F.layer_norm(x_pha, (c,), ln_pha_w, ln_pha_b, 1e-6)
+    amp = torch.exp(log_amp.transpose(1, 2) + _linear(h_mag, w_mag, b_mag).float())  # (B, N, F)
+    ri = _linear(h_pha, w_pha, b_pha).float()
+    phase_wb = torch.atan2(ri[..., f:], ri[..., :f])
+    # (B, N, F) complex, bins innermost as torch.istft's inverse FFT reads them; = torch.polar(amp, phase_wb)
+    spec = torch.view_as_complex(torch.stack((amp * torch.cos(phase_wb), amp * torch.sin(phase_wb)), dim=-1))
+    return torch.istft(spec.transpose(1, 2), n_fft, hop, window=window, center=True, length=length)
+
+
+def _block_weights(blk: ConvNeXtBlock, dtype: torch.dtype) -> list[Tensor]:
+    return [
+        blk.dwconv.weight[:, 0, :],
+        blk.dwconv.bias,
+        blk.norm.weight,
+        blk.norm.bias,
+        blk.pwconv1.weight.to(dtype),
+        blk.pwconv1.bias.to(dtype),
+        blk.pwconv2.weight.to(dtype),
+        blk.pwconv2.bias.to(dtype),
+        blk.gamma,
+    ]
+
+
+class FastAPBWE:
+    """Narrowband wave ``(B, T)`` at the target rate -> wideband wave ``(B, T)``, the fast way.
+
+    Computes the same function as ``from_amp_phase(*generator(*amp_phase(x)))`` with the official STFT
+    (to the precision chosen), for a generator whose weights are snapshot at construction.
+
+    Args:
+        generator: the trained :class:`~sigkit.audio.apbwe.model.APBWEGenerator`.
+        spec: its STFT (``STFTSpec(1024, 80, 320)`` official; hann window, centred, reflect).
+        trunk, pre, heads: precision (``"bf16"`` or ``"fp32"``) of the ConvNeXt blocks' matrix products,
+            of the input convolutions and of the output projections.
+        compile: compile ``front``/``layer``/``back`` with ``torch.compile(mode=compile_mode)``.
+        compile_mode: ``"max-autotune-no-cudagraphs"`` (autotuned Triton matrix products with fused
+            epilogues: bias + GELU, bias + layer scale + residual) or ``"default"``.
+        cuda_graph: on CUDA, capture the whole pipeline once per input shape and replay it.
+
+    Shapes: ``(B, T)`` float -> ``(B, T)`` float32 on the same device. The first call for a new shape
+    compiles and captures (tens of seconds on CUDA); later calls replay. The CUDA-graph output buffer is
+    reused: the returned tensor is overwritten by the next call of the same shape (clone it to keep it).
+    """
+
+    def __init__(
+        self,
+        generator: APBWEGenerator,
+        spec: STFTSpec = STFTSpec(1024, 80, 320),
+        *,
+        trunk: str = "bf16",
+        pre: str = "bf16",
+        heads: str = "fp32",
+        compile: bool = True,
+        compile_mode: str = "max-autotune-no-cudagraphs",
+        cuda_graph: bool = True,
+    ) -> None:
+        if spec.window != "hann" or not spec.center or spec.pad_mode != "reflect":
+            raise ValueError(f"FastAPBWE supports the official STFT (hann, centred, reflect), got {spec}")
+        self.spec = spec
+        self.precision = {"trunk": trunk, "pre": pre, "heads": heads}
+        dt_trunk, dt_pre, dt_heads = _dtype(trunk), _dtype(pre), _dtype(heads)
+        g = generator
+        device = next(g.parameters()).device
+        with torch.no_grad():
+            self.window = spec.padded_window(device, torch.float32).clone()
+            self.w_front = [
+                t.detach().clone()
+                for t in (
+                    g.conv_pre_mag.weight.to(dt_pre),
+                    g.conv_pre_mag.bias.to(dt_pre),
+                    g.norm_pre_mag.weight,
+                    g.norm_pre_mag.bias,
+                    g.conv_pre_pha.weight.to(dt_pre),
+                    g.conv_pre_pha.bias.to(dt_pre),
+                    g.norm_pre_pha.weight,
+                    g.norm_pre_pha.bias,
+                )
+            ]
+            self.w_layers = [
+                [t.detach().clone() for t in _block_weights(bm, dt_trunk) + _block_weights(bp, dt_trunk)]
+                for bm, bp in zip(g.convnext_mag, g.convnext_pha, strict=True)
+            ]
+            self.w_back = [
+                t.detach().clone()
+                for t in (
+                    g.norm_post_mag.weight,
+                    g.norm_post_mag.bias,
+                    g.norm_post_pha.weight,
+                    g.norm_post_pha.bias,
+                    g.linear_post_mag.weight.to(dt_heads),
+                    g.linear_post_mag.bias.to(dt_heads),
+                    torch.cat([g.linear_post_pha_r.weight, g.linear_post_pha_i.weight]).to(dt_heads),
+                    torch.cat([g.linear_post_pha_r.bias, g.linear_post_pha_i.bias]).to(dt_heads),
+                )
+            ]
+        self.device = device
+        self.cuda_graph = cuda_graph and device.type == "cuda"
+        if compile:
+            kw = {"dynamic": False} if compile_mode == "default" else {"dynamic": False, "mode": compile_mode}
+            self._front, self._layer, self._back = (torch.compile(fn, **kw) for fn in (front, layer, back))
+        else:
+            self._front, self._layer, self._back = front, layer, back
+        self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, Tensor, Tensor]] = {}
+
+    def run(self, x: Tensor) -> Tensor:
+        """The pipeline without CUDA graphs (what the graph captures): ``(B, T) -> (B, T)``."""
+        s = self.spec
+        with _tf32(self.device):
+            log_amp, x_mag, x_pha = self._front(x.float(), self.window, s.n_fft, s.hop, *self.w_front)
+            for w in self.w_layers:
+                x_mag, x_pha = self._layer(x_mag, x_pha, *w)
+            return self._back(x_mag, x_pha, log_amp, self.window, s.n_fft, s.hop, x.shape[-1], *self.w_back)
+
+    @torch.inference_mode()
+    def __call__(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or not x.is_floating_point():
+            raise ValueError(f"FastAPBWE expects a float waveform batch (B, T), got {tuple(x.shape)}")
+        if x.shape[-1] <= self.spec.n_fft // 2:
+            raise ValueError(f"FastAPBWE: {x.shape[-1]} samples is shorter than one STFT frame")
+        if not self.cuda_graph:
+            return self.run(x)
+        key = tuple(x.shape)
+        if key not in self._graphs:
+            self._graphs[key] = self._capture(x)
+        graph, static_in, static_out = self._graphs[key]
+        static_in.copy_(x)
+        graph.replay()
+        return static_out
+
+    def _capture(self, x: Tensor) -> tuple[torch.cuda.CUDAGraph, Tensor, Tensor]:
+        static_in = x.detach().float().clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):  # compile, autotune and build cuFFT plans outside the capture
+                self.run(static_in)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self.run(static_in)
+        return graph, static_in, static_out
+
+
+@contextlib.contextmanager
+def _tf32(device: torch.device):
+    """fp32 matrix products on TF32 tensor cores (CUDA), restored afterwards."""
+    if device.type != "cuda":
+        yield
+        return
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def reference_pipeline(generator: APBWEGenerator, spec: STFTSpec = STFTSpec(1024, 80, 320)) -> Callable[[Tensor], Tensor]:
+    """The official inference, fp32 eager: ``torch.stft`` -> generator -> ``torch.istft`` (the baseline)."""
+    from sigkit.spectral import amp_phase, from_amp_phase
+
+    def run(x: Tensor) -> Tensor:
+        log_amp, phase = amp_phase(x, spec, backend="reference")
+        a, p, _ = generator(log_amp, phase)
+        return from_amp_phase(a, p, spec, length=x.shape[-1], backend="reference")
+
+    return run

@@ -1,0 +1,83 @@
+"""AP-BWE fast inference path: same function as the official pipeline in fp32, bounded bf16 error, refusals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from sigkit.audio.apbwe.fast import FastAPBWE, back, block, front, layer, reference_pipeline
+from sigkit.audio.apbwe.model import APBWEGenerator
+
+from sigkit.metrics import lsd
+from sigkit.spectral import STFTSpec, amp_phase
+
+SPEC = STFTSpec(1024, 80, 320)
+
+
+@pytest.fixture(scope="module")
+def gen() -> APBWEGenerator:
+    torch.manual_seed(0)
+    g = APBWEGenerator(n_bins=513, channels=32, layers=2).eval()
+    with torch.no_grad():  # a trained model's log-amplitude residual is large where it fills the band
+        g.linear_post_mag.bias[256:] += 4.0
+        for head in (g.linear_post_mag, g.linear_post_pha_r, g.linear_post_pha_i):
+            head.weight.mul_(2.0)
+    return g
+
+
+@pytest.fixture(scope="module")
+def wave() -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    t = torch.arange(8000) / 16000
+    tone = torch.sin(2 * torch.pi * 440 * t) + 0.5 * torch.sin(2 * torch.pi * 1250 * t)
+    return 0.3 * tone + 0.01 * torch.randn(3, 8000, generator=g)
+
+
+class TestFastAPBWE:
+    def test_fp32_equals_official_pipeline(self, gen, wave):
+        with torch.inference_mode():
+            ref = reference_pipeline(gen, SPEC)(wave)
+            out = FastAPBWE(gen, SPEC, trunk="fp32", pre="fp32", heads="fp32", compile=False)(wave)
+        assert out.shape == wave.shape and out.dtype == torch.float32
+        torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
+
+    def test_front_layer_back_are_the_generator(self, gen, wave):
+        """The three pieces reproduce the generator's own log-amplitude and phase (before the iSTFT)."""
+        fast = FastAPBWE(gen, SPEC, trunk="fp32", pre="fp32", heads="fp32", compile=False)
+        with torch.inference_mode():
+            log_amp, x_mag, x_pha = front(wave, fast.window, 1024, 80, *fast.w_front)
+            torch.testing.assert_close(log_amp, amp_phase(wave, SPEC)[0], atol=1e-5, rtol=1e-5)
+            h_mag, h_pha = gen.trunk(*amp_phase(wave, SPEC))
+            for w in fast.w_layers:
+                x_mag, x_pha = layer(x_mag, x_pha, *w)
+            torch.testing.assert_close(gen.norm_post_mag(x_mag), h_mag, atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(gen.norm_post_pha(x_pha), h_pha, atol=1e-4, rtol=1e-4)
+            y = back(x_mag, x_pha, log_amp, fast.window, 1024, 80, wave.shape[-1], *fast.w_back)
+        assert y.shape == wave.shape
+
+    def test_block_is_convnext_block(self, gen):
+        blk = gen.convnext_mag[0]
+        x = torch.randn(2, 9, 32)
+        w = FastAPBWE(gen, SPEC, trunk="fp32", compile=False).w_layers[0][:9]
+        with torch.no_grad():
+            torch.testing.assert_close(block(x, *w), blk(x.transpose(1, 2)).transpose(1, 2), atol=1e-5, rtol=1e-5)
+
+    def test_bf16_error_is_small_and_fp32_heads_reduce_it(self, gen, wave):
+        with torch.inference_mode():
+            ref = reference_pipeline(gen, SPEC)(wave)
+            all_bf16 = FastAPBWE(gen, SPEC, trunk="bf16", pre="bf16", heads="bf16", compile=False)(wave)
+            fp32_heads = FastAPBWE(gen, SPEC, trunk="bf16", pre="bf16", heads="fp32", compile=False)(wave)
+        d_bf16, d_heads = float(lsd(all_bf16, ref).mean()), float(lsd(fp32_heads, ref).mean())
+        assert 0 < d_heads < d_bf16 < 0.2
+        rel = (fp32_heads - ref).norm() / ref.norm()
+        assert 1e-5 < rel < 0.05
+
+    def test_refusals(self, gen):
+        with pytest.raises(ValueError, match="precision"):
+            FastAPBWE(gen, SPEC, heads="fp16", compile=False)
+        with pytest.raises(ValueError, match="official STFT"):
+            FastAPBWE(gen, STFTSpec(1024, 80, 320, window="hamming"), compile=False)
+        fast = FastAPBWE(gen, SPEC, compile=False)
+        with pytest.raises(ValueError, match=r"\(B, T\)"):
+            fast(torch.randn(8000))
+        with pytest.raises(ValueError, match="shorter than one STFT frame"):
+            fast(torch.randn(1, 400))

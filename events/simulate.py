@@ -175,11 +175,13 @@ class Simulator:
         self.config, self.height, self.width = config, int(height), int(width)
         self.device, self.dtype = torch.device(device), dtype
         n = self.height * self.width
-        self._gen = torch.Generator(device=self.device).manual_seed(int(config.seed))
-        self._z_on = torch.randn(n, generator=self._gen, device=self.device, dtype=dtype)
-        self._z_off = torch.randn(n, generator=self._gen, device=self.device, dtype=dtype)
-        self._z_leak = torch.randn(n, generator=self._gen, device=self.device, dtype=dtype)
-        self._phase = torch.rand(n, generator=self._gen, device=self.device, dtype=torch.float64)
+        # per-pixel draws on the CPU in float64 whatever the device and dtype: the same sensor for a seed
+        gen = torch.Generator().manual_seed(int(config.seed))
+        z = torch.randn(3, n, generator=gen, dtype=torch.float64)
+        self._z_on, self._z_off, self._z_leak = (v.to(self.device, dtype) for v in z)
+        self._phase = torch.rand(n, generator=gen, dtype=torch.float64).to(self.device)
+        # shot noise draws from here on: the CPU generator continues, other devices seed their own
+        self._gen = gen if self.device.type == "cpu" else torch.Generator(device=self.device).manual_seed(int(config.seed))
         self._apply_config()
         self.t_last: float | None = None
 

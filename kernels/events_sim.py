@@ -3,11 +3,9 @@ chunk in registers — bandwidth cascade, adaptive sub-steps, exact crossings, r
 writing events through an atomic counter.  One launch per chunk replaces the reference's per-frame,
 per-round torch ops (whose launch overhead, not arithmetic, bounds :mod:`sigkit.events.simulate`).
 
-Reference: :class:`sigkit.events.simulate.Simulator` (same equations, same state).  The one
-difference: here every pixel chooses its own number of sub-steps per frame interval (from its own
-input change and filter lag), the reference one number for all pixels (from the largest), so event
-times agree to the discretisation error, and exactly when both take one sub-step.  Shot noise does
-not interact with the pixel state and is drawn in torch by the caller.
+Reference: :class:`sigkit.events.simulate.Simulator` (same equations, same state, the same per-pixel
+adaptive sub-steps), so both give the same events up to float32 rounding.  Shot noise does not
+interact with the pixel state and is drawn in torch by the caller.
 """
 from __future__ import annotations
 
@@ -119,7 +117,8 @@ def _events_kernel(U, TS, CON, COFF, GLEAK,
             moving = change > 0.05 * step_c / lam
             if osc > 0:
                 change = tl.where(moving, tl.maximum(change, w_osc * h_all.to(tl.float32) / osc * step_c), change)
-        n = tl.ceil(change / step_c).to(tl.int32)
+        # clamp in float before the int conversion (a huge change must give max_sub, as in the reference)
+        n = tl.minimum(tl.ceil(change / step_c), max_sub.to(tl.float32)).to(tl.int32)
         n = tl.maximum(n, tl.ceil(h_all.to(tl.float32) * min_rate - 1e-9).to(tl.int32))
         n = tl.minimum(tl.maximum(n, 1), max_sub)
         n = tl.where(ok, n, 1)

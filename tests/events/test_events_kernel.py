@@ -18,6 +18,12 @@ def test_kernel_matches_reference_in_interpreter():
     assert res.returncode == 0 and res.stdout.strip().endswith("OK"), res.stdout[-2000:] + res.stderr[-2000:]
 
 
+def _pixel_counts(ev, n):
+    import numpy as np
+
+    return np.bincount(ev.y.astype(np.int64) * 60 + ev.x, minlength=n)
+
+
 def test_kernel_on_cuda(device):
     if device.type != "cuda":
         pytest.skip("runs with --device cuda")
@@ -26,7 +32,12 @@ def test_kernel_on_cuda(device):
     from sigkit.events.scenes import sliding_texture
 
     fr, ts = sliding_texture(40, 60, 0.1, 1000, speed_px_s=200.0)
-    cfg = SimConfig(substep_fraction=10.0, max_substeps=1, threshold_sigma=0.03, refractory=1e-4)
-    a = Simulator(cfg, 40, 60).run(fr, ts, backend="torch")
-    b = Simulator(cfg, 40, 60, "cuda").run(fr.cuda(), ts, backend="triton")
-    assert len(a) == len(b) and np.abs(a.t - b.t).max() <= 1
+    for kw in (dict(substep_fraction=10.0, max_substeps=1), dict()):     # one sub-step per frame; adaptive
+        cfg = SimConfig(threshold_sigma=0.03, refractory=1e-4, leak_rate=1.0, **kw)
+        a = Simulator(cfg, 40, 60).run(fr, ts, backend="torch")
+        b = Simulator(cfg, 40, 60, "cuda").run(fr.cuda(), ts, backend="triton")
+        # float32 on both sides, but the GPU contracts multiply-adds: the same events up to rare rounding flips
+        assert len(a) > 5000 and abs(len(a) - len(b)) <= 0.002 * len(a), (kw, len(a), len(b))
+        assert np.abs(_pixel_counts(a, 2400) - _pixel_counts(b, 2400)).sum() <= 0.005 * len(a)
+        if len(a) == len(b):
+            assert np.quantile(np.abs(a.t - b.t), 0.99) <= 2

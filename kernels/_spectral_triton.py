@@ -154,6 +154,118 @@ def analysis_t_kernel(
 
 
 @triton.jit
+def _tf32_split(v):
+    """``(hi, lo)`` with ``hi`` = ``v`` rounded to TF32 (10-bit mantissa) and ``lo = v - hi`` (exact)."""
+    bits = v.to(tl.int32, bitcast=True)
+    hi = ((bits + 0x1000) & -8192).to(tl.float32, bitcast=True)
+    return hi, v - hi
+
+
+@triton.jit
+def pad_split_kernel(x, xh, xl, L, LP, pad, PAD: tl.constexpr, BLOCK: tl.constexpr):
+    """Padded signal ``(B, LP)`` (reflect/constant, ``pad`` samples left) as TF32 head + tail arrays.
+
+    The split makes the DFT of :func:`dft_split_kernel` three plain TF32 tensor-core GEMMs whose
+    operands stream from memory (``hi*hi + hi*lo + lo*hi``, float32 accuracy), instead of
+    ``tl.dot(..., "tf32x3")`` splitting register operands tile by tile.
+    """
+    b = tl.program_id(1).to(tl.int64)
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    i, ok = _signal_index(p, 0, L, 1, -pad, PAD)
+    v = tl.load(x + b * L + i, mask=ok & (p < LP), other=0.0).to(tl.float32)
+    hi, lo = _tf32_split(v)
+    tl.store(xh + b * LP + p, hi, mask=p < LP)
+    tl.store(xl + b * LP + p, lo, mask=p < LP)
+
+
+@triton.jit
+def _dft_split_tile(xh_row, xl_row, kf, t, LP, T, hop, left, ch, cl, sh, sl, WP, WIN,
+                    BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr):
+    """``(Re, Im)`` ``(BF, BT)`` of frames ``t`` at bins ``kf`` from the split signal and split bases:
+    ``Re = ch @ xh + ch @ xl + cl @ xh`` (the ``lo * lo`` term, 2^-22 relative, is dropped)."""
+    re = tl.zeros((BF, BT), dtype=tl.float32)
+    im = tl.zeros((BF, BT), dtype=tl.float32)
+    tmask = t < T
+    for n0 in range(0, WIN, BK):
+        n = n0 + tl.arange(0, BK)
+        pos = t[None, :] * hop + left + n[:, None]
+        ok = tmask[None, :] & (pos < LP)
+        fh = tl.load(xh_row + pos, mask=ok, other=0.0)
+        fl = tl.load(xl_row + pos, mask=ok, other=0.0)
+        boff = kf[:, None] * WP + n[None, :]
+        c_h = tl.load(ch + boff)
+        s_h = tl.load(sh + boff)
+        re = tl.dot(c_h, fh, re, input_precision="tf32")
+        re = tl.dot(c_h, fl, re, input_precision="tf32")
+        re = tl.dot(tl.load(cl + boff), fh, re, input_precision="tf32")
+        im = tl.dot(s_h, fh, im, input_precision="tf32")
+        im = tl.dot(s_h, fl, im, input_precision="tf32")
+        im = tl.dot(tl.load(sl + boff), fh, im, input_precision="tf32")
+    return re, im
+
+
+@triton.jit
+def dft_split_kernel(
+    xh, xl, LP, T, hop, left, ch, cl, sh, sl, WP, WIN, F,
+    out1, out2, aux1, aux2, ck, eps,
+    EPI: tl.constexpr, BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr,
+):
+    """:func:`analysis_t_kernel` on the split padded signal of :func:`pad_split_kernel` (same epilogues)."""
+    pid_f = tl.program_id(0)
+    pid_t = tl.program_id(1)
+    b = tl.program_id(2).to(tl.int64)
+    kf = pid_f * BF + tl.arange(0, BF)
+    t = pid_t * BT + tl.arange(0, BT)
+    re, im = _dft_split_tile(xh + b * LP, xl + b * LP, kf, t, LP, T, hop, left, ch, cl, sh, sl, WP, WIN,
+                             BF, BT, BK)
+    omask = (kf[:, None] < F) & (t[None, :] < T)
+    ooff = b * F * T + kf[:, None] * T + t[None, :]
+    _epilogue(re, im, ooff, omask, kf[:, None], out1, out2, aux1, aux2, ck, eps, EPI)
+
+
+@triton.jit
+def mel_split_kernel(
+    xh, xl, LP, T, hop, left, ch, cl, sh, sl, WP, WIN, F,
+    fb, stride_fm, stride_ff, M, out, peak, eps,
+    POWER: tl.constexpr, LOG: tl.constexpr,
+    BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BM: tl.constexpr,
+):
+    """:func:`mel_t_kernel` on the split padded signal of :func:`pad_split_kernel`."""
+    pid_t = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    t = pid_t * BT + tl.arange(0, BT)
+    m = tl.arange(0, BM)
+    acc = tl.zeros((BM, BT), dtype=tl.float32)
+    for f0 in range(0, F, BF):
+        kf = f0 + tl.arange(0, BF)
+        re, im = _dft_split_tile(xh + b * LP, xl + b * LP, kf, t, LP, T, hop, left, ch, cl, sh, sl, WP, WIN,
+                                 BF, BT, BK)
+        p = re * re + im * im
+        if POWER == 1:
+            p = tl.sqrt(p)
+        fbt = tl.load(fb + m[:, None] * stride_fm + kf[None, :] * stride_ff,
+                      mask=(m[:, None] < M) & (kf[None, :] < F), other=0.0)
+        acc = tl.dot(fbt, p, acc, input_precision="tf32x3")
+    _mel_store(acc, m, t, M, T, out + b * M * T, peak + b, eps, LOG)
+
+
+@triton.jit
+def _mel_store(acc, m, t, M, T, out_b, peak_b, eps, LOG: tl.constexpr):
+    """Log epilogue of the mel kernels, ``(B, M, T)`` store along ``t`` and the per-item peak."""
+    omask = (m[:, None] < M) & (t[None, :] < T)
+    if LOG == 1:
+        acc = tl.log(tl.maximum(acc, eps))
+    elif LOG == 2:
+        acc = 4.342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # 10 log10
+    elif LOG == 3:
+        acc = 0.4342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # log10
+    tl.store(out_b + m[:, None] * T + t[None, :], acc, mask=omask)
+    if LOG >= 2:
+        tile_max = tl.max(tl.max(tl.where(omask, acc, -float("inf")), 1), 0)
+        tl.atomic_max(peak_b, tile_max)
+
+
+@triton.jit
 def mel_t_kernel(
     x, L, T, hop, off, cwt, swt, WP, WIN, F,
     fb, stride_fm, stride_ff, M, out, peak, eps,
@@ -181,17 +293,7 @@ def mel_t_kernel(
         fbt = tl.load(fb + m[:, None] * stride_fm + kf[None, :] * stride_ff,
                       mask=(m[:, None] < M) & (kf[None, :] < F), other=0.0)
         acc = tl.dot(fbt, p, acc, input_precision="tf32x3")
-    omask = (m[:, None] < M) & (t[None, :] < T)
-    if LOG == 1:
-        acc = tl.log(tl.maximum(acc, eps))
-    elif LOG == 2:
-        acc = 4.342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # 10 log10
-    elif LOG == 3:
-        acc = 0.4342944819032518 * tl.log(tl.maximum(acc, 1e-10))  # log10
-    tl.store(out + b * M * T + m[:, None] * T + t[None, :], acc, mask=omask)
-    if LOG >= 2:
-        tile_max = tl.max(tl.max(tl.where(omask, acc, -float("inf")), 1), 0)
-        tl.atomic_max(peak + b, tile_max)
+    _mel_store(acc, m, t, M, T, out + b * M * T, peak + b, eps, LOG)
 
 
 @triton.jit

@@ -141,10 +141,19 @@ def _dense_tables(n_fft: int, win: int, window: str) -> dict:
     if n_fft % 2 == 0:
         ck[-1] = 1.0 / n_fft
     f32 = dict(dtype=torch.float32)
+    cwt, swt = cw.t().to(**f32).contiguous(), sw.t().to(**f32).contiguous()
+    ch, cl = _tf32_split(cwt)
+    sh, sl = _tf32_split(swt)
     return dict(
-        cwt=cw.t().to(**f32).contiguous(), swt=sw.t().to(**f32).contiguous(),
+        cwt=cwt, swt=swt, ch=ch, cl=cl, sh=sh, sl=sl,
         ck=ck.to(**f32), wsq=(w * w).to(**f32), WP=WP, FP=FP,
     )
+
+
+def _tf32_split(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(hi, lo)``: float32 ``t`` rounded to TF32 and the exact rest (as the kernels' ``_tf32_split``)."""
+    hi = ((t.view(torch.int32) + 0x1000) & -8192).view(torch.float32)
+    return hi, t - hi
 
 
 def _pow2(n: int) -> int:
@@ -233,8 +242,10 @@ def _check_nola(n_fft: int, hop: int, win: int, window: str, center: bool, T: in
 # transposed kernels; "synthesis" (frames BT, bins BF, samples BN, warps, stages); "fft" /
 # "fft_synthesis" (frames per program BT, -, -, warps, stages) of the two-level kernels.
 CONFIG: dict[str, tuple[int, int, int, int, int]] = {
-    "analysis": (64, 64, 32, 4, 2),
-    "mel": (64, 64, 32, 8, 2),
+    "analysis": (32, 128, 32, 4, 2),
+    "mel": (32, 64, 32, 4, 2),
+    "split": (128, 64, 32, 8, 3),
+    "mel_split": (64, 64, 32, 8, 2),
     "synthesis": (64, 32, 64, 4, 2),
     "fft": (8, 0, 0, 8, 2),
     "fft_synthesis": (4, 0, 0, 8, 2),
@@ -243,12 +254,30 @@ CONFIG: dict[str, tuple[int, int, int, int, int]] = {
 # win <= DENSE_MAX_WIN or n_fft < FFT_MIN_NFFT, the two-level (Cooley-Tukey) DFT otherwise.
 DENSE_MAX_WIN = 512
 FFT_MIN_NFFT = 256
+# the dense DFT's kernel: "split" (padded signal and bases pre-split into TF32 head + tail, three
+# plain TF32 GEMMs streaming from memory) or "gather" (frames gathered from the waveform, tf32x3 dots)
+DENSE_KERNEL = "split"
 # the synthesis kernels (inverse STFT, backward passes) use the two-level inverse DFT from this n_fft on
 FFT_SYNTHESIS_MIN_NFFT = 256
 
 
 def _dense(g: _Geom) -> bool:
     return g.win <= DENSE_MAX_WIN or g.n_fft < FFT_MIN_NFFT
+
+
+def _pad_split(x2: torch.Tensor, g: _Geom, off: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The padded signal as TF32 head and tail arrays ``(B, LP)`` (:func:`pad_split_kernel`).
+
+    Padded position ``p`` holds signal sample ``p + off - left`` (reflect/constant padding applied),
+    so frame ``t`` sample ``n`` of the window's support is at ``t * hop + left + n``.
+    """
+    B = x2.shape[0]
+    pad = g.left - off
+    LP = max(g.L + 2 * pad, (g.T - 1) * g.hop + g.n_fft, 1)
+    xh = torch.empty(B, LP, device=x2.device, dtype=torch.float32)
+    xl = torch.empty_like(xh)
+    K.pad_split_kernel[(triton.cdiv(LP, 2048), B)](x2, xh, xl, g.L, LP, pad, PAD=g.padmode, BLOCK=2048)
+    return xh, xl, LP
 
 
 def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None = None,
@@ -273,6 +302,15 @@ def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None =
             out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2, tb["ck"], float(eps),
             PAD=g.padmode, EPI=epi, BT=BT, PP=ft["PP"], QP=ft["QP"], AP=ft["AP"], K2P=ft["K2P"],
             num_warps=nw, num_stages=ns,
+        )
+        return out1, out2
+    if DENSE_KERNEL == "split":
+        xh, xl, LP = _pad_split(x2, g, off)
+        BF, BT, BK, nw, ns = CONFIG["split"]
+        K.dft_split_kernel[(triton.cdiv(F, BF), triton.cdiv(T, BT), B)](
+            xh, xl, LP, T, g.hop, g.left, tb["ch"], tb["cl"], tb["sh"], tb["sl"], tb["WP"], g.win, F,
+            out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2, tb["ck"], float(eps),
+            EPI=epi, BF=BF, BT=BT, BK=BK, num_warps=nw, num_stages=ns,
         )
         return out1, out2
     BF, BT, BK, nw, ns = CONFIG["analysis"]
@@ -306,13 +344,22 @@ def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, 
             K.log_kernel[(triton.cdiv(N, 1024), B)](out, peak, N, float(eps), LOG=log, BLOCK=1024)
     else:
         tb = _tables(g.n_fft, g.win, window, x2.device)
-        BF, BT, BK, nw, ns = CONFIG["mel"]
         BM = max(16, triton.next_power_of_2(M))
-        K.mel_t_kernel[(triton.cdiv(T, BT), B)](
-            x2, g.L, T, g.hop, g.left - g.pad, tb["cwt"], tb["swt"], tb["WP"], g.win, F,
-            fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
-            PAD=g.padmode, POWER=power, LOG=log, BF=BF, BT=BT, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
-        )
+        if DENSE_KERNEL == "split":
+            xh, xl, LP = _pad_split(x2, g, g.left - g.pad)
+            BF, BT, BK, nw, ns = CONFIG["mel_split"]
+            K.mel_split_kernel[(triton.cdiv(T, BT), B)](
+                xh, xl, LP, T, g.hop, g.left, tb["ch"], tb["cl"], tb["sh"], tb["sl"], tb["WP"], g.win, F,
+                fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
+                POWER=power, LOG=log, BF=BF, BT=BT, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
+            )
+        else:
+            BF, BT, BK, nw, ns = CONFIG["mel"]
+            K.mel_t_kernel[(triton.cdiv(T, BT), B)](
+                x2, g.L, T, g.hop, g.left - g.pad, tb["cwt"], tb["swt"], tb["WP"], g.win, F,
+                fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
+                PAD=g.padmode, POWER=power, LOG=log, BF=BF, BT=BT, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
+            )
     floor = None
     if log == K.LOG_DB and top_db is not None:
         floor, scale, shift = float(top_db), 1.0, 0.0

@@ -288,7 +288,8 @@ def test_apbwe_geometry_bf16_noncontiguous(device):
     la_r, ph_r = amp_phase(x.double(), spec, backend="reference")
     mag = la_r.exp() - 1e-4
     big = mag > 1e-3 * mag.amax(dim=-2, keepdim=True)
-    assert float((la.double() - la_r).abs().max()) < 1e-3
+    assert float((la.double() - la_r)[big].abs().max()) < 1e-3  # issue 3's criterion
+    assert float((la.double() - la_r).abs().max()) < 1e-2  # quiet bins: |X| error over |X| + 1e-4
     assert float(_wrapped(ph.double() - ph_r)[big].max()) < 1e-3
     la_tf = la_r.transpose(1, 2).contiguous().to(torch.bfloat16).transpose(1, 2)  # strides of (B, T, F)
     ph_tf = ph_r.transpose(1, 2).contiguous().to(torch.bfloat16).transpose(1, 2)

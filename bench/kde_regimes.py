@@ -1,4 +1,10 @@
-"""Reproduce Biroli & Mezard's high-dimensional Gaussian KDE experiment (arXiv 2408.05807) on CPU.
+"""Biroli & Mezard's high-dimensional Gaussian KDE experiment (arXiv 2408.05807), reproduced on CPU.
+
+The paper's own (d, alpha) settings could not be retrieved (only the opening of its text is stored
+anywhere the search tools reach; sigkit/kde/README.md, Provenance), so ``--configs`` defaults to three
+settings of the project's own numerical check, d = 20/30/40 at alpha = 0.5/0.4/0.3; the thresholds are
+the closed forms of :mod:`sigkit.kde.regimes` (the project's re-derivation, not checked against the
+paper's symbols).
 
 For data y_i ~ N(0, I_d), n = exp(alpha d), and a Gaussian kernel of std h, measures against h:
 

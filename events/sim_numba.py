@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -151,6 +152,16 @@ def _pixel(i, u, u_prev, ts, con, coff, g, st_in, pend_in, st_out, pend_out, prm
         h_all = t_next - t_prev
         u0 = u_cur
         u1 = float(u[k, i])
+        if not bandwidth and not pend and t_ref <= t_prev:
+            # ideal pixel with its reference set: D(t) is linear over the whole frame interval, so when both
+            # ends stay inside the thresholds by far more than rounding, no sub-step fires and the
+            # reference's state after the frame is just the new input (a shortcut with identical results)
+            d0 = l_d - ref_d + g * (t_prev - t_ref)
+            d1 = u1 - ref_d + g * (t_next - t_ref)
+            if max(d0, d1) < con - 1e-9 and min(d0, d1) > -coff + 1e-9:
+                u_cur, l_sf, l_d = u1, u1, u1
+                t_prev = t_next
+                continue
         # ---- this pixel's sub-step count (Simulator._substeps)
         change = abs(u1 - u0)
         if bandwidth:
@@ -240,7 +251,7 @@ def _pixel(i, u, u_prev, ts, con, coff, g, st_in, pend_in, st_out, pend_out, prm
                     x = min(max(x, cur_x), h)
                 te = ta + x
                 if cnt < cap:
-                    out_t[base + cnt] = te
+                    out_t[base + cnt] = np.int64(np.rint(te * 1e6))      # microseconds, as Simulator._to_events
                     out_i[base + cnt] = i
                     out_p[base + cnt] = 1 if up else -1
                 cnt += 1
@@ -275,65 +286,75 @@ def _run_blocks(blocks, u, u_prev, ts, c_on, c_off, g_leak, st_in, pend_in, st_o
         counts[j] = cnt
 
 
-@njit(**_JIT)
-def _gather_sorted(out_t, out_i, out_p, starts, counts):
-    """Concatenate the blocks' events (``counts[j]`` from ``starts[j]``, blocks in pixel order) and sort them
-    by microsecond time with a stable counting sort, so equal microseconds keep pixel-index order and each
-    pixel's time order: the order of ``argsort(t_us * N + pixel, stable)`` in :meth:`Simulator._to_events`.
-    Returns ``(t_us, pixel, p)``."""
+@njit(parallel=True, **_JIT)
+def _gather_sorted(out_t, out_i, out_p, starts, counts, width, lo, hi, parts):
+    """Concatenate the blocks' events (``counts[j]`` from ``starts[j]``, blocks in pixel order) sorted by
+    microsecond with a stable counting sort, so equal microseconds keep pixel-index order and each pixel's
+    time order: the order of ``argsort(t_us * N + pixel, stable)`` in :meth:`Simulator._to_events`.
+    ``parts`` threads each own a contiguous range of the microsecond bins ``[lo, hi]``.
+    Returns ``(t_us, x, y, p, ok)``; ``ok`` is False when an event lies outside ``[lo, hi]``."""
     n = 0
     for j in range(counts.shape[0]):
         n += counts[j]
-    tus = np.empty(n, np.int64)
-    pix = np.empty(n, np.int32)
-    pol = np.empty(n, np.int8)
-    k = 0
-    for j in range(counts.shape[0]):
-        for s in range(starts[j], starts[j] + counts[j]):
-            tus[k] = np.int64(np.rint(out_t[s] * 1e6))
-            pix[k] = out_i[s]
-            pol[k] = out_p[s]
-            k += 1
-    if n == 0:
-        return tus, pix, pol
-    lo, hi = tus.min(), tus.max()
-    hist = np.zeros(hi - lo + 2, np.int64)
-    for k in range(n):
-        hist[tus[k] - lo + 1] += 1
-    for b in range(1, hist.shape[0]):
+    nb = hi - lo + 1
+    hist = np.zeros(nb + 1, np.int64)
+    edges = np.empty(parts + 1, np.int64)
+    for q in range(parts + 1):
+        edges[q] = lo + (nb * q) // parts
+    seen = np.zeros(parts, np.int64)
+    for q in prange(parts):
+        e0, e1 = edges[q], edges[q + 1]
+        for j in range(counts.shape[0]):
+            for s in range(starts[j], starts[j] + counts[j]):
+                if e0 <= out_t[s] < e1:
+                    hist[out_t[s] - lo + 1] += 1
+                    seen[q] += 1
+    t_s = np.empty(n, np.int64)
+    x_s, y_s, p_s = np.empty(n, np.int16), np.empty(n, np.int16), np.empty(n, np.int8)
+    if seen.sum() != n:
+        return t_s, x_s, y_s, p_s, False
+    for b in range(1, nb + 1):
         hist[b] += hist[b - 1]
-    t_s, i_s, p_s = np.empty_like(tus), np.empty_like(pix), np.empty_like(pol)
-    for k in range(n):
-        d = hist[tus[k] - lo]
-        hist[tus[k] - lo] = d + 1
-        t_s[d], i_s[d], p_s[d] = tus[k], pix[k], pol[k]
-    return t_s, i_s, p_s
+    for q in prange(parts):
+        e0, e1 = edges[q], edges[q + 1]
+        for j in range(counts.shape[0]):
+            for s in range(starts[j], starts[j] + counts[j]):
+                v = out_t[s]
+                if e0 <= v < e1:
+                    d = hist[v - lo]
+                    hist[v - lo] = d + 1
+                    t_s[d] = v
+                    x_s[d] = out_i[s] % width
+                    y_s[d] = out_i[s] // width
+                    p_s[d] = out_p[s]
+    return t_s, x_s, y_s, p_s, True
 
 
 def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.ndarray, c_off: np.ndarray,
                     g_leak: np.ndarray, state: np.ndarray, pending: np.ndarray, params: np.ndarray, bandwidth: bool,
-                    pr_mode: int, reset: bool, block: int = 256, per_pixel: int = 4
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                    pr_mode: int, reset: bool, width: int = 0, block: int = 256, per_pixel: int = 4
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Simulate ``T`` input samples of ``N`` pixels from their current state.
 
     Args:
-        u: ``(T, N)`` float64 log intensity ``log(it + b)`` at ``ts[1:]``; u_prev: ``(N,)`` the
+        u: ``(T, N)`` float32/float64 log intensity ``log(it + b)`` at ``ts[1:]``; u_prev: ``(N,)`` the
             pixels' current (last) input at ``ts[0]``; ts: ``(T + 1,)`` float64 seconds.
         c_on, c_off, g_leak: ``(N,)`` float64 per-pixel thresholds (log units) and leak slopes (1/s).
         state: ``(9, N)`` float64 rows :data:`STATE_ROWS`; pending: ``(N,)`` uint8 (reference due at ``t_ref``).
         params: ``(N_PARAMS,)`` float64 scalars; bandwidth / pr_mode / reset: the model's switches.
+        width: sensor width (pixel ``i`` is at ``x = i % width, y = i // width``; 0: one row of ``N``).
         block: pixels per parallel task; per_pixel: first guess of events per pixel (buffer size; blocks
             that need more are rerun alone with a larger buffer).
     Returns:
-        ``(t_us, pixel, p, new_state, new_pending)``: int64 microseconds, int32 flat index, int8 +1/-1,
-        sorted by time then pixel; the inputs are not modified.
+        ``(t_us, x, y, p, new_state, new_pending)``: int64 microseconds, int16 column and row, int8 +1/-1,
+        sorted by time then pixel index; the inputs are not modified.
 
     >>> import numpy as np
     >>> u = np.log(np.array([[np.e]]) + 1e-3)                # one pixel, +1 in log intensity over 1 s
     >>> u0 = np.log(np.ones(1) + 1e-3)
     >>> st = np.repeat(u0[None], 9, 0); st[1] = st[8] = 0.0  # at rest, reference taken at t = 0
     >>> prm = np.zeros(17); prm[11], prm[12], prm[16] = 0.125, 64, 0.25   # C = 0.25, ideal pixel
-    >>> t, i, p, *_ = simulate_pixels(u, u0, np.array([0.0, 1.0]), np.full(1, .25), np.full(1, .25), np.zeros(1),
+    >>> t, x, y, p, *_ = simulate_pixels(u, u0, np.array([0.0, 1.0]), np.full(1, .25), np.full(1, .25), np.zeros(1),
     ...                               st, np.zeros(1, np.uint8), prm, False, 0, False)
     >>> p.tolist(), t.tolist()                             # crossings at 1/4, 1/2, 3/4 of the ramp
     ([1, 1, 1], [250000, 500000, 750000])
@@ -347,7 +368,7 @@ def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.
     starts, counts = np.zeros(n_blk, np.int64), np.zeros(n_blk, np.int64)
     bufs, offset = [], 0
     while todo.size:
-        out_t = np.empty(todo.size * cap, np.float64)
+        out_t = np.empty(todo.size * cap, np.int64)
         out_i = np.empty(todo.size * cap, np.int32)
         out_p = np.empty(todo.size * cap, np.int8)
         cnt = np.zeros(todo.size, np.int64)
@@ -364,5 +385,12 @@ def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.
         todo, cap = todo[over], int(cnt.max())              # too-small buffers: rerun those blocks alone
     if len(bufs) > 1:
         bufs = [tuple(np.concatenate(x) for x in zip(*bufs, strict=True))]
-    t_us, pix, pol = _gather_sorted(*bufs[0], starts, counts)
-    return t_us, pix, pol, st_out, pend_out
+    # every event lies in [ts[0], ts[-1]]; one microsecond of margin covers the rounding
+    lo, hi = int(np.floor(ts[0] * 1e6)) - 1, int(np.ceil(ts[-1] * 1e6)) + 1
+    parts = max(1, min(numba.get_num_threads(), 16))
+    t_us, x, y, p, ok = _gather_sorted(*bufs[0], starts, counts, width or max(N, 1), lo, hi, parts)
+    if not ok:                                              # not expected: fall back to the true range
+        t_all = np.concatenate([bufs[0][0][a:a + c] for a, c in zip(starts, counts, strict=True)])
+        t_us, x, y, p, ok = _gather_sorted(*bufs[0], starts, counts, width or max(N, 1), int(t_all.min()),
+                                           int(t_all.max()), parts)
+    return t_us, x, y, p, st_out, pend_out

@@ -501,11 +501,11 @@ class Simulator:
             u = torch.log(new_fr[k0:k1].reshape(k1 - k0, -1).to(self.dtype) + self.config.black_level)
             # event buffer guess: the last chunk's events per pixel and frame (blocks that overflow are rerun)
             per_pixel = int(min(64, 4 + 1.5 * (k1 - k0) * getattr(self, "_numba_rate", 0.2)))
-            t_us, pix, pol, state, pending = simulate_pixels(
-                u.to(torch.float64).numpy(), u_last.to(torch.float64).numpy(), ts_all[k0:k1 + 1], c_on, c_off, g_leak,
-                state, pending, params, bool(self.config.bandwidth_model), mode, self.model_reset, per_pixel=per_pixel)
+            t_us, x, y, pol, state, pending = simulate_pixels(
+                u.numpy(), u_last.numpy(), ts_all[k0:k1 + 1], c_on, c_off, g_leak, state, pending, params,
+                bool(self.config.bandwidth_model), mode, self.model_reset, width=self.width, per_pixel=per_pixel)
             self._numba_rate = len(t_us) / (max(1, n_pix) * (k1 - k0))
-            parts.append((t_us, pix, pol))
+            parts.append((t_us, x, y, pol))
             if self.config.shot_rate > 0:
                 self._shot_noise_frames(new_fr[k0:k1], ts_all[k0:k1 + 1], noise)
             u_last = u[-1].contiguous()
@@ -519,12 +519,12 @@ class Simulator:
         self.t_ref = torch.from_numpy(state[8].copy())
         self.pending = torch.from_numpy(pending.astype(bool))
         self.t_last = float(ts_all[-1])
-        t_us, pix, pol = _merge_sorted_parts(parts)
+        t_us, x, y, pol = _merge_sorted_parts(parts, self.width)
         if noise:                                   # shot noise: the general (stable) sort
-            noise = [(torch.from_numpy(t_us).double() * 1e-6, torch.from_numpy(pix).long(), torch.from_numpy(pol))] + noise
+            pix = torch.from_numpy(y.astype(np.int64) * self.width + x)
+            noise = [(torch.from_numpy(t_us).double() * 1e-6, pix, torch.from_numpy(pol))] + noise
             return self._to_events(noise)
-        return Events(t_us, (pix % self.width).astype(np.int16), (pix // self.width).astype(np.int16), pol,
-                      self.height, self.width)
+        return Events(t_us, x, y, pol, self.height, self.width)
 
     def _kernel_params(self) -> dict:
         c, p = self.config, self.params
@@ -589,25 +589,25 @@ class Simulator:
             self._shot_noise(float(ts[k]), float(ts[k + 1]), u, out)
 
 
-def _merge_sorted_parts(parts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenate consecutive chunks' ``(t_us, pixel, p)``, each sorted by (time, pixel), into one such order.
+def _merge_sorted_parts(parts: list, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate consecutive chunks' ``(t_us, x, y, p)``, each sorted by (time, pixel index), into one such order.
 
     Chunks follow each other in time, so only events of the same microsecond on either side of a
-    chunk boundary can be out of pixel order; those runs are re-sorted (stably) by pixel."""
+    chunk boundary can be out of pixel order; those runs are re-sorted (stably) by pixel index."""
     if not parts:
-        return np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8)
-    t_us, pix, pol = (np.concatenate(x) for x in zip(*parts, strict=True))
+        return np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int16), np.zeros(0, np.int8)
+    t_us, x, y, pol = (np.concatenate(a) for a in zip(*parts, strict=True))
     if len(parts) == 1:
-        return t_us, pix, pol
+        return t_us, x, y, pol
     if np.any(np.diff(t_us) < 0):                   # rounding put a chunk's last event after the next one's first
-        order = np.lexsort((pix, t_us))
-        return t_us[order], pix[order], pol[order]
+        order = np.lexsort((y.astype(np.int64) * width + x, t_us))
+        return t_us[order], x[order], y[order], pol[order]
     for b in np.cumsum([len(q[0]) for q in parts])[:-1]:
         if 0 < b < len(t_us) and t_us[b - 1] == t_us[b]:
             lo, hi = np.searchsorted(t_us, t_us[b], "left"), np.searchsorted(t_us, t_us[b], "right")
-            o = lo + np.argsort(pix[lo:hi], kind="stable")
-            pix[lo:hi], pol[lo:hi] = pix[o], pol[o]
-    return t_us, pix, pol
+            o = lo + np.argsort(y[lo:hi].astype(np.int64) * width + x[lo:hi], kind="stable")
+            x[lo:hi], y[lo:hi], pol[lo:hi] = x[o], y[o], pol[o]
+    return t_us, x, y, pol
 
 
 BACKENDS = ("auto", "torch", "numba", "triton")

@@ -79,11 +79,12 @@ def test_event_buffer_overflow_reruns_blocks():
     prm = np.zeros(17)
     prm[11], prm[12], prm[16] = 0.5 * C, 64, C
     c = np.full(10, C)
-    tus, pix, pol, _, _ = simulate_pixels(u, np.zeros(10), t, c, c, np.zeros(10), st, np.zeros(10, np.uint8), prm,
+    tus, x, y, pol, _, _ = simulate_pixels(u, np.zeros(10), t, c, c, np.zeros(10), st, np.zeros(10, np.uint8), prm,
                                           False, 0, False, block=4, per_pixel=1)
     assert len(tus) == 10 * 40 and (pol == 1).all()
     np.testing.assert_array_equal(tus, np.repeat(np.arange(1, 41) * 25000, 10))
-    np.testing.assert_array_equal(pix, np.tile(np.arange(10), 40))
+    np.testing.assert_array_equal(x, np.tile(np.arange(10), 40))
+    assert (y == 0).all()
 
 
 def test_auto_falls_back_to_torch_without_numba(monkeypatch, clip):

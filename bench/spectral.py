@@ -197,6 +197,8 @@ TUNE = {
     # dense synthesis: (BT frames, BF bins, BN samples, warps, stages)
     "synthesis": [(64, 32, 64, 4, 2), (64, 64, 64, 8, 2), (128, 32, 64, 8, 2), (64, 32, 128, 8, 2),
                   (32, 32, 64, 4, 2), (128, 64, 128, 8, 2)],
+    "synthesis_split": [(64, 32, 128, 8, 2), (32, 32, 256, 8, 2), (64, 32, 64, 4, 2), (32, 64, 128, 4, 2),
+                        (64, 64, 128, 8, 2)],
     # analysis DFT path: dense one-GEMM (DENSE_MAX_WIN huge) or two-level (DENSE_MAX_WIN 0)
     "path": ["dense", "fft"],
 }
@@ -209,6 +211,7 @@ TUNE_CASES = {
     "fft": [(5, "amp_phase"), (4, "log_mel_natural_mag"), (5, "power")],
     "fft_synthesis": [(0, "from_amp_phase"), (5, "from_amp_phase"), (2, "from_amp_phase")],
     "synthesis": [(0, "from_amp_phase"), (2, "from_amp_phase")],
+    "synthesis_split": [(0, "from_amp_phase"), (2, "from_amp_phase"), (0, "amp_phase_fwd_bwd")],
     "path": [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (4, "log_mel_natural_mag"), (5, "amp_phase"),
              (5, "log_mel_db")],
 }
@@ -220,9 +223,10 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
     for kernel in kernels:
         variants = TUNE[kernel]
         for ci, op in TUNE_CASES[kernel]:
-            saved = (dict(ks.CONFIG), ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.DENSE_KERNEL)
-            if kernel == "synthesis":
+            saved = (dict(ks.CONFIG), ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.DENSE_KERNEL, ks.SYNTHESIS_SPLIT)
+            if kernel in ("synthesis", "synthesis_split"):
                 ks.FFT_SYNTHESIS_MIN_NFFT = 10**9
+                ks.SYNTHESIS_SPLIT = kernel == "synthesis_split"
             eager = None
             for v in variants:
                 if kernel == "path":
@@ -243,7 +247,7 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
                 out.append(dict(kernel=kernel, config=CONFIGS[ci][0], op=op, variant=v, ms=ms, eager=eager))
             ks.CONFIG.clear()
             ks.CONFIG.update(saved[0])
-            ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.DENSE_KERNEL = saved[1:]
+            ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.DENSE_KERNEL, ks.SYNTHESIS_SPLIT = saved[1:]
     return out
 
 

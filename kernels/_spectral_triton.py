@@ -476,11 +476,11 @@ def _spectral_grad(a1, a2, ioff, imask, u, v, ck, koff, eps,
 @triton.jit
 def synthesis_kernel(
     a1, a2, a3, a4, fb, stride_fm, stride_ff, M, ck, eps,
-    cwt, swt, WP, WIN, F, T, hop,
+    cwt, swt, c_lo, s_lo, WP, FP, WIN, F, T, hop,
     y, L, off, wsq, NJ, start, LEXP,
     HAS_A1: tl.constexpr, HAS_A2: tl.constexpr,
     PRO: tl.constexpr, POWER: tl.constexpr, PAD: tl.constexpr, INVERSE: tl.constexpr,
-    BT: tl.constexpr, BF: tl.constexpr, BN: tl.constexpr, BM: tl.constexpr,
+    BT: tl.constexpr, BF: tl.constexpr, BN: tl.constexpr, BM: tl.constexpr, SPLIT: tl.constexpr = False,
 ):
     """Inverse windowed DFT of a ``(BT frames, BN samples)`` tile, then overlap-add by atomic adds.
 
@@ -490,9 +490,13 @@ def synthesis_kernel(
     PRO_INV: ``a3, a4`` = log-amp, phase, scaled by ``ck``. PRO_SPEC_BWD: ``a1`` = grad of ``|X|^POWER``,
     ``a3, a4`` = Re, Im. PRO_MEL_BWD: ``a1`` = grad of the mel ``(B, M, T)``, projected through ``fb``.
 
+    ``SPLIT``: ``cwt, swt`` / ``c_lo, s_lo`` are the TF32 heads / tails of the bases stored ``(WP, FP)``
+    (bins contiguous, the layout the TF32 tensor-core instructions want), the coefficients are split
+    in registers once, and the tile is six plain TF32 GEMMs (``hi*hi + hi*lo + lo*hi``); otherwise the
+    ``(FP, WP)`` bases and ``tf32x3`` dots.
+
     Epilogue: ``INVERSE`` adds ``tile / envelope(p)`` (:func:`_inv_env`) into output sample ``p - start``
-    (``p < LEXP``);
-    otherwise adds into the waveform gradient at the padded position's signal index (adjoint of
+    (``p < LEXP``); otherwise adds into the waveform gradient at the padded position's signal index (adjoint of
     the reflect/constant padding).
     """
     pid_t = tl.program_id(0)
@@ -520,9 +524,22 @@ def synthesis_kernel(
         else:
             gr, gi = _spectral_grad(a1, a2, ioff, imask, u, v, ck, kf[None, :], eps,
                                     HAS_A1, HAS_A2, PRO, POWER)
-        boff = kf[:, None] * WP + n[None, :]
-        acc = tl.dot(gr, tl.load(cwt + boff), acc, input_precision="tf32x3")
-        acc = tl.dot(gi, tl.load(swt + boff), acc, input_precision="tf32x3")
+        if SPLIT:
+            boff = n[None, :] * FP + kf[:, None]
+            c_h = tl.load(cwt + boff)
+            s_h = tl.load(swt + boff)
+            gr_h, gr_l = _tf32_split(gr)
+            gi_h, gi_l = _tf32_split(gi)
+            acc = tl.dot(gr_h, c_h, acc, input_precision="tf32")
+            acc = tl.dot(gr_l, c_h, acc, input_precision="tf32")
+            acc = tl.dot(gr_h, tl.load(c_lo + boff), acc, input_precision="tf32")
+            acc = tl.dot(gi_h, s_h, acc, input_precision="tf32")
+            acc = tl.dot(gi_l, s_h, acc, input_precision="tf32")
+            acc = tl.dot(gi_h, tl.load(s_lo + boff), acc, input_precision="tf32")
+        else:
+            boff = kf[:, None] * WP + n[None, :]
+            acc = tl.dot(gr, tl.load(cwt + boff), acc, input_precision="tf32x3")
+            acc = tl.dot(gi, tl.load(swt + boff), acc, input_precision="tf32x3")
     valid = tmask[:, None] & (n[None, :] < WIN)
     if INVERSE:
         p = t[:, None] * hop + off + n[None, :]  # padded position; off = left here

@@ -144,8 +144,10 @@ def _dense_tables(n_fft: int, win: int, window: str) -> dict:
     cwt, swt = cw.t().to(**f32).contiguous(), sw.t().to(**f32).contiguous()
     ch, cl = _tf32_split(cwt)
     sh, sl = _tf32_split(swt)
+    nch, ncl = _tf32_split(cw.to(**f32).contiguous())  # (WP, FP): bins contiguous, for the synthesis
+    nsh, nsl = _tf32_split(sw.to(**f32).contiguous())
     return dict(
-        cwt=cwt, swt=swt, ch=ch, cl=cl, sh=sh, sl=sl,
+        cwt=cwt, swt=swt, ch=ch, cl=cl, sh=sh, sl=sl, nch=nch, ncl=ncl, nsh=nsh, nsl=nsl,
         ck=ck.to(**f32), wsq=(w * w).to(**f32), WP=WP, FP=FP,
     )
 
@@ -247,6 +249,7 @@ CONFIG: dict[str, tuple[int, int, int, int, int]] = {
     "split": (128, 64, 32, 8, 3),
     "mel_split": (64, 64, 32, 8, 2),
     "synthesis": (64, 32, 64, 4, 2),
+    "synthesis_split": (64, 32, 128, 8, 2),
     "fft": (8, 0, 0, 8, 2),
     "fft_synthesis": (4, 0, 0, 8, 2),
 }
@@ -259,6 +262,8 @@ FFT_MIN_NFFT = 256
 DENSE_KERNEL = "split"
 # the synthesis kernels (inverse STFT, backward passes) use the two-level inverse DFT from this n_fft on
 FFT_SYNTHESIS_MIN_NFFT = 256
+# the dense synthesis kernel's GEMMs: TF32-split coefficients against pre-split bases (True) or tf32x3
+SYNTHESIS_SPLIT = True
 
 
 def _dense(g: _Geom) -> bool:
@@ -407,16 +412,18 @@ def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor
         return y
     M = 1 if fb is None else fb.shape[0]
     fbt = a3 if fb is None else fb.to(device=dev, dtype=torch.float32)
-    BT, BF, BN, nw, ns = CONFIG["synthesis"]
+    split = SYNTHESIS_SPLIT and pro != K.PRO_MEL_BWD
+    BT, BF, BN, nw, ns = CONFIG["synthesis_split" if split else "synthesis"]
     BM = max(16, triton.next_power_of_2(M))
     grid = (triton.cdiv(T, BT), B, triton.cdiv(g.win, BN))
+    bases = (tb["nch"], tb["nsh"], tb["ncl"], tb["nsl"]) if split else (tb["cwt"], tb["swt"], tb["cwt"], tb["swt"])
     K.synthesis_kernel[grid](
         a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4,
         fbt, fbt.stride(0) if fb is not None else 0, fbt.stride(1) if fb is not None else 0, M,
-        tb["ck"], float(eps), tb["cwt"], tb["swt"], tb["WP"], g.win, F, T, g.hop,
+        tb["ck"], float(eps), *bases, tb["WP"], tb["FP"], g.win, F, T, g.hop,
         y, L, off, tb["wsq"], nj, start, lexp,
         HAS_A1=a1 is not None, HAS_A2=a2 is not None, PRO=pro, POWER=power, PAD=g.padmode,
-        INVERSE=inverse is not None, BT=BT, BF=BF, BN=BN, BM=BM, num_warps=nw, num_stages=ns,
+        INVERSE=inverse is not None, BT=BT, BF=BF, BN=BN, BM=BM, SPLIT=split, num_warps=nw, num_stages=ns,
     )
     return y
 

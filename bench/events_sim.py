@@ -13,6 +13,7 @@ Each row also prints the 1-minute load average (the development VM is shared).  
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -20,6 +21,8 @@ import time
 
 import torch
 from sigkit.events import SimConfig, Simulator
+
+sim_mod = importlib.import_module("sigkit.events.simulate")     # the module (the package exports the function)
 
 
 def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0) -> torch.Tensor:
@@ -33,23 +36,30 @@ def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0) 
     return torch.stack(out)
 
 
-def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps: float, backend: str) -> dict:
+def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps: float, backend: str,
+              repeat: int = 1) -> dict:
+    """One row; with ``repeat`` > 1 the median wall time of the repeats (``wall_s_all`` lists them)."""
     n = int(round(seconds * fps))
     warm = 5
-    fr = frames_on(device, h, w, n + warm + 1, fps)
-    ts = torch.arange(n + warm + 1, dtype=torch.float64) / fps
+    fr = frames_on(device, h, w, repeat * n + warm + 1, fps)
+    ts = torch.arange(repeat * n + warm + 1, dtype=torch.float64) / fps
     sim = Simulator(SimConfig(bandwidth_model=bandwidth), h, w, device)
     sim.run(fr[:warm + 1], ts[:warm + 1], backend=backend)          # warm-up (and Triton compile)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    ev = sim.run(fr[warm + 1:], ts[warm + 1:], backend=backend)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    dt = time.perf_counter() - t0
+    walls = []
+    for r in range(repeat):            # each repeat continues the same simulator on the next n frames
+        seg = slice(warm + 1 + r * n, warm + 1 + (r + 1) * n)
+        t0 = time.perf_counter()
+        ev = sim.run(fr[seg], ts[seg], backend=backend)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        walls.append(time.perf_counter() - t0)
+    dt = sorted(walls)[len(walls) // 2]
     return dict(device=device, backend=backend, size=f"{w}x{h}", bandwidth_model=bandwidth, frames=n,
                 wall_s=round(dt, 4), frames_per_s=round(n / dt, 1), events_per_s=round(len(ev) / dt, 1),
-                events=len(ev), realtime_factor=round(n / fps / dt, 4), load_1min=round(os.getloadavg()[0], 2))
+                events=len(ev), realtime_factor=round(n / fps / dt, 4), load_1min=round(os.getloadavg()[0], 2),
+                wall_s_all=[round(w_, 4) for w_ in walls])
 
 
 def main() -> None:
@@ -61,6 +71,8 @@ def main() -> None:
     p.add_argument("--fps", type=float, default=1000.0)
     p.add_argument("--backends", default="torch", help="comma-separated: torch, numba, triton")
     p.add_argument("--bandwidth", default="off,on", help="comma-separated: off, on (the pixel bandwidth model)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per row; the median wall time is reported")
+    p.add_argument("--triton-blocks", default="", help="comma-separated pixels per Triton program to compare (e.g. 32,64,128)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     if a.threads:
@@ -72,10 +84,18 @@ def main() -> None:
     rows = []
     for size in a.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
+        runs = []
         for backend in a.backends.split(","):
+            blocks = [int(b) for b in a.triton_blocks.split(",") if b] if backend == "triton" else []
+            runs += [(backend, b) for b in blocks] or [(backend, None)]
+        for backend, block in runs:
+            if block:
+                sim_mod.TRITON_BLOCK = block
             for bw in (v == "on" for v in a.bandwidth.split(",")):
-                r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend)
+                r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend, a.repeat)
                 r["threads"] = torch.get_num_threads()
+                if block:
+                    r["backend"] = f"{backend}-b{block}"
                 rows.append(r)
                 print(json.dumps(r), flush=True)
     print("| device | backend | threads | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) | load |")

@@ -170,16 +170,21 @@ def _pixel(i, u, u_prev, ts, con, coff, g, st_in, pend_in, st_out, pend_out, prm
             if pr_mode == 3 and ring > 0 and change > 0.05 * cmin:
                 wn, _z = _pr_coeffs(math.exp(u1) - black, prm)
                 change = max(change, wn * h_all / ring * step_c)
-        nf = min(np.ceil(change / step_c), max_sub)
-        nf = max(nf, max(1.0, np.ceil(h_all * min_rate - 1e-9)))
+        # ceil(change / step_c) is 0 or 1 whenever change <= step_c (division is monotone): skip it there
+        nf = 1.0 if change <= step_c else min(np.ceil(change / step_c), max_sub)
+        if min_rate > 0:
+            nf = max(nf, max(1.0, np.ceil(h_all * min_rate - 1e-9)))
         n = int(min(nf, max_sub))
         nf = float(n)
         for j in range(1, n + 1):
             last = j == n
-            ta = t_prev + h_all * ((j - 1) / nf)
-            tb = t_next if last else t_prev + h_all * (j / nf)
-            h = tb - ta
-            ub = u1 if last else u0 + (u1 - u0) * (j / nf)
+            if n == 1:                  # the same numbers as below, without the divisions
+                ta, tb, h, ub = t_prev, t_next, h_all, u1
+            else:
+                ta = t_prev + h_all * ((j - 1) / nf)
+                tb = t_next if last else t_prev + h_all * (j / nf)
+                h = tb - ta
+                ub = u1 if last else u0 + (u1 - u0) * (j / nf)
             ua = u_cur
             # ---- bandwidth cascade (BandwidthFilter.step)
             if bandwidth:
@@ -372,8 +377,9 @@ def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.
         out_i = np.empty(todo.size * cap, np.int32)
         out_p = np.empty(todo.size * cap, np.int8)
         cnt = np.zeros(todo.size, np.int64)
-        _run_blocks(todo, u, u_prev, ts, c_on, c_off, g_leak, state, pending, st_out, pend_out, params, bandwidth,
-                    pr_mode, reset, block, cap, out_t, out_i, out_p, cnt)
+        with numba.parallel_chunksize(2):     # dynamic scheduling: a thread slowed by other work takes fewer blocks
+            _run_blocks(todo, u, u_prev, ts, c_on, c_off, g_leak, state, pending, st_out, pend_out, params, bandwidth,
+                        pr_mode, reset, block, cap, out_t, out_i, out_p, cnt)
         if (cnt < 0).any():
             raise RuntimeError("event simulation did not converge (more than 1e5 events in one sub-step)")
         over = cnt > cap

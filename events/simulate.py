@@ -426,9 +426,9 @@ class Simulator:
         p = torch.cat([o[2] for o in out])
         tus = torch.round(t * 1e6).to(torch.int64)
         order = torch.argsort(tus * (self.height * self.width) + idx, stable=True)
-        tus, idx, p = tus[order].cpu().numpy(), idx[order].cpu().numpy(), p[order].cpu().numpy()
-        return Events(tus, (idx % self.width).astype(np.int16), (idx // self.width).astype(np.int16), p,
-                      self.height, self.width)
+        tus, idx, p = tus[order], idx[order], p[order]
+        x, y = (idx % self.width).to(torch.int16), torch.div(idx, self.width, rounding_mode="floor").to(torch.int16)
+        return Events(tus.cpu().numpy(), x.cpu().numpy(), y.cpu().numpy(), p.cpu().numpy(), self.height, self.width)
 
     def run(self, frames, timestamps, backend: str = "auto") -> Events:
         """Simulate a whole clip (see :func:`simulate`), continuing from the current state if any.
@@ -568,7 +568,11 @@ class Simulator:
             k1 = min(k0 + chunk, new_fr.shape[0])
             u = torch.log(new_fr[k0:k1].reshape(k1 - k0, -1).to(torch.float32) + self.config.black_level)
             u = torch.cat([state["u"][None], u])
-            t, idx, p = simulate_chunk(u.contiguous(), ts_dev[k0:k1 + 1].contiguous(), c_on, c_off, g_leak, state, params)
+            # event buffer: the last chunk's events per pixel and frame, with margin (an overflow reruns the chunk)
+            cap = int(1.5 * getattr(self, "_triton_rate", 8.0 / 256) * u.shape[1] * (k1 - k0)) + (1 << 16)
+            t, idx, p = simulate_chunk(u.contiguous(), ts_dev[k0:k1 + 1].contiguous(), c_on, c_off, g_leak, state, params,
+                                       capacity=cap, block=TRITON_BLOCK)
+            self._triton_rate = len(t) / (max(1, u.shape[1]) * (k1 - k0))
             out.append((t, idx.long(), p))
             if self.config.shot_rate > 0:
                 self._shot_noise_frames(new_fr[k0:k1], ts_all[k0:k1 + 1], out)
@@ -599,10 +603,12 @@ def _merge_sorted_parts(parts: list, width: int) -> tuple[np.ndarray, np.ndarray
     t_us, x, y, pol = (np.concatenate(a) for a in zip(*parts, strict=True))
     if len(parts) == 1:
         return t_us, x, y, pol
-    if np.any(np.diff(t_us) < 0):                   # rounding put a chunk's last event after the next one's first
+    ends = np.cumsum([len(q[0]) for q in parts])
+    if any(len(q[0]) and len(r[0]) and q[0][-1] > r[0][0] for q, r in zip(parts[:-1], parts[1:], strict=True)):
+        # rounding put a chunk's last event after the next one's first (each chunk is sorted: check the seams)
         order = np.lexsort((y.astype(np.int64) * width + x, t_us))
         return t_us[order], x[order], y[order], pol[order]
-    for b in np.cumsum([len(q[0]) for q in parts])[:-1]:
+    for b in ends[:-1]:
         if 0 < b < len(t_us) and t_us[b - 1] == t_us[b]:
             lo, hi = np.searchsorted(t_us, t_us[b], "left"), np.searchsorted(t_us, t_us[b], "right")
             o = lo + np.argsort(y[lo:hi].astype(np.int64) * width + x[lo:hi], kind="stable")
@@ -611,6 +617,8 @@ def _merge_sorted_parts(parts: list, width: int) -> tuple[np.ndarray, np.ndarray
 
 
 BACKENDS = ("auto", "torch", "numba", "triton")
+#: pixels per Triton program (``bench/events_sim.py --triton-blocks`` compares choices)
+TRITON_BLOCK = 128
 _warned_numba = False
 
 

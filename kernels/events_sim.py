@@ -53,7 +53,7 @@ def _crossing_f(A, B, cc, s0, x, w, RESET: tl.constexpr):
     return A + B * x
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T", "N", "cap"])      # one compile for every clip length, size and buffer
 def _events_kernel(U, TS, CON, COFF, GLEAK,
                    S_U, S_YPR, S_VPR, S_YSF, S_YD, S_LSF, S_LD, S_RD, S_RS, S_TREF, S_PEND,
                    OUT_T, OUT_I, OUT_P, COUNT, PARAMS, T, N, cap,
@@ -95,7 +95,6 @@ def _events_kernel(U, TS, CON, COFF, GLEAK,
     ref_s = tl.load(S_RS + offs, mask=ok, other=0.0)
     t_ref = tl.load(S_TREF + offs, mask=ok, other=float("inf"))
     pend = tl.load(S_PEND + offs, mask=ok, other=0) != 0
-    one_i = tl.full([BLOCK], 1, tl.int32)
 
     t_prev = tl.load(TS)
     for k in range(1, T):
@@ -266,7 +265,11 @@ def _events_kernel(U, TS, CON, COFF, GLEAK,
                     x = tl.minimum(tl.maximum(x, cur_x), h)
                 x = tl.where(at0, cur_x, x)
                 te = ta + x.to(tl.float64)
-                slot = tl.atomic_add(COUNT + 0 * offs, one_i, mask=fired)
+                # one atomic per program and round: the block's events take consecutive slots
+                fired_i = fired.to(tl.int32)
+                n_fired = tl.sum(fired_i, axis=0)
+                base = tl.atomic_add(COUNT, n_fired)
+                slot = base + tl.cumsum(fired_i, axis=0) - 1
                 wmask = fired & (slot < cap)
                 tl.store(OUT_T + slot, te, mask=wmask)
                 tl.store(OUT_I + slot, offs, mask=wmask)
@@ -308,6 +311,7 @@ def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off:
         u: ``(T, N)`` float32 log intensity (``log(it + b)``); ts: ``(T,)`` float64 seconds.
         c_on, c_off, g_leak: ``(N,)`` float32 per-pixel thresholds and leak slopes.
         state: :data:`STATE_FIELDS` tensors ``(N,)``, updated in place.
+        block: pixels per program (one per thread: ``block // 32`` warps); smaller blocks diverge less.
         params: scalars (see :func:`pack_params` in :mod:`sigkit.events.simulate`) plus the flags
             ``bandwidth``, ``pr_mode``, ``sf_inf``, ``diff_inf``, ``reset``.
     Returns:
@@ -326,7 +330,7 @@ def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off:
         _events_kernel[(triton.cdiv(N, block),)](
             u, ts, c_on, c_off, g_leak, *s, out_t, out_i, out_p, count, params["packed"], T, N, cap,
             BANDWIDTH=params["bandwidth"], PR_MODE=params["pr_mode"], SF_INF=params["sf_inf"],
-            DIFF_INF=params["diff_inf"], RESET=params["reset"], BLOCK=block)
+            DIFF_INF=params["diff_inf"], RESET=params["reset"], BLOCK=block, num_warps=max(1, block // 32))
         n = int(count.item())
         if n <= cap:
             return out_t[:n], out_i[:n], out_p[:n]

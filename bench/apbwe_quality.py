@@ -97,7 +97,7 @@ def train_full_size(sr_in: int, sr_out: int, seconds: float, lr: float, warmup: 
     trainer.fit(module, datamodule=data)
     torch.set_float32_matmul_precision("highest")
     print(f"trained {trainer.global_step} optimizer steps in {time.perf_counter() - t0:.0f} s", flush=True)
-    model = APBWE(module.generator.eval(), sr_in, sr_out, module.spec)
+    model = APBWE(module.generator.eval(), sr_in, sr_out, module.spec).cuda()  # Lightning leaves it on the CPU
     model.steps = trainer.global_step
     return model
 
@@ -135,13 +135,15 @@ def fast_path_check(model: APBWE, n: int, seconds: float, budget_s: float = 1e9)
         return from_amp_phase(a.float(), p.float(), spec, length=x.shape[-1], backend="reference")
 
     variants = {"eager_autocast_bf16 (old fast path's numerics)": lambda: autocast_time_major}
-    for trunk, pre, heads in [("bf16", "bf16", "bf16"), ("bf16", "bf16", "fp32"), ("bf16", "fp32", "fp32"),
-                              ("fp32", "fp32", "bf16")]:
-        variants[f"FastAPBWE eager trunk={trunk} pre={pre} heads={heads}"] = (
-            lambda t=trunk, p=pre, h=heads: FastAPBWE(gen, spec, trunk=t, pre=p, heads=h, compile=False, cuda_graph=False)
+    settings = [("bf16", "bf16", "bf16", "exact"), ("bf16", "bf16", "fp32", "exact"), ("bf16", "bf16", "fp32", "fused"),
+                ("bf16", "fp32", "fp32", "fused"), ("fp32", "fp32", "bf16", "exact"), ("fp32", "fp32", "fp32", "fused")]
+    for trunk, pre, heads, gelu in settings:
+        variants[f"FastAPBWE eager trunk={trunk} pre={pre} heads={heads} gelu={gelu}"] = (
+            lambda t=trunk, p=pre, h=heads, g=gelu: FastAPBWE(
+                gen, spec, trunk=t, pre=p, heads=h, gelu=g, compile=False, cuda_graph=False
+            )
         )
-    variants["FastAPBWE compiled (max-autotune, CUDA graph; default precision)"] = lambda: FastAPBWE(gen, spec)
-    variants["FastAPBWE compiled, heads=bf16"] = lambda: FastAPBWE(gen, spec, heads="bf16")
+    variants["FastAPBWE compiled + CUDA graph (defaults: bf16 trunk/pre, fp32 heads, fused GELU)"] = lambda: FastAPBWE(gen, spec)
     for name, make in variants.items():
         if time.perf_counter() - t_start > budget_s:
             out["lsd_vs_eager_fp32"][name] = "skipped (time budget)"

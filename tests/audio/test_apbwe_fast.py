@@ -36,30 +36,38 @@ class TestFastAPBWE:
     def test_fp32_equals_official_pipeline(self, gen, wave):
         with torch.inference_mode():
             ref = reference_pipeline(gen, SPEC)(wave)
-            out = FastAPBWE(gen, SPEC, trunk="fp32", pre="fp32", heads="fp32", compile=False)(wave)
+            out = FastAPBWE(gen, SPEC, trunk="fp32", pre="fp32", heads="fp32", gelu="exact", compile=False)(wave)
+            tanh = FastAPBWE(gen, SPEC, trunk="fp32", pre="fp32", heads="fp32", gelu="fused", compile=False)(wave)
         assert out.shape == wave.shape and out.dtype == torch.float32
         torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
+        # GELU's tanh form moves the output far less than bf16 rounding does (next test)
+        assert 0 < float(lsd(tanh, ref).mean()) < 2e-3
 
     def test_front_layer_back_are_the_generator(self, gen, wave):
         """The three pieces reproduce the generator's own log-amplitude and phase (before the iSTFT)."""
-        fast = FastAPBWE(gen, SPEC, trunk="fp32", pre="fp32", heads="fp32", compile=False)
+        fast = FastAPBWE(gen, SPEC, trunk="fp32", pre="fp32", heads="fp32", gelu="exact", compile=False)
         with torch.inference_mode():
             log_amp, x_mag, x_pha = front(wave, fast.window, 1024, 80, *fast.w_front)
             torch.testing.assert_close(log_amp, amp_phase(wave, SPEC)[0], atol=1e-5, rtol=1e-5)
             h_mag, h_pha = gen.trunk(*amp_phase(wave, SPEC))
-            for w in fast.w_layers:
-                x_mag, x_pha = layer(x_mag, x_pha, *w)
-            torch.testing.assert_close(gen.norm_post_mag(x_mag), h_mag, atol=1e-4, rtol=1e-4)
-            torch.testing.assert_close(gen.norm_post_pha(x_pha), h_pha, atol=1e-4, rtol=1e-4)
-            y = back(x_mag, x_pha, log_amp, fast.window, 1024, 80, wave.shape[-1], *fast.w_back)
+            y_mag = y_pha = torch.zeros_like(x_mag)
+            for (w_mag, w_pha), (g_mag, g_pha) in zip(fast.w_layers, fast.gammas, strict=False):
+                x_mag, x_pha, y_mag, y_pha = layer(x_mag, x_pha, y_mag, y_pha, g_mag, g_pha, w_mag, w_pha)
+            g_mag, g_pha = fast.gammas[-1]
+            torch.testing.assert_close(gen.norm_post_mag(x_mag + g_mag * y_mag), h_mag, atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(gen.norm_post_pha(x_pha + g_pha * y_pha), h_pha, atol=1e-4, rtol=1e-4)
+            y = back(x_mag, x_pha, y_mag, y_pha, g_mag, g_pha, log_amp, fast.window, 1024, 80, wave.shape[-1], *fast.w_back)
         assert y.shape == wave.shape
 
     def test_block_is_convnext_block(self, gen):
         blk = gen.convnext_mag[0]
         x = torch.randn(2, 9, 32)
-        w = FastAPBWE(gen, SPEC, trunk="fp32", compile=False).w_layers[0][:9]
+        w = FastAPBWE(gen, SPEC, trunk="fp32", compile=False).w_layers[0][0] + [blk.gamma]
         with torch.no_grad():
             torch.testing.assert_close(block(x, *w), blk(x.transpose(1, 2)).transpose(1, 2), atol=1e-5, rtol=1e-5)
+            w[4] = 30 * w[4]  # pre-activations of order 1, where GELU's tanh and erf forms differ
+            diff = (block(x, *w, fused_gelu=True) - block(x, *w)).abs().max()
+        assert 0 < diff < 1e-3
 
     def test_bf16_error_is_small_and_fp32_heads_reduce_it(self, gen, wave):
         with torch.inference_mode():
@@ -74,6 +82,8 @@ class TestFastAPBWE:
     def test_refusals(self, gen):
         with pytest.raises(ValueError, match="precision"):
             FastAPBWE(gen, SPEC, heads="fp16", compile=False)
+        with pytest.raises(ValueError, match="gelu"):
+            FastAPBWE(gen, SPEC, gelu="erf", compile=False)
         with pytest.raises(ValueError, match="official STFT"):
             FastAPBWE(gen, STFTSpec(1024, 80, 320, window="hamming"), compile=False)
         fast = FastAPBWE(gen, SPEC, compile=False)

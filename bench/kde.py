@@ -153,19 +153,19 @@ def run_dim(d: int, args, dev) -> list[dict]:
 def _sweep_configs(d: int, dt_name: str) -> list[dict]:
     """Triton launch variants timed by ``--sweep`` (kwargs of ``kde_logsumexp``)."""
     if dt_name == "float64":
-        return [
-            dict(method="diff", block_m=64, block_n=64, fast_exp64=False),
-            dict(method="dot", block_m=64, block_n=64, num_stages=2),
-        ]
-    rows = [dict(method="dot", block_m=64, block_n=128, num_stages=2)]
+        return [dict(method="dot", block_m=64, block_n=64, num_stages=2)]
     if d < 8:
         rows = [dict(method="diff", block_m=64, block_n=128)]  # the online kernel, the old default
-        for bm, bn, w in ((16, 512, 4), (16, 256, 4), (8, 1024, 4), (32, 256, 4), (16, 512, 8), (64, 128, 4)):
-            rows.append(dict(method="fixed", block_m=bm, block_n=bn, num_warps=w, waves=16, uniform=True))
-        for waves in (4, 8, 32):
-            rows.append(dict(method="fixed", block_m=16, block_n=512, num_warps=4, waves=waves, uniform=True))
+        for bm, bn, w, waves in ((16, 512, 4, 16), (16, 512, 4, 8), (16, 512, 4, 32), (8, 1024, 4, 16), (32, 256, 4, 16)):
+            rows.append(dict(method="fixed", block_m=bm, block_n=bn, num_warps=w, waves=waves, uniform=True))
         rows.append(dict(method="fixed", block_m=16, block_n=512, num_warps=4, waves=16, uniform=False))
-        rows.append(dict(method="fixed", block_m=16, block_n=512, num_warps=4, waves=16, uniform=True, asm_ex2=False))
+        return rows
+    wide = d <= 64
+    rows = [dict(method="dot", block_m=64, block_n=128 if wide else 64, num_stages=2)]  # online, the old default
+    shapes = ((64, 128, 4), (64, 128, 8), (128, 128, 8)) if wide else ((64, 64, 8), (64, 64, 4), (128, 64, 8))
+    for bm, bn, w in shapes:
+        rows.append(dict(method="fixed", block_m=bm, block_n=bn, num_warps=w, num_stages=2, waves=16, uniform=True))
+    rows.append(dict(method="fixed", block_m=shapes[0][0], block_n=shapes[0][1], num_warps=shapes[0][2], num_stages=2, uniform=False))
     return rows
 
 

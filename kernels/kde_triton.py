@@ -245,6 +245,53 @@ def _kde_fixed_kernel(
     tl.store(OUT_S + pid_s * m_pad + offs_m, tl.sum(acc, 1))
 
 
+@triton.jit
+def _dot_args(q, rowterm, X, COL, offs_n, two_a, BLOCK_D: tl.constexpr):
+    """``rowterm[j] + COL[i] + 2a q_j.x_i`` for a tile: the Gaussian base-2 log-term (minus the reference
+    when ``rowterm`` holds it), 3xTF32 ``tl.dot``; ``COL[i] = -a |x_i|^2 + log2 w_i`` (``-inf`` for padding)."""
+    offs_d = tl.arange(0, BLOCK_D)
+    x = tl.load(X + offs_n[:, None] * BLOCK_D + offs_d[None, :])
+    col = tl.load(COL + offs_n)
+    qx = tl.dot(q, tl.trans(x), input_precision="tf32x3")
+    return (rowterm[:, None] + col[None, :]) + two_a * qx
+
+
+@triton.jit
+def _kde_fixed_dot_kernel(
+    Q,
+    X,
+    COL,
+    OUT_C,
+    OUT_S,
+    neg_a,
+    per,
+    m_pad,
+    ASM_EX2: tl.constexpr,
+    MARGIN: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
+    """float32 Gaussian, ``d >= 8``: ``"fixed"`` with distances from ``|q|^2 + |x|^2 - 2 q.x`` (3xTF32).
+    ``Q`` is ``(m_pad, BLOCK_D)`` and ``X`` ``(n_pad, BLOCK_D)``, zero-padded; ``COL`` see :func:`_dot_args`."""
+    pid_m = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    q = tl.load(Q + offs_m[:, None] * BLOCK_D + offs_d[None, :])
+    qterm = tl.sum(q * q, 1) * neg_a
+    two_a = -2.0 * neg_a
+    start = pid_s * per
+    t = _dot_args(q, qterm, X, COL, start + tl.arange(0, BLOCK_N), two_a, BLOCK_D)
+    c = tl.max(t, 1) + MARGIN  # the first tile always holds a real point
+    acc = _ex2(t - c[:, None], ASM_EX2)
+    rowterm = qterm - c
+    for j in range(start + BLOCK_N, start + per, BLOCK_N):
+        acc += _ex2(_dot_args(q, rowterm, X, COL, j + tl.arange(0, BLOCK_N), two_a, BLOCK_D), ASM_EX2)
+    tl.store(OUT_C + pid_s * m_pad + offs_m, c)
+    tl.store(OUT_S + pid_s * m_pad + offs_m, tl.sum(acc, 1))
+
+
 def _num_sms(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).multi_processor_count
@@ -254,25 +301,37 @@ def _num_sms(device: torch.device) -> int:
 def choose_config(d: int, dtype: torch.dtype, method: str | None = None, kernel_code: int = 0) -> dict:
     """Launch defaults (docs/benchmarks.md, KDE section, has the sweeps behind them).
 
-    float32 below ``d = 8``: ``"fixed"`` for the Gaussian and Laplace kernels, the online ``"diff"`` loop
-    for Epanechnikov (the dot form cancels there: 1e-4 vs 2e-6). float32 from ``d = 8``: 3xTF32 ``tl.dot``.
-    float64: IEEE ``tl.dot`` at every ``d`` (faster than the per-coordinate loop on an H100: 7.4 vs
-    9.0 ms at d=2, 4.6 vs 13 ms at d=16, 22 vs 72 ms at d=128).
+    float32: ``"fixed"`` for the Gaussian kernel at every ``d`` and for Laplace below ``d = 8``; else the
+    online kernels, ``"diff"`` below ``d = 8`` (the dot form cancels there: 1e-4 vs 2e-6) and 3xTF32
+    ``"dot"`` from ``d = 8``. float64: IEEE ``tl.dot`` at every ``d`` (faster than the per-coordinate loop
+    on an H100: 7.4 vs 9.0 ms at d=2, 4.6 vs 13 ms at d=16, 22 vs 72 ms at d=128).
 
-    >>> choose_config(16, torch.float32)["method"], choose_config(2, torch.float32)["method"]
-    ('dot', 'fixed')
+    >>> choose_config(16, torch.float32)["method"], choose_config(16, torch.float32, kernel_code=2)["method"]
+    ('fixed', 'dot')
     >>> choose_config(2, torch.float32, kernel_code=1)["method"], choose_config(2, torch.float64)["method"]
     ('diff', 'dot')
     """
+    fixed_ok = dtype == torch.float32 and (kernel_code == 0 or (kernel_code == 2 and d < 8))
     if method is None:
-        if dtype == torch.float32 and d < 8:
-            method = "fixed" if kernel_code in (0, 2) else "diff"
+        if fixed_ok:
+            method = "fixed"
         else:
-            method = "dot"
+            method = "diff" if (dtype == torch.float32 and d < 8) else "dot"
     if method == "fixed":
-        if dtype != torch.float32 or d >= 8 or kernel_code not in (0, 2):
-            raise ValueError("method='fixed' is for float32, d < 8, Gaussian or Laplace kernels")
-        return {"method": "fixed", "block_m": 16, "block_n": 512, "num_warps": 4, "num_stages": None, "waves": 16}
+        if not fixed_ok:
+            raise ValueError("method='fixed' is for float32 with the Gaussian kernel, or Laplace below d = 8")
+        if d < 8:
+            return {"method": "fixed", "block_m": 16, "block_n": 512, "num_warps": 4, "num_stages": None, "waves": 16}
+        # d > 64: 8 warps, because q (split into 3xTF32 halves) fills the registers (fewer spills in the SASS)
+        wide = d <= 64
+        return {
+            "method": "fixed",
+            "block_m": 64,
+            "block_n": 128 if wide else 64,
+            "num_warps": 4 if wide else 8,
+            "num_stages": 2,
+            "waves": 16,
+        }
     if method == "dot":
         wide = dtype == torch.float32 and d <= 64
         return {"method": "dot", "block_m": 64, "block_n": 128 if wide else 64, "num_warps": 4, "num_stages": 2}
@@ -362,38 +421,56 @@ def _fixed(q, x, log_weights, kernel_code, kparam, beta, uniform, asm_ex2, waves
     per_tiles = triton.cdiv(n_tiles, splits)
     splits = triton.cdiv(n_tiles, per_tiles)
     m_pad, n_pad = m_tiles * block_m, splits * per_tiles * block_n
-    qt = torch.zeros(d, m_pad, dtype=dt, device=dev)
-    qt[:, :m] = q.T
-    xt = torch.full((d, n_pad), PAD_COORD, dtype=dt, device=dev)
-    xt[:, :n] = x.T
-    if uniform:
-        lw2 = xt  # unused
-    else:
-        lw2 = torch.zeros(n_pad, dtype=dt, device=dev)
-        lw2[:n] = log_weights.to(dt) * LOG2E
-    # Gaussian log2-term -beta*log2(e)*sq/2; Laplace -beta*log2(e)*kparam*|q-x|
+    # Gaussian log2-term -a sq with a = beta log2(e) / 2; Laplace -a |q - x| with a = beta log2(e) kparam
     neg_a = -float(beta) * LOG2E * (0.5 if kernel_code == 0 else float(kparam))
     out_c = torch.empty(splits, m_pad, dtype=dt, device=dev)
     out_s = torch.empty(splits, m_pad, dtype=dt, device=dev)
-    _kde_fixed_kernel[(m_tiles, splits)](
-        qt,
-        xt,
-        lw2,
-        out_c,
-        out_s,
-        neg_a,
-        m_pad,
-        n_pad,
-        per_tiles * block_n,
-        D=d,
-        KERNEL=kernel_code,
-        HAS_W=not uniform,
-        ASM_EX2=bool(asm_ex2 and not _INTERPRET),
-        MARGIN=REF_MARGIN,
-        BLOCK_M=block_m,
-        BLOCK_N=block_n,
-        **_launch_opts(num_warps, num_stages),
-    )
+    common = dict(ASM_EX2=bool(asm_ex2 and not _INTERPRET), MARGIN=REF_MARGIN, BLOCK_M=block_m, BLOCK_N=block_n)
+    if d < 8:
+        qt = torch.zeros(d, m_pad, dtype=dt, device=dev)
+        qt[:, :m] = q.T
+        xt = torch.full((d, n_pad), PAD_COORD, dtype=dt, device=dev)
+        xt[:, :n] = x.T
+        lw2 = xt  # unused when uniform
+        if not uniform:
+            lw2 = torch.zeros(n_pad, dtype=dt, device=dev)
+            lw2[:n] = log_weights.to(dt) * LOG2E
+        _kde_fixed_kernel[(m_tiles, splits)](
+            qt,
+            xt,
+            lw2,
+            out_c,
+            out_s,
+            neg_a,
+            m_pad,
+            n_pad,
+            per_tiles * block_n,
+            D=d,
+            KERNEL=kernel_code,
+            HAS_W=not uniform,
+            **common,
+            **_launch_opts(num_warps, num_stages),
+        )
+    else:
+        bd = max(16, triton.next_power_of_2(d))
+        qp, xp = _zero_padded(q, m_pad, bd), _zero_padded(x, n_pad, bd)
+        col = torch.full((n_pad,), float("-inf"), dtype=dt, device=dev)
+        col[:n] = (x * x).sum(1) * neg_a
+        if not uniform:
+            col[:n] += log_weights.to(dt) * LOG2E
+        _kde_fixed_dot_kernel[(m_tiles, splits)](
+            qp,
+            xp,
+            col,
+            out_c,
+            out_s,
+            neg_a,
+            per_tiles * block_n,
+            m_pad,
+            BLOCK_D=bd,
+            **common,
+            **_launch_opts(num_warps, num_stages),
+        )
     c, s = out_c[:, :m], out_s[:, :m]
     out = torch.logsumexp((c + torch.log2(s)) * LN2, 0)
     if uniform:
@@ -401,7 +478,7 @@ def _fixed(q, x, log_weights, kernel_code, kparam, beta, uniform, asm_ex2, waves
     bad = ~torch.isfinite(s).all(0)
     if bool(bad.any()):  # a term overflowed its reference: redo those queries with the online kernel
         idx = torch.nonzero(bad).flatten()
-        cfg = choose_config(d, dt, "diff")
+        cfg = choose_config(d, dt, "diff" if d < 8 else "dot")
         out[idx] = _online(
             q[idx],
             x,
@@ -409,13 +486,24 @@ def _fixed(q, x, log_weights, kernel_code, kparam, beta, uniform, asm_ex2, waves
             kernel_code,
             kparam,
             beta,
-            False,
+            d >= 8,
             False,
             block_m=cfg["block_m"],
             block_n=cfg["block_n"],
             num_warps=cfg["num_warps"],
-            num_stages=None,
+            num_stages=cfg["num_stages"],
         )
+    return out
+
+
+def _zero_padded(a: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """``a`` in the top-left corner of a ``(rows, cols)`` zero matrix (only the padding is zero-filled)."""
+    out = torch.empty(rows, cols, dtype=a.dtype, device=a.device)
+    r, c = a.shape
+    out[:r, :c] = a
+    out[r:] = 0
+    if c < cols:
+        out[:r, c:] = 0
     return out
 
 
@@ -432,7 +520,7 @@ def _online(q, x, log_weights, kernel_code, kparam, beta, use_dot, fast_exp64, *
     splits = max(1, min(triton.cdiv(4 * _num_sms(q.device), tiles), triton.cdiv(n, 8 * block_n)))
     out_m = torch.empty(splits, m, dtype=dt, device=q.device)
     out_s = torch.empty(splits, m, dtype=dt, device=q.device)
-    params = torch.tensor([float(kparam), float(beta) * LOG2E, float(beta)], dtype=dt, device=q.device)
+    params = _params(float(kparam), float(beta), dt, q.device)
     _kde_lse_kernel[(tiles, splits)](
         qt,
         xt,
@@ -454,7 +542,20 @@ def _online(q, x, log_weights, kernel_code, kparam, beta, use_dot, fast_exp64, *
         BLOCK_D=block_d,
         **_launch_opts(num_warps, num_stages),
     )
-    top = out_m.amax(0)
-    top_safe = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-    total = (out_s * torch.exp2(out_m - top_safe)).sum(0)
-    return (top_safe + torch.log2(total)) * LN2
+    # a slice with no support has (m, s) = (-inf, 0): its log2-sum is -inf and drops out
+    return torch.logsumexp((out_m + torch.log2(out_s)) * LN2, 0)
+
+
+_PARAMS: dict = {}
+
+
+def _params(kparam: float, beta: float, dt: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The online kernel's scalars as a device tensor of the data's dtype (a Python float argument would
+    be specialised as float32, which costs float64 sums their last 8 digits); cached, so that a call
+    makes no host-to-device copy."""
+    key = (kparam, beta, dt, device)
+    if key not in _PARAMS:
+        if len(_PARAMS) > 64:
+            _PARAMS.clear()
+        _PARAMS[key] = torch.tensor([kparam, beta * LOG2E, beta], dtype=dt, device=device)
+    return _PARAMS[key]

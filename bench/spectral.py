@@ -11,7 +11,7 @@ Usage::
 
     python bench/spectral.py                 # full table (markdown) on stdout, JSON with --json PATH
     python bench/spectral.py --quick         # batch 32 only, no torch.compile arm
-    python bench/spectral.py --tune analysis,mel,path  # sweep block shapes / DFT paths on a few configs
+    python bench/spectral.py --tune fft,path  # sweep block shapes / DFT paths on a few configs
 """
 from __future__ import annotations
 
@@ -179,39 +179,25 @@ def table(rows) -> str:
 
 
 TUNE = {
-    # dense transposed analysis: (BF bins, BT frames, BK samples, warps, stages)
-    "analysis": [(64, 64, 32, 4, 2), (64, 128, 32, 8, 2), (128, 64, 32, 8, 2), (64, 64, 32, 4, 3),
-                 (128, 128, 32, 8, 2), (32, 128, 32, 4, 2), (64, 128, 16, 4, 3), (64, 256, 32, 8, 2)],
-    # dense analysis on the TF32-split padded signal: (BF, BT, BK, warps, stages)
-    "split": [(128, 64, 32, 8, 3), (128, 128, 32, 8, 2), (64, 128, 32, 4, 3), (128, 128, 16, 8, 3),
-              (64, 64, 32, 4, 3)],
-    "mel_split": [(64, 64, 32, 8, 2), (32, 64, 32, 4, 3), (64, 128, 32, 8, 2), (128, 64, 16, 8, 3)],
-    # the dense DFT kernel: TF32-split operands streamed from memory, or frames gathered + tf32x3 dots
-    "dense": ["split", "gather"],
-    # fused dense mel: (BF, BT, BK, warps, stages)
-    "mel": [(64, 64, 32, 8, 2), (32, 64, 32, 4, 2), (64, 128, 32, 8, 2), (32, 128, 32, 8, 2),
-            (64, 64, 32, 4, 3), (64, 32, 32, 4, 2)],
-    # two-level analysis / synthesis: (frames per program, -, -, warps, stages)
+    # dense DFT on the TF32-split padded signal (n_fft < 256): (BF bins, BT frames, BK samples, warps, stages)
+    "split": [(64, 64, 32, 4, 3), (128, 128, 32, 8, 2), (64, 128, 32, 4, 3), (128, 128, 16, 8, 3)],
+    "mel_split": [(32, 64, 32, 4, 3), (64, 64, 32, 8, 2), (128, 64, 16, 8, 3)],
+    # two-level analysis / synthesis: (frames per program, -, -, warps, stages); default: _fft_tile_shape
     "fft": [(8, 0, 0, 8, 2), (4, 0, 0, 4, 2), (8, 0, 0, 4, 2), (16, 0, 0, 8, 2), (2, 0, 0, 4, 2), (16, 0, 0, 4, 2)],
     "fft_synthesis": [(4, 0, 0, 8, 2), (1, 0, 0, 4, 2), (2, 0, 0, 4, 2)],
-    # dense synthesis: (BT frames, BF bins, BN samples, warps, stages)
-    "synthesis": [(64, 32, 64, 4, 2), (64, 64, 64, 8, 2), (128, 32, 64, 8, 2), (64, 32, 128, 8, 2),
-                  (32, 32, 64, 4, 2), (128, 64, 128, 8, 2)],
-    "synthesis_split": [(64, 32, 128, 8, 2), (32, 32, 256, 8, 2), (64, 32, 64, 4, 2), (32, 64, 128, 4, 2),
-                        (64, 64, 128, 8, 2)],
+    # dense synthesis (n_fft < 256): (BT frames, BF bins, BN samples, warps, stages), tf32x3 / TF32-split
+    "synthesis": [(64, 32, 64, 4, 2), (64, 64, 64, 8, 2), (128, 32, 64, 8, 2), (32, 32, 64, 4, 2)],
+    "synthesis_split": [(64, 32, 64, 4, 2), (64, 32, 128, 8, 2), (32, 32, 256, 8, 2)],
     # analysis DFT path: dense one-GEMM (DENSE_MAX_WIN huge) or two-level (DENSE_MAX_WIN 0)
     "path": ["dense", "fft"],
 }
 TUNE_CASES = {
     "split": [(0, "amp_phase"), (2, "power")],
     "mel_split": [(3, "log_mel_whisper"), (2, "log_mel_db")],
-    "dense": [(0, "amp_phase"), (3, "log_mel_whisper")],
-    "analysis": [(0, "amp_phase"), (2, "power"), (2, "amp_phase")],
-    "mel": [(3, "log_mel_whisper"), (2, "log_mel_db")],
-    "fft": [(5, "amp_phase"), (4, "log_mel_natural_mag"), (5, "power")],
+    "fft": [(0, "amp_phase"), (5, "amp_phase"), (2, "power")],
     "fft_synthesis": [(0, "from_amp_phase"), (5, "from_amp_phase"), (2, "from_amp_phase")],
     "synthesis": [(0, "from_amp_phase"), (2, "from_amp_phase")],
-    "synthesis_split": [(0, "from_amp_phase"), (2, "from_amp_phase"), (0, "amp_phase_fwd_bwd")],
+    "synthesis_split": [(0, "from_amp_phase"), (2, "from_amp_phase")],
     "path": [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (4, "log_mel_natural_mag"), (5, "amp_phase"),
              (5, "log_mel_db")],
 }
@@ -223,7 +209,7 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
     for kernel in kernels:
         variants = TUNE[kernel]
         for ci, op in TUNE_CASES[kernel]:
-            saved = (dict(ks.CONFIG), ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.DENSE_KERNEL, ks.SYNTHESIS_SPLIT)
+            saved = (dict(ks.CONFIG), ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.SYNTHESIS_SPLIT, ks.FFT_MIN_NFFT)
             if kernel in ("synthesis", "synthesis_split"):
                 ks.FFT_SYNTHESIS_MIN_NFFT = 10**9
                 ks.SYNTHESIS_SPLIT = kernel == "synthesis_split"
@@ -231,8 +217,7 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
             for v in variants:
                 if kernel == "path":
                     ks.DENSE_MAX_WIN = 10**9 if v == "dense" else 0
-                elif kernel == "dense":
-                    ks.DENSE_KERNEL = v
+                    ks.FFT_MIN_NFFT = 10**9 if v == "dense" else saved[4]
                 else:
                     ks.CONFIG[kernel] = v
                 try:
@@ -247,7 +232,7 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
                 out.append(dict(kernel=kernel, config=CONFIGS[ci][0], op=op, variant=v, ms=ms, eager=eager))
             ks.CONFIG.clear()
             ks.CONFIG.update(saved[0])
-            ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.DENSE_KERNEL, ks.SYNTHESIS_SPLIT = saved[1:]
+            ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.SYNTHESIS_SPLIT, ks.FFT_MIN_NFFT = saved[1:]
     return out
 
 
@@ -282,7 +267,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="batch 32 only, no compiled arm")
     ap.add_argument("--tune", default=None, help="sweep block shapes of these kernels (comma list of "
-                    "analysis,mel,fft,fft_synthesis,synthesis,path) instead of the table")
+                    "split,mel_split,fft,fft_synthesis,synthesis,synthesis_split,path) instead of the table")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--check-large", action="store_true", help="errors at (16, 480000), eager and CUDA graphs")
     ap.add_argument("--batches", default="32,1")

@@ -107,53 +107,6 @@ def _epilogue(re, im, ooff, omask, bins, out1, out2, aux1, aux2, ck, eps, EPI: t
 
 
 @triton.jit
-def _dft_tile_t(x_row, kf, t, L, T, hop, off, cwt, swt, WP, WIN,
-                PAD: tl.constexpr, BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr):
-    """``(Re, Im)`` at bins ``kf`` (``(BF,)``) of frames ``t`` (``(BT,)``): ``(BF, BT)`` float32 each.
-
-    ``acc[f, t] = basis^T[f, n] @ frames[n, t]`` over the window's support in chunks of ``BK``
-    samples: frames are the fast axis of the accumulator, so the ``(B, F, T)`` stores of the
-    epilogue are coalesced along ``t`` (the frame-major form wrote 4-byte pieces of 32-byte sectors).
-    """
-    re = tl.zeros((BF, BT), dtype=tl.float32)
-    im = tl.zeros((BF, BT), dtype=tl.float32)
-    tmask = t < T
-    for n0 in range(0, WIN, BK):
-        n = n0 + tl.arange(0, BK)
-        i, ok = _signal_index(t[None, :], n[:, None], L, hop, off, PAD)
-        ok = ok & tmask[None, :] & (n[:, None] < WIN)
-        fr = tl.load(x_row + i, mask=ok, other=0.0).to(tl.float32)
-        boff = kf[:, None] * WP + n[None, :]
-        re = tl.dot(tl.load(cwt + boff), fr, re, input_precision="tf32x3")
-        im = tl.dot(tl.load(swt + boff), fr, im, input_precision="tf32x3")
-    return re, im
-
-
-@triton.jit
-def analysis_t_kernel(
-    x, L, T, hop, off, cwt, swt, WP, WIN, F,
-    out1, out2, aux1, aux2, ck, eps,
-    PAD: tl.constexpr, EPI: tl.constexpr, BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr,
-):
-    """One ``(BF bins, BT frames)`` tile of a windowed DFT (dense, one GEMM) with a fused epilogue.
-
-    Grid: bin tiles fastest, so the programs that run together read the same waveform span.
-    EPI_COMPLEX: ``out1, out2 = Re, Im``; EPI_AMP_PHASE: ``log(|X| + eps), atan2(Im, Re)``;
-    EPI_POWER / EPI_MAG: ``out1 = |X|^2 / |X|``; EPI_INV_BWD: the gradient of the inverse STFT
-    w.r.t. (log-amplitude ``aux1``, phase ``aux2``) from the analysis of the normalised output
-    gradient, scaled by ``ck`` (``c_k / n_fft``)."""
-    pid_f = tl.program_id(0)
-    pid_t = tl.program_id(1)
-    b = tl.program_id(2).to(tl.int64)
-    kf = pid_f * BF + tl.arange(0, BF)
-    t = pid_t * BT + tl.arange(0, BT)
-    re, im = _dft_tile_t(x + b * L, kf, t, L, T, hop, off, cwt, swt, WP, WIN, PAD, BF, BT, BK)
-    omask = (kf[:, None] < F) & (t[None, :] < T)
-    ooff = b * F * T + kf[:, None] * T + t[None, :]
-    _epilogue(re, im, ooff, omask, kf[:, None], out1, out2, aux1, aux2, ck, eps, EPI)
-
-
-@triton.jit
 def _tf32_split(v):
     """``(hi, lo)`` with ``hi`` = ``v`` rounded to TF32 (10-bit mantissa) and ``lo = v - hi`` (exact)."""
     bits = v.to(tl.int32, bitcast=True)
@@ -210,7 +163,16 @@ def dft_split_kernel(
     out1, out2, aux1, aux2, ck, eps,
     EPI: tl.constexpr, BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr,
 ):
-    """:func:`analysis_t_kernel` on the split padded signal of :func:`pad_split_kernel` (same epilogues)."""
+    """One ``(BF bins, BT frames)`` tile of a windowed DFT (dense, one GEMM) with a fused epilogue.
+
+    Reads the split padded signal of :func:`pad_split_kernel`. Grid: bin tiles fastest, so the
+    programs that run together read the same waveform span; frames are the fast axis of the tile, so
+    the ``(B, F, T)`` stores are coalesced along ``t``.
+    EPI_COMPLEX: ``out1, out2 = Re, Im``; EPI_AMP_PHASE: ``log(|X| + eps), atan2(Im, Re)``;
+    EPI_POWER / EPI_MAG: ``out1 = |X|^2 / |X|``; EPI_INV_BWD: the gradient of the inverse STFT
+    w.r.t. (log-amplitude ``aux1``, phase ``aux2``) from the analysis of the normalised output
+    gradient, scaled by ``ck`` (``c_k / n_fft``).
+    """
     pid_f = tl.program_id(0)
     pid_t = tl.program_id(1)
     b = tl.program_id(2).to(tl.int64)
@@ -230,7 +192,13 @@ def mel_split_kernel(
     POWER: tl.constexpr, LOG: tl.constexpr,
     BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BM: tl.constexpr,
 ):
-    """:func:`mel_t_kernel` on the split padded signal of :func:`pad_split_kernel`."""
+    """``(all mels, BT frames)`` tile: DFT over all bins, ``|X|^POWER``, ``acc[m, t] += fb[m, f] @ P[f, t]``
+    (tf32x3: the projection is small next to the DFT), log epilogue, ``(B, M, T)`` stores along ``t``.
+
+    ``T`` is the number of frames written (Whisper drops the last one). For LOG_DB / LOG_WHISPER the
+    per-item maximum of the (pre-floor) log values is folded into ``peak[b]`` with an atomic max;
+    :func:`floor_kernel` applies the floor afterwards.
+    """
     pid_t = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
     t = pid_t * BT + tl.arange(0, BT)
@@ -263,37 +231,6 @@ def _mel_store(acc, m, t, M, T, out_b, peak_b, eps, LOG: tl.constexpr):
     if LOG >= 2:
         tile_max = tl.max(tl.max(tl.where(omask, acc, -float("inf")), 1), 0)
         tl.atomic_max(peak_b, tile_max)
-
-
-@triton.jit
-def mel_t_kernel(
-    x, L, T, hop, off, cwt, swt, WP, WIN, F,
-    fb, stride_fm, stride_ff, M, out, peak, eps,
-    PAD: tl.constexpr, POWER: tl.constexpr, LOG: tl.constexpr,
-    BF: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr, BM: tl.constexpr,
-):
-    """``(all mels, BT frames)`` tile: DFT over all bins, ``|X|^POWER``, ``acc[m, t] += fb[m, f] @ P[f, t]``,
-    log epilogue; the ``(B, M, T)`` store is coalesced along ``t``.
-
-    ``T`` is the number of frames written (Whisper drops the last one). For LOG_DB / LOG_WHISPER the
-    per-item maximum of the (pre-floor) log values is folded into ``peak[b]`` with an atomic max;
-    :func:`floor_kernel` applies the floor afterwards."""
-    pid_t = tl.program_id(0)
-    b = tl.program_id(1).to(tl.int64)
-    t = pid_t * BT + tl.arange(0, BT)
-    m = tl.arange(0, BM)
-    x_row = x + b * L
-    acc = tl.zeros((BM, BT), dtype=tl.float32)
-    for f0 in range(0, F, BF):
-        kf = f0 + tl.arange(0, BF)
-        re, im = _dft_tile_t(x_row, kf, t, L, T, hop, off, cwt, swt, WP, WIN, PAD, BF, BT, BK)
-        p = re * re + im * im
-        if POWER == 1:
-            p = tl.sqrt(p)
-        fbt = tl.load(fb + m[:, None] * stride_fm + kf[None, :] * stride_ff,
-                      mask=(m[:, None] < M) & (kf[None, :] < F), other=0.0)
-        acc = tl.dot(fbt, p, acc, input_precision="tf32x3")
-    _mel_store(acc, m, t, M, T, out + b * M * T, peak + b, eps, LOG)
 
 
 @triton.jit
@@ -383,7 +320,7 @@ def analysis_fft_kernel(
     PAD: tl.constexpr, EPI: tl.constexpr, BT: tl.constexpr, PP: tl.constexpr, QP: tl.constexpr,
     AP: tl.constexpr, K2P: tl.constexpr,
 ):
-    """:func:`analysis_t_kernel` through the two-level DFT of :func:`_fft_tile`: BT frames, all bins."""
+    """:func:`dft_split_kernel` through the two-level DFT of :func:`_fft_tile`: BT frames, all bins."""
     t0 = tl.program_id(0) * BT
     b = tl.program_id(1).to(tl.int64)
     re, im = _fft_tile(x + b * L, t0, L, T, hop, off0, P, Q, a_lo, left, WIN, wpad, d1c, d1s, twc, tws,
@@ -400,7 +337,7 @@ def analysis_fft_kernel(
 
 @triton.jit
 def log_kernel(v, peak, N, eps, LOG: tl.constexpr, BLOCK: tl.constexpr):
-    """In place over items of ``N`` mel values: the log of :func:`mel_t_kernel`'s epilogue (+ per-item max)."""
+    """In place over items of ``N`` mel values: the log of :func:`mel_split_kernel`'s epilogue (+ per-item max)."""
     b = tl.program_id(1).to(tl.int64)
     j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = j < N

@@ -239,27 +239,40 @@ def _check_nola(n_fft: int, hop: int, win: int, window: str, center: bool, T: in
 
 
 # ------------------------------------------------------------------------------------ launchers
-# Block shapes per kernel, tuned on an H100 (bench/spectral.py --tune sweeps alternatives by editing
-# this dict): "analysis" / "mel" (bins BF, frames BT, samples BK, num_warps, num_stages) of the dense
-# transposed kernels; "synthesis" (frames BT, bins BF, samples BN, warps, stages); "fft" /
-# "fft_synthesis" (frames per program BT, -, -, warps, stages) of the two-level kernels.
+# Block shapes, from the H200 sweeps of 2026-11-27 (bench/spectral.py --tune; docs/benchmarks.md):
+# "split" / "mel_split" (bins BF, frames BT, samples BK, num_warps, num_stages) of the dense kernels;
+# "synthesis" / "synthesis_split" (frames BT, bins BF, samples BN, warps, stages). The two-level
+# kernels take their frames per program from _fft_tile_shape unless "fft" / "fft_synthesis" is set
+# here as (BT, 0, 0, warps, stages) (the bench's sweeps do that).
 CONFIG: dict[str, tuple[int, int, int, int, int]] = {
-    "analysis": (32, 128, 32, 4, 2),
-    "mel": (32, 64, 32, 4, 2),
-    "split": (128, 64, 32, 8, 3),
-    "mel_split": (64, 64, 32, 8, 2),
+    "split": (64, 64, 32, 4, 3),
+    "mel_split": (32, 64, 32, 4, 3),
     "synthesis": (64, 32, 64, 4, 2),
-    "synthesis_split": (64, 32, 128, 8, 2),
-    "fft": (8, 0, 0, 8, 2),
-    "fft_synthesis": (4, 0, 0, 8, 2),
+    "synthesis_split": (64, 32, 64, 4, 2),
 }
+
+
+def _fft_tile_shape(kind: str, ft: dict) -> tuple[int, int, int]:
+    """``(BT, num_warps, num_stages)`` of a two-level kernel for its DFT factorisation.
+
+    Register tiles hold ``BT * QP * PP`` values per GEMM operand; past about 1024 per warp (analysis)
+    or 256 (synthesis) they spill, which the sweeps showed as 2-4x slowdowns. Measured best: analysis
+    BT 8 / 8 warps for n_fft 400-1024, BT 2 / 4 warps for 2048; synthesis BT 1 for 1024 and 2048,
+    BT 2 for 512 (4 warps).
+    """
+    if kind in CONFIG:
+        BT, _, _, nw, ns = CONFIG[kind]
+        return BT, nw, ns
+    size = ft["QP"] * ft["PP"]
+    if kind == "fft":
+        return (8, 8, 2) if size <= 1024 else (max(1, 4096 // size), 4, 2)
+    return max(1, 1024 // size), 4, 2
 # Which DFT the analysis ops use: the dense one-GEMM DFT over the window's support while
-# win <= DENSE_MAX_WIN or n_fft < FFT_MIN_NFFT, the two-level (Cooley-Tukey) DFT otherwise.
-DENSE_MAX_WIN = 512
+# n_fft < FFT_MIN_NFFT or win <= DENSE_MAX_WIN, the two-level (Cooley-Tukey) DFT otherwise. The
+# two-level one measured faster than the dense one at every benchmark geometry (n_fft 400-2048,
+# windows 320-2048; docs/benchmarks.md), so DENSE_MAX_WIN is 0.
 FFT_MIN_NFFT = 256
-# the dense DFT's kernel: "split" (padded signal and bases pre-split into TF32 head + tail, three
-# plain TF32 GEMMs streaming from memory) or "gather" (frames gathered from the waveform, tf32x3 dots)
-DENSE_KERNEL = "split"
+DENSE_MAX_WIN = 0
 # the synthesis kernels (inverse STFT, backward passes) use the two-level inverse DFT from this n_fft on
 FFT_SYNTHESIS_MIN_NFFT = 256
 # the dense synthesis kernel's GEMMs: TF32-split coefficients against pre-split bases (True) or tf32x3
@@ -300,7 +313,7 @@ def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None =
     tb = _tables(g.n_fft, g.win, window, x2.device)
     if not _dense(g):
         ft = _fft_tables(g.n_fft, g.win, window, x2.device)
-        BT, _, _, nw, ns = CONFIG["fft"]
+        BT, nw, ns = _fft_tile_shape("fft", ft)
         K.analysis_fft_kernel[(triton.cdiv(T, BT), B)](
             x2, g.L, T, g.hop, off - g.left, ft["P"], ft["Q"], ft["a_lo"], g.left, g.win, F,
             ft["wpad"], ft["d1c"], ft["d1s"], ft["twc"], ft["tws"], ft["c2"], ft["s2"],
@@ -309,21 +322,12 @@ def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None =
             num_warps=nw, num_stages=ns,
         )
         return out1, out2
-    if DENSE_KERNEL == "split":
-        xh, xl, LP = _pad_split(x2, g, off)
-        BF, BT, BK, nw, ns = CONFIG["split"]
-        K.dft_split_kernel[(triton.cdiv(F, BF), triton.cdiv(T, BT), B)](
-            xh, xl, LP, T, g.hop, g.left, tb["ch"], tb["cl"], tb["sh"], tb["sl"], tb["WP"], g.win, F,
-            out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2, tb["ck"], float(eps),
-            EPI=epi, BF=BF, BT=BT, BK=BK, num_warps=nw, num_stages=ns,
-        )
-        return out1, out2
-    BF, BT, BK, nw, ns = CONFIG["analysis"]
-    grid = (triton.cdiv(F, BF), triton.cdiv(T, BT), B)
-    K.analysis_t_kernel[grid](
-        x2, g.L, T, g.hop, off, tb["cwt"], tb["swt"], tb["WP"], g.win, F,
+    xh, xl, LP = _pad_split(x2, g, off)
+    BF, BT, BK, nw, ns = CONFIG["split"]
+    K.dft_split_kernel[(triton.cdiv(F, BF), triton.cdiv(T, BT), B)](
+        xh, xl, LP, T, g.hop, g.left, tb["ch"], tb["cl"], tb["sh"], tb["sl"], tb["WP"], g.win, F,
         out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2, tb["ck"], float(eps),
-        PAD=g.padmode, EPI=epi, BF=BF, BT=BT, BK=BK, num_warps=nw, num_stages=ns,
+        EPI=epi, BF=BF, BT=BT, BK=BK, num_warps=nw, num_stages=ns,
     )
     return out1, out2
 
@@ -350,21 +354,13 @@ def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, 
     else:
         tb = _tables(g.n_fft, g.win, window, x2.device)
         BM = max(16, triton.next_power_of_2(M))
-        if DENSE_KERNEL == "split":
-            xh, xl, LP = _pad_split(x2, g, g.left - g.pad)
-            BF, BT, BK, nw, ns = CONFIG["mel_split"]
-            K.mel_split_kernel[(triton.cdiv(T, BT), B)](
-                xh, xl, LP, T, g.hop, g.left, tb["ch"], tb["cl"], tb["sh"], tb["sl"], tb["WP"], g.win, F,
-                fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
-                POWER=power, LOG=log, BF=BF, BT=BT, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
-            )
-        else:
-            BF, BT, BK, nw, ns = CONFIG["mel"]
-            K.mel_t_kernel[(triton.cdiv(T, BT), B)](
-                x2, g.L, T, g.hop, g.left - g.pad, tb["cwt"], tb["swt"], tb["WP"], g.win, F,
-                fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
-                PAD=g.padmode, POWER=power, LOG=log, BF=BF, BT=BT, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
-            )
+        xh, xl, LP = _pad_split(x2, g, g.left - g.pad)
+        BF, BT, BK, nw, ns = CONFIG["mel_split"]
+        K.mel_split_kernel[(triton.cdiv(T, BT), B)](
+            xh, xl, LP, T, g.hop, g.left, tb["ch"], tb["cl"], tb["sh"], tb["sl"], tb["WP"], g.win, F,
+            fb, fb.stride(0), fb.stride(1), M, out, peak, float(eps),
+            POWER=power, LOG=log, BF=BF, BT=BT, BK=BK, BM=BM, num_warps=nw, num_stages=ns,
+        )
     floor = None
     if log == K.LOG_DB and top_db is not None:
         floor, scale, shift = float(top_db), 1.0, 0.0
@@ -399,7 +395,7 @@ def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor
         return y
     if g.n_fft >= FFT_SYNTHESIS_MIN_NFFT and pro != K.PRO_MEL_BWD:
         ft = _fft_tables(g.n_fft, g.win, window, dev)
-        BT, _, _, nw, ns = CONFIG["fft_synthesis"]
+        BT, nw, ns = _fft_tile_shape("fft_synthesis", ft)
         K.synthesis_fft_kernel[(triton.cdiv(T, BT), B)](
             a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4, tb["ck"], float(eps),
             ft["P"], ft["Q"], ft["a_lo"], g.left, g.win, F, T, g.hop,

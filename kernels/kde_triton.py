@@ -7,16 +7,17 @@ fill the GPU (flash-decoding); the per-slice ``(reference, sum)`` pairs are merg
 
 Three ways to run a slice (``method``):
 
-* ``"fixed"`` (float32, ``d < 8``, Gaussian and Laplace kernels; the default there): the first tile
-  of the slice gives each query a reference ``c = max(t) + 64`` (base-2 log units); every later term
-  is ``exp2(t - c)`` added into a ``BLOCK_M x BLOCK_N`` register accumulator, reduced once at the end.
-  No running maximum, no rescaling, no per-tile reduction, no masks (the points are padded once with
-  far-away coordinates whose terms are exactly 0), the coordinates unrolled (``D`` is a constant) and
-  ``ex2.approx.ftz`` as the exponential. A term can exceed its reference by up to ``2^127`` before it
-  overflows and the largest term of the first tile is ``2^-64`` of it, so terms flushed to zero are
-  below ``2^-62`` of the slice's largest one. A query whose slice sum overflows (a point much nearer
-  than any in the first tile: far tail queries) is recomputed with the ``"diff"`` kernel, so the result
-  is exact either way.
+* ``"fixed"`` (float32; the Gaussian kernel at any ``d``, Laplace below ``d = 8``; the default there):
+  the first tile of the slice gives each query a reference ``c = max(t) + 64`` (base-2 log units);
+  every later term is ``exp2(t - c)`` added into a ``BLOCK_M x BLOCK_N`` register accumulator, reduced
+  once at the end. No running maximum, no rescaling, no per-tile reduction, no masks (padded points
+  contribute exactly 0) and ``ex2.approx.ftz`` as the exponential. Below ``d = 8`` the distances are
+  formed coordinate by coordinate (``D`` a compile-time constant, no cancellation); from ``d = 8`` the
+  term is ``(-a|q|^2 - c) + (-a|x|^2 + log2 w) + 2a q.x`` with a 3xTF32 ``tl.dot``. A term can exceed its
+  reference by up to ``2^127`` before it overflows and the largest term of the first tile is ``2^-64``
+  of it, so terms flushed to zero are below ``2^-62`` of the slice's largest one. A query whose slice
+  sum overflows (a point much nearer than any in the first tile: far tail queries, tiny bandwidths) is
+  recomputed with the online kernel, so no term is dropped beyond float32 rounding either way.
 * ``"diff"``: online log-sum-exp (running maximum, rescale) over ``sum_k (q_k - x_k)^2`` formed from
   transposed ``(d, m)``/``(d, n)`` copies, one coordinate per step. No cancellation; float32 and float64.
 * ``"dot"``: online log-sum-exp over ``|q|^2 + |x|^2 - 2 q.x`` with ``tl.dot``: 3xTF32 on tensor cores
@@ -322,16 +323,11 @@ def choose_config(d: int, dtype: torch.dtype, method: str | None = None, kernel_
             raise ValueError("method='fixed' is for float32 with the Gaussian kernel, or Laplace below d = 8")
         if d < 8:
             return {"method": "fixed", "block_m": 16, "block_n": 512, "num_warps": 4, "num_stages": None, "waves": 16}
-        # d > 64: 8 warps, because q (split into 3xTF32 halves) fills the registers (fewer spills in the SASS)
-        wide = d <= 64
-        return {
-            "method": "fixed",
-            "block_m": 64,
-            "block_n": 128 if wide else 64,
-            "num_warps": 4 if wide else 8,
-            "num_stages": 2,
-            "waves": 16,
-        }
+        # H200 sweep (docs/benchmarks.md): d = 16: 64x128 with 4 warps 1.10 ms (8 warps 2.22, 128x128/8 1.21);
+        # d = 128: 128x64 with 8 warps 3.47 ms (64x64/4 3.85, 64x64/8 6.23; the online "dot" 6.97)
+        if d <= 64:
+            return {"method": "fixed", "block_m": 64, "block_n": 128, "num_warps": 4, "num_stages": 2, "waves": 16}
+        return {"method": "fixed", "block_m": 128, "block_n": 64, "num_warps": 8, "num_stages": 2, "waves": 16}
     if method == "dot":
         wide = dtype == torch.float32 and d <= 64
         return {"method": "dot", "block_m": 64, "block_n": 128 if wide else 64, "num_warps": 4, "num_stages": 2}

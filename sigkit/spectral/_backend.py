@@ -1,9 +1,11 @@
 """Choice between the pure-torch reference and the fused Triton kernels of :mod:`sigkit.kernels`.
 
-``backend="auto"`` resolves to :data:`AUTO_BACKEND_ON_CUDA` on CUDA tensors and to the reference
-elsewhere; the environment variable ``SIGKIT_SPECTRAL_BACKEND`` (``reference`` or ``triton``)
-overrides ``auto``, for debugging and benchmarks. ``"triton"`` on a CPU tensor runs only under
-``TRITON_INTERPRET=1``.
+``backend="auto"`` resolves, on CUDA tensors, through a per-op, per-shape policy
+(:func:`auto_prefers_triton`) built from the measurements in ``docs/benchmarks.md`` ("Spectral kernels"):
+the kernel is picked only for the op/shape classes where it measured faster than torch's eager chain;
+elsewhere, and on every other device, ``auto`` is the reference. The environment variable
+``SIGKIT_SPECTRAL_BACKEND`` (``reference`` or ``triton``) overrides ``auto``, for debugging and
+benchmarks. ``"triton"`` on a CPU tensor runs only under ``TRITON_INTERPRET=1``.
 """
 from __future__ import annotations
 
@@ -16,12 +18,59 @@ import torch
 from sigkit.errors import InputError
 
 BACKENDS = ("auto", "reference", "triton")
+OPS = ("spectrogram", "amp_phase", "from_amp_phase", "mel_spectrogram", "log_mel")
 
-# What ``auto`` picks on CUDA. The fused kernels are correct (tests/kernels) but, measured on an H100
-# and an H200 on 2026-11-27 (docs/benchmarks.md, "Spectral kernels"), slower than the eager torch
-# chain at batch 32 (0.5-0.9x forward, 0.1-0.4x inverse/backward). Until they win, ``auto`` keeps
-# users on the faster reference; ``backend="triton"`` or SIGKIT_SPECTRAL_BACKEND=triton selects them.
-AUTO_BACKEND_ON_CUDA = "reference"
+# Frames per call (batch x frames) up to which the fused inverse STFT wins: it measured 1.6-2.0x the
+# eager torch.istft chain for one 10 s clip (938-6001 frames) at every benchmark geometry, 0.5-1.0x
+# at batch 32 (30-190 k frames). The same bound makes the forward amplitude/phase kernel (1.1x at
+# batch 1 for n_fft >= 1024, 0.8-1.0x at batch 32) the choice for single clips.
+SMALL_CALL_FRAMES = 8192
+# Frames per call from which the fused Whisper-class log-mel (n_fft <= MEL_MAX_NFFT) wins: 1.3x the
+# eager chain and 1.3x the compiled chain at 32 x 30 s (96 k frames), 1.0x for one 30 s clip.
+MEL_MIN_FRAMES = 16384
+MEL_MAX_NFFT = 400
+
+
+def _frames(spec, n: int) -> int:
+    pad = spec.n_fft // 2 if spec.center else 0
+    return max(0, 1 + (n + 2 * pad - spec.n_fft) // spec.hop)
+
+
+def auto_prefers_triton(op: str, spec, x: torch.Tensor) -> bool:
+    """Whether ``backend="auto"`` runs ``op`` on the fused kernel for input ``x`` (a CUDA tensor).
+
+    The rule, from the H200 benchmark of 2026-11-27 (``bench/spectral.py``; torch 2.11):
+
+    * ``amp_phase``: with autograd (``x.requires_grad`` under grad mode) for ``n_fft >= 1024`` (forward
+      + fused backward 1.2-1.4x at batch 1, 1.7x at batch 32 for AP-BWE's 1024/80/320); without, for
+      calls of at most :data:`SMALL_CALL_FRAMES` frames and ``n_fft >= 1024`` (1.1x).
+    * ``from_amp_phase``: calls of at most :data:`SMALL_CALL_FRAMES` frames (1.6-2.0x).
+    * ``log_mel`` / ``mel_spectrogram``: forward-only calls with ``n_fft <= 400`` and at least
+      :data:`MEL_MIN_FRAMES` frames (Whisper's front end, 1.3x); the fused backward measured 0.8x.
+    * ``spectrogram``: never (0.6-0.9x).
+
+    ``x`` is the waveform, or the log-amplitude ``(..., F, frames)`` for ``from_amp_phase``.
+
+    Example:
+        >>> from sigkit.spectral import STFTSpec
+        >>> auto_prefers_triton("from_amp_phase", STFTSpec(1024, 80, 320), torch.zeros(1, 513, 2001))
+        True
+        >>> auto_prefers_triton("spectrogram", STFTSpec(512, 128), torch.zeros(32, 160000))
+        False
+    """
+    if op not in OPS:
+        raise InputError(f"unknown spectral op {op!r}; one of {OPS}")
+    grad = x.requires_grad and torch.is_grad_enabled()
+    if op == "from_amp_phase":
+        batch = x.numel() // max(1, x.shape[-1] * x.shape[-2]) if x.dim() >= 2 else 1
+        return batch * x.shape[-1] <= SMALL_CALL_FRAMES
+    batch = x.numel() // max(1, x.shape[-1])
+    frames = batch * _frames(spec, x.shape[-1])
+    if op == "amp_phase":
+        return spec.n_fft >= 1024 and (grad or frames <= SMALL_CALL_FRAMES)
+    if op in ("log_mel", "mel_spectrogram"):
+        return not grad and spec.n_fft <= MEL_MAX_NFFT and frames >= MEL_MIN_FRAMES
+    return False
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,10 +87,12 @@ def kernels_available() -> bool:
     return _kernels() is not None
 
 
-def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor) -> bool:
+def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str | None = None, spec=None) -> bool:
     """Whether an op called with ``backend`` on ``x`` (and ``others``) should run the fused kernel.
 
     The kernels compute in float32, so float64 inputs always take the reference, whatever ``backend``.
+    ``op`` (one of :data:`OPS`) and ``spec`` feed the ``auto`` policy (:func:`auto_prefers_triton`);
+    without them ``auto`` takes the reference.
     """
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -54,7 +105,8 @@ def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor) -> bool:
     if backend == "reference" or any(t.dtype == torch.float64 for t in (x, *others)):
         return False
     if backend == "auto":
-        return x.is_cuda and AUTO_BACKEND_ON_CUDA == "triton" and kernels_available()
+        return (x.is_cuda and op is not None and spec is not None and kernels_available()
+                and auto_prefers_triton(op, spec, x))
     if not kernels_available():
         raise InputError("backend='triton' needs Triton and sigkit.kernels.spectral; install triton or use 'reference'")
     if not x.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":

@@ -1,0 +1,54 @@
+"""The ``backend="auto"`` policy of :mod:`sigkit.spectral._backend` (runs on CPU: it is plain Python).
+
+The thresholds come from the H200 benchmark in docs/benchmarks.md ("Spectral kernels"); these tests pin
+the op/shape classes the table shows the kernels winning and losing, so a policy edit that contradicts
+the measurements fails here.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sigkit.errors import InputError
+from sigkit.spectral import STFTSpec
+from sigkit.spectral._backend import auto_prefers_triton, use_triton
+
+APBWE = STFTSpec(1024, 80, 320)
+WHISPER = STFTSpec(400, 160)
+
+
+def _wave(batch, seconds, sr=16000, grad=False):
+    x = torch.zeros(batch, int(seconds * sr))
+    return x.requires_grad_() if grad else x
+
+
+def test_policy_follows_the_measured_wins():
+    # amplitude/phase: single clips (1.1x) and training (fused backward, 1.7x at batch 32)
+    assert auto_prefers_triton("amp_phase", APBWE, _wave(1, 10))
+    assert auto_prefers_triton("amp_phase", APBWE, _wave(32, 10, grad=True))
+    assert not auto_prefers_triton("amp_phase", APBWE, _wave(32, 10))  # 0.9x forward only
+    assert not auto_prefers_triton("amp_phase", STFTSpec(512, 128), _wave(1, 10))  # 1.0x
+    with torch.no_grad():  # grad mode off: the forward-only rule applies
+        assert not auto_prefers_triton("amp_phase", APBWE, _wave(32, 10, grad=True))
+    # inverse: one clip (1.6-2.0x), not a batch of 32 (0.5-1.0x)
+    assert auto_prefers_triton("from_amp_phase", APBWE, torch.zeros(1, 513, 6001))
+    assert not auto_prefers_triton("from_amp_phase", APBWE, torch.zeros(32, 513, 2001))
+    # Whisper log-mel at batch 32 (1.3x), not one clip (1.0x), not with a backward (0.8x), not TTS (0.7x)
+    assert auto_prefers_triton("log_mel", WHISPER, _wave(32, 30))
+    assert not auto_prefers_triton("log_mel", WHISPER, _wave(1, 30))
+    assert not auto_prefers_triton("log_mel", WHISPER, _wave(32, 30, grad=True))
+    assert not auto_prefers_triton("mel_spectrogram", STFTSpec(1024, 256), _wave(32, 10, 22050))
+    # power spectrogram: never (0.6-0.9x)
+    for batch in (1, 32):
+        assert not auto_prefers_triton("spectrogram", STFTSpec(512, 128), _wave(batch, 10))
+
+
+def test_auto_is_the_reference_off_cuda_and_without_op(monkeypatch):
+    monkeypatch.delenv("SIGKIT_SPECTRAL_BACKEND", raising=False)
+    x = _wave(1, 10)
+    assert not use_triton("auto", x, op="amp_phase", spec=APBWE)  # a CPU tensor
+    assert not use_triton("auto", x)
+    with pytest.raises(InputError, match="unknown spectral op"):
+        auto_prefers_triton("stft", APBWE, x)
+    monkeypatch.setenv("SIGKIT_SPECTRAL_BACKEND", "reference")
+    assert not use_triton("auto", x, op="amp_phase", spec=APBWE)

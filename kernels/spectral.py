@@ -3,19 +3,22 @@
 Why not ``torch.stft``: on CUDA it pads (a copy), frames and windows (``n_fft / hop`` times the
 signal), runs cuFFT, then ``abs``/``angle``/``log``/mel ``matmul`` each make another full pass, and
 ``istft`` syncs the host for its NOLA check (``shared/research/stft.md``). Here each forward op reads
-the waveform once (padding and windowing in the load's index arithmetic) and writes only its result;
-the DFT runs on the tensor cores in 3xTF32 (float32 accuracy), the epilogue (log-amplitude and phase,
-power, mel projection, log/dB/Whisper) is fused. The inverse STFT fuses ``exp``/``cos``/``sin``,
-the inverse DFT, the window, overlap-add (atomic adds) and the envelope normalisation, without a host
-sync (the envelope is checked once per geometry on the host and cached).
+the waveform once (padding and windowing in the load's index arithmetic; below n_fft 256 one extra
+pass writes the padded signal split into TF32 head + tail) and writes only its result; the DFT runs
+on the tensor cores at float32 accuracy (two-level Cooley-Tukey GEMMs in 3xTF32 from n_fft 256, a
+dense DFT of three TF32 GEMMs on split operands below), the epilogue (log-amplitude and phase, power,
+mel projection, log/dB/Whisper) is fused. The inverse STFT fuses ``exp``/``cos``/``sin``, the inverse
+DFT, the window, overlap-add (atomic adds) and the envelope normalisation (computed in the kernel),
+without a host sync (NOLA is checked once per geometry on the host).
 
 Backward passes are fused kernels too: the gradient w.r.t. the waveform of every analysis op is an
 inverse windowed DFT of the spectral gradient followed by overlap-add into the (reflect-adjoint)
 signal; the gradient of the inverse STFT is an analysis of the normalised output gradient.
 
 Every op is a ``torch.library.custom_op`` in the ``sigkit`` namespace with a fake implementation and
-``register_autograd``, so it works in ``torch.compile`` graphs and under autocast (bf16/fp16 inputs are
-cast to float32 on load; outputs are float32). There are no fp64 kernels: ``sigkit.spectral`` runs
+``register_autograd``, so it works in ``torch.compile`` graphs, in CUDA graphs (tables built off the
+capture and off its memory pool) and under autocast (the op bodies run with autocast off; bf16/fp16
+inputs are cast to float32 on load; outputs are float32). There are no fp64 kernels: ``sigkit.spectral`` runs
 float64 inputs on its pure-torch reference whatever the backend, and these functions refuse them.
 On CPU the kernels run only under ``TRITON_INTERPRET=1``.
 

@@ -355,14 +355,13 @@ def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.
         sorted by time then pixel index; the inputs are not modified.
 
     >>> import numpy as np
-    >>> u = np.log(np.array([[np.e]]) + 1e-3)                # one pixel, +1 in log intensity over 1 s
-    >>> u0 = np.log(np.ones(1) + 1e-3)
+    >>> u, u0 = np.array([[0.8]]), np.zeros(1)               # one pixel, log intensity 0 -> 0.8 over 1 s
     >>> st = np.repeat(u0[None], 9, 0); st[1] = st[8] = 0.0  # at rest, reference taken at t = 0
     >>> prm = np.zeros(17); prm[11], prm[12], prm[16] = 0.125, 64, 0.25   # C = 0.25, ideal pixel
     >>> t, x, y, p, *_ = simulate_pixels(u, u0, np.array([0.0, 1.0]), np.full(1, .25), np.full(1, .25), np.zeros(1),
     ...                               st, np.zeros(1, np.uint8), prm, False, 0, False)
-    >>> p.tolist(), t.tolist()                             # crossings at 1/4, 1/2, 3/4 of the ramp
-    ([1, 1, 1], [250000, 500000, 750000])
+    >>> p.tolist(), t.tolist()                             # crossings of 0.25, 0.5, 0.75
+    ([1, 1, 1], [312500, 625000, 937500])
     """
     T, N = u.shape
     n_blk = max(1, -(-N // block))

@@ -22,6 +22,7 @@ The simulator is vectorised over pixels in torch (CPU or GPU) and steps through 
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import warnings
 from dataclasses import dataclass, fields, replace
@@ -617,8 +618,9 @@ def _merge_sorted_parts(parts: list, width: int) -> tuple[np.ndarray, np.ndarray
 
 
 BACKENDS = ("auto", "torch", "numba", "triton")
-#: pixels per Triton program (``bench/events_sim.py --triton-blocks`` compares choices)
-TRITON_BLOCK = 128
+#: pixels per Triton program: 32 was the fastest with the bandwidth model on an H200 (32/64/128 compared
+#: by ``bench/events_sim.py --triton-blocks``, docs/benchmarks.md)
+TRITON_BLOCK = 32
 _warned_numba = False
 
 
@@ -632,20 +634,26 @@ def numba_available() -> bool:
 
 
 def auto_backend(device: str | torch.device, dtype: torch.dtype = torch.float32) -> str:
-    """The back end ``backend="auto"`` picks: ``"numba"`` on CPU (the torch reference, with a warning,
-    if numba is not installed), the torch reference on other devices.
+    """The back end ``backend="auto"`` picks: ``"numba"`` on CPU (the torch reference, with a warning, if
+    numba is not installed); on CUDA the fused Triton kernel for float32 state (validated against the
+    reference and timed on an H200, ``docs/benchmarks.md``), the torch reference for float64 or without Triton.
 
     >>> auto_backend("cpu") in ("numba", "torch")
     True
+    >>> auto_backend("cuda", torch.float64)
+    'torch'
     """
     global _warned_numba
-    if torch.device(device).type == "cpu":
+    dev = torch.device(device)
+    if dev.type == "cpu":
         if numba_available():
             return "numba"
         if not _warned_numba:
             warnings.warn("numba is not installed: the event simulator uses its torch reference on the CPU, "
                           "which is ~50x slower; `pip install numba` for the fast CPU back end", stacklevel=3)
             _warned_numba = True
+    elif dev.type == "cuda" and dtype == torch.float32 and importlib.util.find_spec("triton") is not None:
+        return "triton"
     return "torch"
 
 

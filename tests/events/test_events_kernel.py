@@ -11,7 +11,9 @@ import pytest
 pytest.importorskip("triton")
 
 
-def test_kernel_matches_reference_in_interpreter():
+def test_kernel_matches_reference_in_interpreter(device):
+    if device.type != "cpu":
+        pytest.skip("the CPU run checks the kernel in Triton's interpreter; with --device cuda the compiled kernel is tested")
     env = dict(os.environ, TRITON_INTERPRET="1", PYTHONWARNINGS="ignore")
     script = Path(__file__).with_name("events_kernel_cases.py")
     res = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)

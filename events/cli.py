@@ -59,6 +59,8 @@ def _simulate_main(argv: list[str]) -> int:
     p.add_argument("--no-bandwidth", action="store_true", help="ideal pixel (no bandwidth model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "numba", "triton"],
+                   help="simulator back end (auto: numba on CPU, Triton on CUDA; all give the same events)")
     a = p.parse_args(argv)
     over = {"seed": a.seed}
     if a.no_bandwidth:
@@ -71,7 +73,7 @@ def _simulate_main(argv: list[str]) -> int:
 
     def one(job):
         frames, ts = job.data
-        return simulate(frames, ts, cfg, device=device)
+        return simulate(frames, ts, cfg, device=device, backend=a.backend)
 
     def save(ev, path: Path):
         evio.write(path, ev, layout=a.format)

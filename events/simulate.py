@@ -1,11 +1,15 @@
 """Frames -> events: the pixel bandwidth model, exact crossing times, refractory, leak and shot noise.
 
-The simulator is vectorised over pixels in torch (CPU or GPU) and steps through time:
+:class:`Simulator` is the reference, vectorised over pixels in torch (CPU or GPU); two back ends compute
+the same events faster: compiled per-pixel loops with numba on the CPU (:mod:`sigkit.events.sim_numba`,
+bit-identical to the reference in float64) and a fused Triton kernel on CUDA
+(:mod:`sigkit.kernels.events_sim`, float32).  The model, stepping through time:
 
 * the input is linear intensity ``it >= 0`` per frame; between frames the log intensity
   ``u = log(it + b)`` is taken as linear (this is the frame interpolation for slow input), and each
-  frame interval is cut into adaptive sub-steps so that no pixel's input or filter lag moves by more
-  than ``substep_fraction`` of a threshold in one sub-step (fast changes are not aliased);
+  pixel cuts each frame interval into its own adaptive sub-steps, so that its input or filter lag moves
+  by at most ``substep_fraction`` of a threshold per sub-step (fast changes are not aliased; a pixel's
+  events never depend on the rest of the frame);
 * per sub-step the bandwidth cascade of :mod:`sigkit.events.pixel` gives the source-follower output
   ``L_sf`` and the differencing-amplifier output ``L_diff`` at its end; both are linear inside it;
 * a pixel's change signal since its last reset at ``t_r`` is (improved ESIM)
@@ -18,7 +22,10 @@ The simulator is vectorised over pixels in torch (CPU or GPU) and steps through 
 * thresholds have per-pixel mismatch ``N(C, threshold_sigma)`` clamped at 0.01 (frozen, by seed);
   leak rates a per-pixel log-normal spread (v2e's ``noise_rate_cov_decades``); shot noise is v2e's
   (rate ``shot_rate`` in the dark falling to a quarter at full white, split ON/OFF, scaled by
-  ``C_nominal / C_pixel``), drawn per sub-step as Poisson arrivals at uniform times.
+  ``C_nominal / C_pixel``), drawn per frame interval at the end frame's intensity as Poisson arrivals at
+  uniform times (in torch, for every back end: the same noise events for a seed);
+* the per-pixel random draws (mismatch, leak spread, initial refractory phases) are made on the CPU in
+  float64 whatever the device and dtype, so a seed gives the same sensor everywhere.
 """
 from __future__ import annotations
 
@@ -499,7 +506,7 @@ class Simulator:
             k1 = k0 + 1
             while k1 < min(k0 + 128, new_fr.shape[0]) and ts_all[k1 + 1] - ts_all[k0] <= max_chunk_s:
                 k1 += 1
-            u = torch.log(new_fr[k0:k1].reshape(k1 - k0, -1).to(self.dtype) + self.config.black_level)
+            u = torch.log_(new_fr[k0:k1].reshape(k1 - k0, -1).to(self.dtype) + self.config.black_level)
             # event buffer guess: the last chunk's events per pixel and frame (blocks that overflow are rerun)
             per_pixel = int(min(64, 4 + 1.5 * (k1 - k0) * getattr(self, "_numba_rate", 0.2)))
             t_us, x, y, pol, state, pending = simulate_pixels(

@@ -61,3 +61,17 @@ def test_convert_and_vpr(tmp_path, capsys):
 
 def test_unknown_command(capsys):
     assert sigkit_main(["events", "dance"]) == 2
+
+
+def test_simulate_backend_option(video, tmp_path):
+    base = ["events", "simulate", str(video), "--camera", "dvs128", "--preset", "clean", "--keep-size", "--device", "cpu",
+            "-q", "--pattern", "clip.avi"]
+    outs = {}
+    for backend in ("torch", "auto"):
+        out = tmp_path / backend
+        assert sigkit_main(base[:3] + [str(out)] + base[3:] + ["--backend", backend]) == 0
+        outs[backend] = read(out / "clip.h5")
+    # float32 simulators: the torch reference in float32, numba (auto on CPU) in float64 arithmetic
+    assert len(outs["torch"]) > 100 and abs(len(outs["torch"]) - len(outs["auto"])) <= 0.01 * len(outs["torch"])
+    with pytest.raises(SystemExit):
+        sigkit_main(base[:3] + [str(tmp_path / "x")] + base[3:] + ["--backend", "cuda"])

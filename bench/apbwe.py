@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-cpu", action="store_true")
     p.add_argument("--cpu-rates", default="16000")
     p.add_argument("--cpu-threads", default=f"1,{os.cpu_count()}")
-    p.add_argument("--gpu-variants", default="eager_tf32,compile_bf16,sigkit_fast,sigkit_fast_triton_stft")
+    p.add_argument("--gpu-variants", default="eager_tf32,compile_bf16,sigkit_fast,sigkit_fast2")
     p.add_argument(
         "--cpu-variants", default="compile_gen_fp32,sigkit_cpu,eager_bf16,time_major_fp32,time_major_bf16"
     )

@@ -1,9 +1,9 @@
 """AP-BWE: speech bandwidth extension with parallel amplitude and phase prediction (Lu et al., TASLP 2024).
 
 ``APBWE`` (inference) and ``APBWEGenerator`` import without Lightning; ``APBWEModule`` and
-``VCTKDataModule`` (training) are imported on first use.
+``VCTKDataModule`` (training) and ``FastAPBWE`` (the compiled GPU inference path) are imported on first use.
 
->>> from sigkit.audio.apbwe import APBWE, APBWEGenerator, APBWEModule, VCTKDataModule
+>>> from sigkit.audio.apbwe import APBWE, APBWEGenerator, APBWEModule, FastAPBWE, VCTKDataModule
 """
 
 from sigkit.audio.apbwe.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
@@ -15,6 +15,7 @@ __all__ = [
     "APBWEGenerator",
     "APBWEModule",
     "ConvNeXtBlock",
+    "FastAPBWE",
     "MultiPeriodDiscriminator",
     "MultiResolutionDiscriminator",
     "VCTKDataModule",
@@ -27,6 +28,10 @@ def __getattr__(name: str):
         from sigkit.audio.apbwe.module import APBWEModule
 
         return APBWEModule
+    if name == "FastAPBWE":
+        from sigkit.audio.apbwe.fast import FastAPBWE
+
+        return FastAPBWE
     if name == "VCTKDataModule":
         from sigkit.audio.apbwe.data import VCTKDataModule
 

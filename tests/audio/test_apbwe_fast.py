@@ -91,3 +91,14 @@ class TestFastAPBWE:
             fast(torch.randn(8000))
         with pytest.raises(ValueError, match="shorter than one STFT frame"):
             fast(torch.randn(1, 400))
+
+
+def test_apbwe_fast_is_the_models_fast_path(gen, wave):
+    from sigkit.audio.apbwe.infer import APBWE
+
+    model = APBWE(gen, sr_in=8000, sr_out=16000)
+    with torch.inference_mode():
+        a = model.fast(compile=False)(wave)
+        b = FastAPBWE(gen, SPEC, compile=False)(wave)
+    torch.testing.assert_close(a, b)
+    assert model.fast(compile=False).precision == {"trunk": "bf16", "pre": "bf16", "heads": "fp32", "gelu": "fused"}

@@ -244,7 +244,8 @@ class FastAPBWE:
         generator: the trained :class:`~sigkit.audio.apbwe.model.APBWEGenerator`.
         spec: its STFT (``STFTSpec(1024, 80, 320)`` official; hann window, centred, reflect).
         trunk, pre, heads: precision (``"bf16"`` or ``"fp32"``) of the ConvNeXt blocks' matrix products,
-            of the input convolutions and of the output projections.
+            of the input convolutions and of the output projections (``"fp32"`` products use TF32 tensor
+            cores on CUDA, enabled only while this path runs).
         gelu: ``"fused"`` (GELU's tanh form in the first pointwise product's epilogue,
             :func:`linear_gelu_tanh`) or ``"exact"`` (erf GELU as the official model, a separate pass).
         compile: compile ``front``/``layer``/``back`` with ``torch.compile(mode=compile_mode)``.
@@ -254,7 +255,7 @@ class FastAPBWE:
         cuda_graph: on CUDA, capture the whole pipeline once per input shape and replay it.
 
     Shapes: ``(B, T)`` float -> ``(B, T)`` float32 on the same device. The first call for a new shape
-    compiles and captures (tens of seconds on CUDA); later calls replay. The CUDA-graph output buffer is
+    compiles and captures (7-17 s on an H200); later calls replay. The CUDA-graph output buffer is
     reused: the returned tensor is overwritten by the next call of the same shape (clone it to keep it).
     """
 

@@ -240,7 +240,6 @@ def _check_nola(n_fft: int, hop: int, win: int, window: str, center: bool, T: in
         )
 
 
-
 # ------------------------------------------------------------------------------------ launchers
 # Block shapes, from the H200 sweeps of 2026-11-27 (bench/spectral.py --tune; docs/benchmarks.md):
 # "split" / "mel_split" (bins BF, frames BT, samples BK, num_warps, num_stages) of the dense kernels;
@@ -270,6 +269,8 @@ def _fft_tile_shape(kind: str, ft: dict) -> tuple[int, int, int]:
     if kind == "fft":
         return (8, 8, 2) if size <= 1024 else (max(1, 4096 // size), 4, 2)
     return max(1, 1024 // size), 4, 2
+
+
 # Which DFT the analysis ops use: the dense one-GEMM DFT over the window's support while
 # n_fft < FFT_MIN_NFFT or win <= DENSE_MAX_WIN, the two-level (Cooley-Tukey) DFT otherwise. The
 # two-level one measured faster than the dense one at every benchmark geometry (n_fft 400-2048,

@@ -27,16 +27,15 @@ ops call when ``backend`` resolves to ``"triton"``.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import math
-import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 import triton
 from sigkit.kernels import _spectral_triton as K
+from sigkit.kernels.device_cache import device_constant
 
 __all__ = ["spectrogram", "amp_phase", "from_amp_phase", "mel_spectrogram", "log_mel"]
 
@@ -65,48 +64,13 @@ def _geom(n_fft: int, hop: int, win: int, center: bool, pad_mode: str, L: int) -
 
 
 # ------------------------------------------------------------------------------------ constants
-# The DFT bases and windows are built once per (geometry, device) and cached. On CUDA they are uploaded
-# from a helper thread on its own stream: allocations there never land in a CUDA-graph memory pool
-# (torch.compile's cudagraph trees route the *calling thread's* allocations to the graph pool during
-# warm-up, and may later hand that memory to other tensors, which silently corrupted cached tables),
-# and the upload is never recorded into a capture (a pageable host-to-device copy cannot be captured).
-_CONSTS: dict[tuple, dict] = {}
-_CONSTS_LOCK = threading.Lock()
-_UPLOADER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigkit-spectral-tables")
-
-
-def _upload(host: dict, device: torch.device) -> dict:
-    """Copy the tensors of ``host`` to ``device`` on a private stream and wait for the copies."""
-    with torch.cuda.device(device):
-        stream = torch.cuda.Stream(device)
-        with torch.cuda.stream(stream):
-            out = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in host.items()}
-        stream.synchronize()
-    return out
+# The DFT bases and windows are built once per (geometry, device) and cached, capture-safe
+# (see sigkit.kernels.device_cache: uploaded outside any CUDA-graph capture and memory pool).
 
 
 def _device_consts(name: str, build: Callable[..., dict], *key) -> dict:
-    """``build(*key[:-1])`` (a dict of CPU float32 tensors and ints) on device ``key[-1]``, cached forever.
-
-    Capture-safe: a first call inside ``torch.cuda.graph`` / ``torch.compile(mode="reduce-overhead")``
-    builds the tables outside the capture and outside its memory pool (see above). Entries are never
-    evicted, since a captured graph keeps pointing at them (a few hundred KB per STFT geometry).
-    """
-    device = key[-1]
-    ck = (name, *key)
-    hit = _CONSTS.get(ck)
-    if hit is not None:
-        return hit
-    with _CONSTS_LOCK:
-        hit = _CONSTS.get(ck)
-        if hit is None:
-            host = build(*key[:-1])
-            if device.type == "cuda":
-                hit = _UPLOADER.submit(_upload, host, device).result()
-            else:
-                hit = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in host.items()}
-            _CONSTS[ck] = hit
-    return hit
+    """``build(*key[:-1])`` (a dict of CPU float32 tensors and ints) on device ``key[-1]``, cached forever."""
+    return device_constant((name, *key[:-1]), lambda: build(*key[:-1]), key[-1])
 
 
 def _window64(win: int, window: str) -> torch.Tensor:

@@ -7,6 +7,7 @@ import math
 import torch
 
 from sigkit.errors import InputError
+from sigkit.kernels.device_cache import device_constant
 from sigkit.spectral import _backend
 from sigkit.spectral.spec import STFTSpec
 from sigkit.spectral.transforms import _check_wave, spectrogram
@@ -53,9 +54,9 @@ def _mel_filterbank64(sr: float, n_fft: int, n_mels: int, fmin: float, fmax: flo
     return weights
 
 
-@functools.lru_cache(maxsize=128)
 def _mel_filterbank_cached(sr, n_fft, n_mels, fmin, fmax, htk, norm, device, dtype):
-    return _mel_filterbank64(sr, n_fft, n_mels, fmin, fmax, htk, norm).to(device=device, dtype=dtype)
+    key = ("mel_filterbank", sr, n_fft, n_mels, fmin, fmax, htk, norm, dtype)
+    return device_constant(key, lambda: _mel_filterbank64(sr, n_fft, n_mels, fmin, fmax, htk, norm).to(dtype), device)
 
 
 def mel_filterbank(
@@ -128,7 +129,7 @@ def mel_spectrogram(
     _check_wave(x, spec)
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     fb = mel_filterbank(sr, spec.n_fft, n_mels, fmin, fmax, htk, norm, x.device, dtype)
-    if power in (1.0, 2.0) and _backend.use_triton(backend, x):
+    if power in (1.0, 2.0) and _backend.use_triton(backend, x, op="mel_spectrogram", spec=spec):
         return _backend.kernels().mel_spectrogram(x, spec, fb, power=power)
     return torch.matmul(fb, spectrogram(x, spec, power=power, backend="reference"))
 
@@ -198,7 +199,7 @@ def log_mel(
         raise InputError(f"log_mel: mode must be one of {LOG_MODES}, got {mode!r}")
     if mode == "natural" and eps <= 0:
         raise InputError(f"log_mel: eps must be positive, got {eps}")
-    if power in (1.0, 2.0) and _backend.use_triton(backend, x):
+    if power in (1.0, 2.0) and _backend.use_triton(backend, x, op="log_mel", spec=spec):
         _check_wave(x, spec)
         dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
         fb = mel_filterbank(sr, spec.n_fft, n_mels, fmin, fmax, htk, norm, x.device, dtype)
@@ -209,13 +210,16 @@ def log_mel(
     return _log_mel_from_mel(mel, mode, top_db, eps)
 
 
-@functools.lru_cache(maxsize=32)
 def _dct_matrix(n_mfcc: int, n_mels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return device_constant(("dct", n_mfcc, n_mels, dtype), lambda: _dct_matrix_host(n_mfcc, n_mels).to(dtype), device)
+
+
+def _dct_matrix_host(n_mfcc: int, n_mels: int) -> torch.Tensor:
     n = torch.arange(n_mels, dtype=torch.float64)
     k = torch.arange(n_mfcc, dtype=torch.float64)[:, None]
     basis = torch.cos(math.pi / n_mels * (n + 0.5) * k) * math.sqrt(2.0 / n_mels)
     basis[0] /= math.sqrt(2.0)
-    return basis.to(device=device, dtype=dtype)
+    return basis
 
 
 def mfcc(

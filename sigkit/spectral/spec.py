@@ -1,12 +1,12 @@
 """The STFT's parameters as one frozen value, and the cached windows built from it."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
 
 from sigkit.errors import InputError
+from sigkit.kernels.device_cache import device_constant
 
 WINDOWS = ("hann", "hamming", "blackman", "rect")
 PAD_MODES = ("reflect", "constant")
@@ -79,17 +79,22 @@ class STFTSpec:
         return _padded_window(self.window, self.win, self.n_fft, torch.device(device), dtype)
 
 
-@functools.lru_cache(maxsize=128)
 def _window(kind: str, win: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     # Built directly in ``dtype`` (not cast from float64) so that results equal torch.stft's with
-    # ``torch.hann_window(win)`` bit for bit.
+    # ``torch.hann_window(win)`` bit for bit; cached capture-safe (a first call may come inside a CUDA graph).
+    return device_constant(("window", kind, win, dtype), lambda: _window_host(kind, win, dtype), device)
+
+
+def _window_host(kind: str, win: int, dtype: torch.dtype) -> torch.Tensor:
     if kind == "rect":
-        return torch.ones(win, dtype=dtype, device=device)
-    return getattr(torch, f"{kind}_window")(win, periodic=True, dtype=dtype, device=device)
+        return torch.ones(win, dtype=dtype)
+    return getattr(torch, f"{kind}_window")(win, periodic=True, dtype=dtype)
 
 
-@functools.lru_cache(maxsize=128)
 def _padded_window(kind: str, win: int, n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    w = _window(kind, win, device, dtype)
     left = (n_fft - win) // 2
-    return torch.nn.functional.pad(w, (left, n_fft - win - left))
+    return device_constant(
+        ("padded_window", kind, win, n_fft, dtype),
+        lambda: torch.nn.functional.pad(_window_host(kind, win, dtype), (left, n_fft - win - left)),
+        device,
+    )

@@ -125,7 +125,7 @@ def spectrogram(x: torch.Tensor, spec: STFTSpec, power: float = 2.0, backend: st
     _check_wave(x, spec)
     if power <= 0:
         raise InputError(f"spectrogram: power must be positive, got {power}")
-    if power in (1.0, 2.0) and _backend.use_triton(backend, x):
+    if power in (1.0, 2.0) and _backend.use_triton(backend, x, op="spectrogram", spec=spec):
         return _backend.kernels().spectrogram(x, spec, power=power)
     mag = stft(x, spec).abs()
     return mag.square() if power == 2.0 else mag if power == 1.0 else mag.pow(power)
@@ -154,7 +154,7 @@ def amp_phase(
         (torch.Size([2, 513, 101]), torch.Size([2, 513, 101]))
     """
     _check_wave(x, spec)
-    if _backend.use_triton(backend, x):
+    if _backend.use_triton(backend, x, op="amp_phase", spec=spec):
         return _backend.kernels().amp_phase(x, spec, eps=eps)
     X = stft(x, spec)
     return torch.log(X.abs() + eps), torch.angle(X)
@@ -194,7 +194,7 @@ def from_amp_phase(
         raise InputError(f"from_amp_phase: log_amp {tuple(log_amp.shape)} and phase {tuple(phase.shape)} differ")
     if log_amp.dim() < 2 or log_amp.shape[-2] != spec.n_bins:
         raise InputError(f"from_amp_phase: expected (..., {spec.n_bins}, frames), got {tuple(log_amp.shape)}")
-    if _backend.use_triton(backend, log_amp, phase):
+    if _backend.use_triton(backend, log_amp, phase, op="from_amp_phase", spec=spec):
         return _backend.kernels().from_amp_phase(log_amp, phase, spec, length=length)
     dtype = _compute_dtype(log_amp)
     X = torch.polar(torch.exp(log_amp.to(dtype)), phase.to(dtype))

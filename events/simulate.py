@@ -240,7 +240,11 @@ class Simulator:
     # ----------------------------------------------------------------- stepping
     def step(self, frame: torch.Tensor, t: float) -> Events:
         """Advance to linear-intensity ``frame`` ``(H, W)`` at ``t`` seconds; returns the new events."""
-        return self._to_events(self._step(frame, t))
+        t0 = self.t_last
+        out = self._step(frame, t)
+        if self.config.shot_rate > 0:
+            self._shot_noise_frames(torch.as_tensor(frame, device=self.device)[None], np.array([t0, float(t)]), out)
+        return self._to_events(out)
 
     def _substeps(self, u1: torch.Tensor, h_all: float) -> torch.Tensor:
         """Per-pixel number of sub-steps ``(N,)`` int64 for the interval to log input ``u1``.
@@ -300,8 +304,6 @@ class Simulator:
             self._events_in(ta, tb, h, act, self.l_sf, sf_b, self.l_diff, d_b, out)
             self.u, self.l_sf, self.l_diff = ub, sf_b, d_b
         self.n_substeps += nmax
-        if c.shot_rate > 0:
-            self._shot_noise(t0, t, u1, out)
         self.u, self.t_last = u1, float(t)
         return out
 
@@ -411,20 +413,22 @@ class Simulator:
             side = torch.where(beyond, torch.ones_like(side), torch.where(inside, -torch.ones_like(side), side))
         return b
 
-    def _shot_noise(self, ta: float, tb: float, u_b: torch.Tensor, out: list) -> None:
-        c = self.config
-        it = (torch.exp(u_b) - c.black_level).clamp(0, 1)
-        inten01 = ((255 * it + 20) / 275).clamp(max=1)
-        base = 0.5 * c.shot_rate * (1 - 0.75 * inten01) * (tb - ta)
-        for pol, cpix, cnom in ((1, self.c_on, c.threshold_on), (-1, self.c_off, c.threshold_off)):
-            lam = base * (cnom / cpix)
-            k = torch.poisson(lam, generator=self._gen)
-            idx = _nonzero(k > 0)
-            if idx.numel():
-                idx = torch.repeat_interleave(idx, _take(k, idx).long())
-                tt = ta + (tb - ta) * torch.rand(idx.numel(), generator=self._gen, device=self.device,
-                                                 dtype=torch.float64)
-                out.append((tt, idx, torch.full_like(idx, pol, dtype=torch.int8)))
+    def _insert_sorted(self, ev: Events, extra: list) -> Events:
+        """``ev`` (sorted) with the events of ``extra`` (``(t_s, pixel, p)`` tensors) inserted in the order
+        :meth:`_to_events` gives ``[ev's events] + extra``: by microsecond, then pixel, ``ev`` first on ties."""
+        if not extra:
+            return ev
+        n = self.height * self.width
+        t = torch.cat([o[0] for o in extra]).cpu()
+        tus = torch.round(t * 1e6).to(torch.int64).numpy()
+        idx = torch.cat([o[1] for o in extra]).cpu().numpy().astype(np.int64)
+        p = torch.cat([o[2] for o in extra]).cpu().numpy()
+        key = tus * n + idx
+        o = np.argsort(key, kind="stable")
+        at = np.searchsorted(ev.t * n + (ev.y.astype(np.int64) * self.width + ev.x), key[o], side="right")
+        return Events(np.insert(ev.t, at, tus[o]), np.insert(ev.x, at, (idx[o] % self.width).astype(np.int16)),
+                      np.insert(ev.y, at, (idx[o] // self.width).astype(np.int16)), np.insert(ev.p, at, p[o]),
+                      self.height, self.width)
 
     def _to_events(self, out: list) -> Events:
         if not out:
@@ -460,13 +464,22 @@ class Simulator:
             start = 1
         elif not ts[0] > self.t_last:
             raise InputError(f"timestamps must increase: {ts[0]} after the simulator's last frame at {self.t_last}")
+        t_first = self.t_last
         if backend == "triton":
-            return self._to_events(self._run_triton(fr, ts, start))
-        if backend == "numba":
-            return self._run_numba(fr, ts, start)
-        out: list = []
-        for k in range(start, fr.shape[0]):
-            out += self._step(fr[k], float(ts[k]))
+            out = self._run_triton(fr, ts, start)
+        elif backend == "numba":
+            ev = self._run_numba(fr, ts, start)
+            if not self.config.shot_rate > 0:
+                return ev
+            noise: list = []
+            self._shot_noise_frames(fr[start:], np.concatenate([[t_first], ts[start:]]), noise)
+            return self._insert_sorted(ev, noise)
+        else:
+            out = []
+            for k in range(start, fr.shape[0]):
+                out += self._step(fr[k], float(ts[k]))
+        if self.config.shot_rate > 0:         # shot noise never touches the pixel state: drawn alike for every back end
+            self._shot_noise_frames(fr[start:], np.concatenate([[t_first], ts[start:]]), out)
         return self._to_events(out)
 
     def _numba_params(self) -> tuple[np.ndarray, int]:
@@ -497,7 +510,6 @@ class Simulator:
         u_last = self.u.contiguous()
         new_fr = fr[start:]
         ts_all = np.concatenate([[self.t_last], ts[start:]])
-        noise: list = []
         parts: list = []
         k0 = 0
         n_pix = self.height * self.width
@@ -514,8 +526,6 @@ class Simulator:
                 bool(self.config.bandwidth_model), mode, self.model_reset, width=self.width, per_pixel=per_pixel)
             self._numba_rate = len(t_us) / (max(1, n_pix) * (k1 - k0))
             parts.append((t_us, x, y, pol))
-            if self.config.shot_rate > 0:
-                self._shot_noise_frames(new_fr[k0:k1], ts_all[k0:k1 + 1], noise)
             u_last = u[-1].contiguous()
             self.n_substeps += k1 - k0
             k0 = k1
@@ -528,10 +538,6 @@ class Simulator:
         self.pending = torch.from_numpy(pending.astype(bool))
         self.t_last = float(ts_all[-1])
         t_us, x, y, pol = _merge_sorted_parts(parts, self.width)
-        if noise:                                   # shot noise: the general (stable) sort
-            pix = torch.from_numpy(y.astype(np.int64) * self.width + x)
-            noise = [(torch.from_numpy(t_us).double() * 1e-6, pix, torch.from_numpy(pol))] + noise
-            return self._to_events(noise)
         return Events(t_us, x, y, pol, self.height, self.width)
 
     def _kernel_params(self) -> dict:
@@ -582,8 +588,6 @@ class Simulator:
                                        capacity=cap, block=TRITON_BLOCK)
             self._triton_rate = len(t) / (max(1, u.shape[1]) * (k1 - k0))
             out.append((t, idx.long(), p))
-            if self.config.shot_rate > 0:
-                self._shot_noise_frames(new_fr[k0:k1], ts_all[k0:k1 + 1], out)
             self.n_substeps += k1 - k0
             k0 = k1
         self.u, self.l_sf, self.l_diff = state["u"], state["l_sf"], state["l_diff"]
@@ -594,12 +598,36 @@ class Simulator:
         self.t_last = float(ts_all[-1])
         return out
 
-    def _shot_noise_frames(self, frames: torch.Tensor, ts: np.ndarray, out: list) -> None:
-        """Shot noise for frame intervals ``ts[i] -> ts[i+1]`` at the end frames' intensity (Triton path)."""
-        for k in range(frames.shape[0]):
-            u = torch.log(frames[k].reshape(-1).to(self.dtype) + self.config.black_level)
-            self._shot_noise(float(ts[k]), float(ts[k + 1]), u, out)
+    def _shot_noise_frames(self, frames: torch.Tensor, ts: np.ndarray, out: list, block: int = 128) -> None:
+        """v2e's shot noise for the frame intervals ``ts[k] -> ts[k+1]`` (``frames[k]`` ends interval ``k``).
 
+        The rate is piecewise constant: ``0.5 shot_rate (1 - 0.75 inten01) C_nom / C_pix`` per polarity
+        in interval ``k``, ``inten01 = (255 it + 20) / 275`` (at most 1) at the end frame's intensity.  Per
+        ``block`` frames it is drawn by thinning: Poisson arrivals at the largest rate (``inten01 = 0``)
+        with uniform times, each kept with probability ``1 - 0.75 inten01`` of its interval — one
+        Poisson draw per pixel and block instead of one per pixel and frame."""
+        c = self.config
+        ts_all = torch.as_tensor(np.asarray(ts, dtype=np.float64), device=self.device)
+        for k0 in range(0, frames.shape[0], block):
+            k1 = min(k0 + block, frames.shape[0])
+            flat = frames[k0:k1].reshape(k1 - k0, -1)
+            ta, tb = float(ts[k0]), float(ts[k1])
+            for pol, cpix, cnom in ((1, self.c_on, c.threshold_on), (-1, self.c_off, c.threshold_off)):
+                r_max = (0.5 * c.shot_rate * (cnom / cpix)).to(torch.float64)          # (N,) events/s
+                n = torch.poisson(r_max * (tb - ta), generator=self._gen)
+                idx = _nonzero(n > 0)
+                if not idx.numel():
+                    continue
+                idx = torch.repeat_interleave(idx, _take(n, idx).long())
+                tt = ta + (tb - ta) * torch.rand(idx.numel(), generator=self._gen, device=self.device, dtype=torch.float64)
+                k = (torch.searchsorted(ts_all[k0:k1 + 1].contiguous(), tt, right=True) - 1).clamp(0, k1 - k0 - 1)
+                u = torch.log(flat[k, idx].to(self.dtype) + c.black_level)
+                it = (torch.exp(u) - c.black_level).clamp(0, 1)
+                inten01 = ((255 * it + 20) / 275).clamp(max=1)
+                keep = _nonzero(torch.rand(idx.numel(), generator=self._gen, device=self.device, dtype=torch.float64)
+                                < 1 - 0.75 * inten01.to(torch.float64))
+                out.append((_take(tt, keep), _take(idx, keep), torch.full((keep.numel(),), pol, dtype=torch.int8,
+                                                                          device=self.device)))
 
 def _merge_sorted_parts(parts: list, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Concatenate consecutive chunks' ``(t_us, x, y, p)``, each sorted by (time, pixel index), into one such order.

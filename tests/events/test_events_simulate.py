@@ -128,6 +128,17 @@ class TestNoise:
         mean_b = rate * 0.25 * H * W * dur
         assert abs(len(bright) - mean_b) < 4 * math.sqrt(mean_b)
 
+    def test_shot_noise_rate_follows_each_interval(self):
+        # dark in the first second, full white in the second: the thinned arrivals follow the interval's rate
+        H, W, rate = 16, 16, 40.0
+        fr = torch.zeros(3, H, W, dtype=torch.float64)
+        fr[2] = 1.0
+        cfg = SimConfig(bandwidth_model=False, shot_rate=rate, threshold_on=50.0, threshold_off=50.0)  # noise only
+        ev = simulate(fr, [0.0, 1.0, 2.0], cfg)
+        dark, bright = rate * (1 - 0.75 * 20 / 275) * H * W, rate * 0.25 * H * W
+        n_dark, n_bright = int((ev.t < 1_000_000).sum()), int((ev.t >= 1_000_000).sum())
+        assert abs(n_dark - dark) < 4 * math.sqrt(dark) and abs(n_bright - bright) < 4 * math.sqrt(bright)
+
     def test_threshold_mismatch_statistics(self):
         sim = Simulator(SimConfig(threshold_on=0.3, threshold_sigma=0.05), 64, 64)
         c = sim.c_on.double()

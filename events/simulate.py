@@ -22,8 +22,9 @@ bit-identical to the reference in float64) and a fused Triton kernel on CUDA
 * thresholds have per-pixel mismatch ``N(C, threshold_sigma)`` clamped at 0.01 (frozen, by seed);
   leak rates a per-pixel log-normal spread (v2e's ``noise_rate_cov_decades``); shot noise is v2e's
   (rate ``shot_rate`` in the dark falling to a quarter at full white, split ON/OFF, scaled by
-  ``C_nominal / C_pixel``), drawn per frame interval at the end frame's intensity as Poisson arrivals at
-  uniform times (in torch, for every back end: the same noise events for a seed);
+  ``C_nominal / C_pixel``), piecewise constant at each frame interval's end intensity, drawn by
+  thinning Poisson arrivals (in torch after the pixel simulation, alike for every back end: the same
+  noise events for a seed and the same grouping of frames into ``run`` calls);
 * the per-pixel random draws (mismatch, leak spread, initial refractory phases) are made on the CPU in
   float64 whatever the device and dtype, so a seed gives the same sensor everywhere.
 """

@@ -1,6 +1,6 @@
 """Event-simulator throughput: input frames/s, events/s and the real-time factor at 1 kHz input.
 
-    python bench/events_sim.py --device cuda --sizes 346x260,640x480,1280x720 --seconds 0.1
+    python bench/events_sim.py --device cuda --sizes 346x260,640x480,1280x720 --seconds 0.1 --repeat 3   # auto (triton) + torch
     python bench/events_sim.py --device cpu --threads 2 --backends numba,torch --sizes 346x260 --seconds 0.05
 
 The input is a smooth texture sliding at 200 px/s sampled at ``--fps`` (1 kHz): ``seconds * fps``
@@ -69,7 +69,8 @@ def main() -> None:
     p.add_argument("--sizes", default="346x260,640x480,1280x720")
     p.add_argument("--seconds", type=float, default=0.1)
     p.add_argument("--fps", type=float, default=1000.0)
-    p.add_argument("--backends", default="torch", help="comma-separated: torch, numba, triton")
+    p.add_argument("--backends", default="auto,torch",
+                   help="comma-separated: auto (numba on CPU, triton on CUDA), torch, numba, triton")
     p.add_argument("--bandwidth", default="off,on", help="comma-separated: off, on (the pixel bandwidth model)")
     p.add_argument("--repeat", type=int, default=1, help="runs per row; the median wall time is reported")
     p.add_argument("--triton-blocks", default="", help="comma-separated pixels per Triton program to compare (e.g. 32,64,128)")
@@ -86,6 +87,7 @@ def main() -> None:
         w, h = (int(v) for v in size.split("x"))
         runs = []
         for backend in a.backends.split(","):
+            backend = sim_mod.auto_backend(a.device) if backend == "auto" else backend
             blocks = [int(b) for b in a.triton_blocks.split(",") if b] if backend == "triton" else []
             runs += [(backend, b) for b in blocks] or [(backend, None)]
         for backend, block in runs:

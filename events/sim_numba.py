@@ -136,10 +136,14 @@ def _illinois(A, B, cc, s0, w, lo, hi, level, up):
 
 
 @njit(**_JIT)
-def _pixel(i, u, u_prev, ts, con, coff, g, st_in, pend_in, st_out, pend_out, prm, bandwidth, pr_mode, reset,
-           out_t, out_i, out_p, base, cap, cnt):
+def _pixel(i, u, u_prev, ts, con, coff, g, st_in, pend_in, st_out, pend_out, u_out, prm, bandwidth, pr_mode, reset,
+           lin, black32, out_t, out_i, out_p, base, cap, cnt):
     """Simulate pixel ``i`` over all frames; append its events at ``base + cnt``; return the new count
-    (a count past ``cap`` means the buffer was too small; -1: more than 1e5 events in one sub-step)."""
+    (a count past ``cap`` means the buffer was too small; -1: more than 1e5 events in one sub-step).
+
+    ``lin``: ``u`` holds float32 linear intensity and the log input ``float32(log(float32(it + b)))`` is
+    taken only where needed (ideal pixel): a frame whose intensity stays inside the thresholds'
+    linear-domain bounds (with a margin far above float32 rounding) needs no log at all."""
     black, w_sf, w_d, refr = prm[0], prm[8], prm[9], prm[10]
     step_c, max_sub, min_rate, w_lti, ring, cmin = prm[11], prm[12], prm[13], prm[14], prm[15], prm[16]
     y_pr, v_pr, y_sf, y_d = st_in[0, i], st_in[1, i], st_in[2, i], st_in[3, i]
@@ -147,11 +151,29 @@ def _pixel(i, u, u_prev, ts, con, coff, g, st_in, pend_in, st_out, pend_out, prm
     pend = pend_in[i] != 0
     u_cur = float(u_prev[i])
     t_prev = ts[0]
+    u_ok, x_last = True, np.float32(0.0)                  # lin: u_cur is stale until log(x_last) is taken
+    ref_cached, lo_x, hi_x, m = math.nan, 0.0, 0.0, 0.0
     for k in range(u.shape[0]):
         t_next = ts[k + 1]
         h_all = t_next - t_prev
+        if lin:
+            x32 = np.float32(np.float32(u[k, i]) + black32)
+            if not pend and t_ref <= t_prev and g == 0.0:
+                if ref_d != ref_cached:                     # the reference's thresholds as intensities
+                    m = 1e-6 * (1.0 + abs(ref_d) + max(con, coff))
+                    lo_x, hi_x, ref_cached = math.exp(ref_d - coff + m), math.exp(ref_d + con - m), ref_d
+                d0_in = (not u_ok) or (-coff + m < l_d - ref_d < con - m)
+                if d0_in and lo_x < float(x32) < hi_x:
+                    u_ok, x_last = False, x32
+                    t_prev = t_next
+                    continue
+            if not u_ok:
+                u_cur = float(np.float32(math.log(float(x_last))))
+                l_sf, l_d, u_ok = u_cur, u_cur, True
+            u1 = float(np.float32(math.log(float(x32))))
+        else:
+            u1 = float(u[k, i])
         u0 = u_cur
-        u1 = float(u[k, i])
         if not bandwidth and not pend and t_ref <= t_prev:
             # ideal pixel with its reference set: D(t) is linear over the whole frame interval, so when both
             # ends stay inside the thresholds by far more than rounding, no sub-step fires and the
@@ -269,6 +291,10 @@ def _pixel(i, u, u_prev, ts, con, coff, g, st_in, pend_in, st_out, pend_out, prm
                     ref_s = l_sf + ms * x
             u_cur, l_sf, l_d = ub, sf_b, d_b
         t_prev = t_next
+    if not u_ok:
+        u_cur = float(np.float32(math.log(float(x_last))))
+        l_sf, l_d = u_cur, u_cur
+    u_out[i] = u_cur
     st_out[0, i], st_out[1, i], st_out[2, i], st_out[3, i] = y_pr, v_pr, y_sf, y_d
     st_out[4, i], st_out[5, i], st_out[6, i], st_out[7, i], st_out[8, i] = l_sf, l_d, ref_d, ref_s, t_ref
     pend_out[i] = 1 if pend else 0
@@ -276,16 +302,16 @@ def _pixel(i, u, u_prev, ts, con, coff, g, st_in, pend_in, st_out, pend_out, prm
 
 
 @njit(parallel=True, **_JIT)
-def _run_blocks(blocks, u, u_prev, ts, c_on, c_off, g_leak, st_in, pend_in, st_out, pend_out, prm, bandwidth, pr_mode,
-                reset, block, cap, out_t, out_i, out_p, counts):
+def _run_blocks(blocks, u, u_prev, ts, c_on, c_off, g_leak, st_in, pend_in, st_out, pend_out, u_out, prm, bandwidth,
+                pr_mode, reset, lin, black32, block, cap, out_t, out_i, out_p, counts):
     """Blocks ``blocks[j]`` of ``block`` pixels each, in parallel; block ``j`` writes slots ``[j cap, (j+1) cap)``."""
     n_pix = u.shape[1]
     for j in prange(blocks.shape[0]):
         b = blocks[j]
         cnt = 0
         for i in range(b * block, min(n_pix, (b + 1) * block)):
-            cnt = _pixel(i, u, u_prev, ts, c_on[i], c_off[i], g_leak[i], st_in, pend_in, st_out, pend_out, prm,
-                         bandwidth, pr_mode, reset, out_t, out_i, out_p, j * cap, cap, cnt)
+            cnt = _pixel(i, u, u_prev, ts, c_on[i], c_off[i], g_leak[i], st_in, pend_in, st_out, pend_out, u_out, prm,
+                         bandwidth, pr_mode, reset, lin, black32, out_t, out_i, out_p, j * cap, cap, cnt)
             if cnt < 0:
                 break
         counts[j] = cnt
@@ -337,8 +363,9 @@ def _gather_sorted(out_t, out_i, out_p, starts, counts, width, lo, hi, parts):
 
 def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.ndarray, c_off: np.ndarray,
                     g_leak: np.ndarray, state: np.ndarray, pending: np.ndarray, params: np.ndarray, bandwidth: bool,
-                    pr_mode: int, reset: bool, width: int = 0, block: int = 256, per_pixel: int = 4
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                    pr_mode: int, reset: bool, width: int = 0, block: int = 256, per_pixel: int = 4,
+                    linear_black: float | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Simulate ``T`` input samples of ``N`` pixels from their current state.
 
     Args:
@@ -348,11 +375,14 @@ def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.
         state: ``(9, N)`` float64 rows :data:`STATE_ROWS`; pending: ``(N,)`` uint8 (reference due at ``t_ref``).
         params: ``(N_PARAMS,)`` float64 scalars; bandwidth / pr_mode / reset: the model's switches.
         width: sensor width (pixel ``i`` is at ``x = i % width, y = i // width``; 0: one row of ``N``).
+        linear_black: if given (ideal pixel only), ``u`` is float32 linear intensity and the log input
+            ``float32(log(float32(it + linear_black)))`` is taken inside, only for frames that need it.
         block: pixels per parallel task; per_pixel: first guess of events per pixel (buffer size; blocks
             that need more are rerun alone with a larger buffer).
     Returns:
-        ``(t_us, x, y, p, new_state, new_pending)``: int64 microseconds, int16 column and row, int8 +1/-1,
-        sorted by time then pixel index; the inputs are not modified.
+        ``(t_us, x, y, p, new_state, new_pending, u_last)``: int64 microseconds, int16 column and row, int8
+        +1/-1, sorted by time then pixel index; the state after the last frame and its log input
+        ``(N,)`` float64; the inputs are not modified.
 
     >>> import numpy as np
     >>> u, u0 = np.array([[0.8]]), np.zeros(1)               # one pixel, log intensity 0 -> 0.8 over 1 s
@@ -367,6 +397,11 @@ def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.
     n_blk = max(1, -(-N // block))
     st_out = np.empty_like(state)
     pend_out = np.empty_like(pending)
+    u_out = np.empty(N, np.float64)
+    lin = linear_black is not None
+    if lin and bandwidth:
+        raise ValueError("linear_black is for the ideal pixel (bandwidth=False)")
+    black32 = np.float32(linear_black if lin else 0.0)
     todo = np.arange(n_blk, dtype=np.int64)
     cap = max(64, block * per_pixel)
     starts, counts = np.zeros(n_blk, np.int64), np.zeros(n_blk, np.int64)
@@ -377,8 +412,8 @@ def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.
         out_p = np.empty(todo.size * cap, np.int8)
         cnt = np.zeros(todo.size, np.int64)
         with numba.parallel_chunksize(2):     # dynamic scheduling: a thread slowed by other work takes fewer blocks
-            _run_blocks(todo, u, u_prev, ts, c_on, c_off, g_leak, state, pending, st_out, pend_out, params, bandwidth,
-                        pr_mode, reset, block, cap, out_t, out_i, out_p, cnt)
+            _run_blocks(todo, u, u_prev, ts, c_on, c_off, g_leak, state, pending, st_out, pend_out, u_out, params,
+                        bandwidth, pr_mode, reset, lin, black32, block, cap, out_t, out_i, out_p, cnt)
         if (cnt < 0).any():
             raise RuntimeError("event simulation did not converge (more than 1e5 events in one sub-step)")
         over = cnt > cap
@@ -398,4 +433,4 @@ def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.
         t_all = np.concatenate([bufs[0][0][a:a + c] for a, c in zip(starts, counts, strict=True)])
         t_us, x, y, p, ok = _gather_sorted(*bufs[0], starts, counts, width or max(N, 1), int(t_all.min()),
                                            int(t_all.max()), parts)
-    return t_us, x, y, p, st_out, pend_out
+    return t_us, x, y, p, st_out, pend_out, u_out

@@ -514,20 +514,25 @@ class Simulator:
         parts: list = []
         k0 = 0
         n_pix = self.height * self.width
+        lin = self.dtype == torch.float32 and not self.config.bandwidth_model
         while k0 < new_fr.shape[0]:
             # chunks of at most 128 frames / max_chunk_s seconds (the time sort's histogram has one bin per us)
             k1 = k0 + 1
             while k1 < min(k0 + 128, new_fr.shape[0]) and ts_all[k1 + 1] - ts_all[k0] <= max_chunk_s:
                 k1 += 1
-            u = torch.log_(new_fr[k0:k1].reshape(k1 - k0, -1).to(self.dtype) + self.config.black_level)
+            if lin:      # float32 ideal pixel: the compiled loop takes the log only for frames that need it
+                u = new_fr[k0:k1].reshape(k1 - k0, -1).to(torch.float32).contiguous()
+            else:
+                u = torch.log_(new_fr[k0:k1].reshape(k1 - k0, -1).to(self.dtype) + self.config.black_level)
             # event buffer guess: the last chunk's events per pixel and frame (blocks that overflow are rerun)
             per_pixel = int(min(64, 4 + 1.5 * (k1 - k0) * getattr(self, "_numba_rate", 0.2)))
-            t_us, x, y, pol, state, pending = simulate_pixels(
+            t_us, x, y, pol, state, pending, u_end = simulate_pixels(
                 u.numpy(), u_last.numpy(), ts_all[k0:k1 + 1], c_on, c_off, g_leak, state, pending, params,
-                bool(self.config.bandwidth_model), mode, self.model_reset, width=self.width, per_pixel=per_pixel)
+                bool(self.config.bandwidth_model), mode, self.model_reset, width=self.width, per_pixel=per_pixel,
+                linear_black=self.config.black_level if lin else None)
             self._numba_rate = len(t_us) / (max(1, n_pix) * (k1 - k0))
             parts.append((t_us, x, y, pol))
-            u_last = u[-1].contiguous()
+            u_last = torch.from_numpy(u_end).to(self.dtype)
             self.n_substeps += k1 - k0
             k0 = k1
         as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.dtype)  # noqa: E731

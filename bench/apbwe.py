@@ -2,6 +2,8 @@
 
     python bench/apbwe.py --out results.json            # GPU (16/48 kHz, batch 1/16, 10 s) + CPU
     python bench/apbwe.py --skip-gpu --cpu-rates 16000  # CPU only
+    python bench/apbwe.py --skip-cpu --rates 48000 --batches 16,1 --prelude-check \
+        --gpu-variants sigkit_fast2,sigkit_fast2_triton     # the fused ConvNeXt prelude kernel vs Inductor
 
 Pipelines (all on the full-size generator, 29.76 M parameters, 10 s of audio per item):
 
@@ -17,7 +19,11 @@ Pipelines (all on the full-size generator, 29.76 M parameters, 10 s of audio per
   input products, the hidden layer's GELU in cuBLASLt's epilogue (tanh form), each residual addition fused
   with the next layer's exchange/depthwise conv/LayerNorm, fp32 (TF32) output heads, fp32 residual streams;
   ``sigkit_fast2_exact``: the same with the exact GELU as a separate pass; ``sigkit_fast2_autotune``: the
-  same compiled with ``max-autotune-no-cudagraphs`` (minutes of autotuning);
+  same compiled with ``max-autotune-no-cudagraphs`` (minutes of autotuning). ``sigkit_fast2`` pins
+  ``prelude="inductor"`` (each layer's residual additions, exchange, depthwise convs and LayerNorms fused by
+  Inductor); ``sigkit_fast2_triton`` is the same path with ``prelude="triton"``, the hand-written kernel
+  :mod:`sigkit.kernels.convnext_triton` (both streams in one launch). When both run, the triton variant's
+  output is compared to the inductor one's (``..._vs_sigkit_fast2_rel``, ``..._lsd``);
 - on CPU: ``eager_fp32`` against ``compile_gen_fp32`` (the generator compiled by Inductor) and
   ``sigkit_cpu`` (the whole pipeline with the time-major generator compiled by Inductor), fp32.
 
@@ -171,6 +177,8 @@ def profile_kernels(fn, x: torch.Tensor, path: str, iters: int = 5) -> dict:
         n = name.lower()
         if any(k in n for k in ("gemm", "sm90_xmma", "cutlass", "triton_tem", "_mm_", "nvjet", "matmul")):
             return "gemm"
+        if "prelude" in n:
+            return "prelude"
         if any(k in n for k in ("conv", "cudnn", "implicit", "winograd")):
             return "conv"
         if "fft" in n:
@@ -243,6 +251,56 @@ def micro_bench(batch: int, sr: int, seconds: float) -> dict:
     return out
 
 
+def prelude_check(batch: int, sr: int, seconds: float, channels: int = 512) -> dict:
+    """One layer's prelude at the real shape ``(batch, frames, 512)``: the Triton kernel against the compiled
+    torch prelude (what ``FastAPBWE(prelude="inductor")`` runs): errors, and the time of each alone (ms, median).
+
+    fp32 streams: largest error relative to the largest value, and relative to each value above 1e-3 of
+    it; bf16 outputs: largest distance in bf16 units in the last place and the share of elements that differ.
+    """
+    from sigkit.audio.apbwe.fast import prelude
+    from sigkit.kernels.convnext_triton import TUNING, convnext_prelude
+    from triton.testing import do_bench
+
+    n = int(seconds * sr) // SPEC.hop + 1
+    g = torch.Generator(device="cuda").manual_seed(0)
+
+    def r(*shape, scale=1.0, shift=0.0, dtype=torch.float32):
+        return (shift + scale * torch.randn(*shape, generator=g, device="cuda")).to(dtype)
+
+    x = [r(batch, n, channels, scale=2.0, shift=0.3), r(batch, n, channels, scale=2.0)]
+    y = [r(batch, n, channels, dtype=torch.bfloat16), r(batch, n, channels, dtype=torch.bfloat16)]
+    gm = [r(channels, scale=0.1, shift=0.125), r(channels, scale=0.1, shift=0.125)]
+    w = [[r(channels, 7, scale=0.3), r(channels, scale=0.1), r(channels, scale=0.2, shift=1.0), r(channels, scale=0.1)]
+         for _ in "mp"]
+    compiled = torch.compile(prelude, dynamic=False)
+    with torch.inference_mode():
+        ref = compiled(*x, *y, *gm, w[0], w[1], torch.bfloat16)
+        ref32 = prelude(*x, *y, *gm, w[0], w[1], torch.float32)  # eager fp32 LayerNorm outputs
+        out = convnext_prelude(*x, *y, *gm, *w[0], *w[1], out_dtype=torch.bfloat16)
+        torch.cuda.synchronize()
+        res: dict = {"shape": [batch, n, channels]}
+        for i, name in enumerate(("x_mag", "x_pha")):
+            d = (out[i] - ref[i]).abs()
+            big = ref[i].abs() > 1e-3 * ref[i].abs().max()
+            res[f"{name}_max_rel"] = float(d.max() / ref[i].abs().max())
+            res[f"{name}_max_elem_rel"] = float((d / ref[i].abs())[big].max())
+        for i, name in ((2, "h_mag"), (3, "h_pha")):
+            ulp = (out[i].view(torch.int16).int() - ref[i].view(torch.int16).int()).abs()
+            res[f"{name}_max_ulp"] = int(ulp.max())
+            res[f"{name}_differ_frac"] = float((ulp > 0).float().mean())
+            res[f"{name}_max_rel_to_fp32"] = float(((out[i].float() - ref32[i]).abs() / ref32[i].abs().clamp_min(1e-2)).max())
+        res["triton_ms"] = do_bench(lambda: convnext_prelude(*x, *y, *gm, *w[0], *w[1], out_dtype=torch.bfloat16),
+                                    warmup=25, rep=200, return_mode="median")
+        res["inductor_ms"] = do_bench(lambda: compiled(*x, *y, *gm, w[0], w[1], torch.bfloat16),
+                                      warmup=25, rep=200, return_mode="median")
+    moved = batch * n * channels * (4 + 4 + 2 + 2) * 2  # bytes read + written at the minimum (bf16 y, bf16 h)
+    res["triton_GBps"] = round(moved / res["triton_ms"] / 1e6, 0)
+    res["inductor_GBps"] = round(moved / res["inductor_ms"] / 1e6, 0)
+    res["tuning_ms"] = {str(k): {str(c): round(t, 4) for c, t in v["ms"].items()} for k, v in TUNING.items()}
+    return res
+
+
 def time_it(
     fn, x: torch.Tensor, device: str, min_seconds: float = 1.0, max_iters: int = 50, warmup: int = 3
 ) -> float:
@@ -289,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile-variants", default="sigkit_fast,sigkit_fast2")
     p.add_argument("--micro", action="store_true", help="also time the model's pieces alone (GPU)")
     p.add_argument("--first-shape-only", default="", help="GPU variants to run for the first rate/batch only")
+    p.add_argument("--prelude-check", action="store_true",
+                   help="the fused ConvNeXt prelude kernel vs the compiled torch prelude alone, first rate/batch (GPU)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     results: dict = {
@@ -301,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     if torch.cuda.is_available() and not args.skip_gpu:
         results["device"] = torch.cuda.get_device_name()
         gen = APBWEGenerator().cuda().eval()
+        if args.prelude_check:
+            rate, batch = int(args.rates.split(",")[0]), int(args.batches.split(",")[0])
+            results["prelude_check"] = prelude_check(batch, rate, args.seconds)
+            print(json.dumps(results["prelude_check"]), flush=True)
+            torch.cuda.empty_cache()
         if args.micro:
             rate = int(args.rates.split(",")[0])
             results["micro"] = micro_bench(int(args.batches.split(",")[0]), rate, args.seconds)
@@ -327,10 +392,14 @@ def main(argv: list[str] | None = None) -> int:
                     "sigkit_fast_triton_stft": lambda x=x: fast_pipeline(
                         gen, "cuda", backend="auto", example=x
                     ),
-                    "sigkit_fast2": lambda: FastAPBWE(gen, SPEC),
-                    "sigkit_fast2_exact": lambda: FastAPBWE(gen, SPEC, gelu="exact"),
-                    "sigkit_fast2_autotune": lambda: FastAPBWE(gen, SPEC, compile_mode="max-autotune-no-cudagraphs"),
+                    "sigkit_fast2": lambda: FastAPBWE(gen, SPEC, prelude="inductor"),
+                    "sigkit_fast2_triton": lambda: FastAPBWE(gen, SPEC, prelude="triton"),
+                    "sigkit_fast2_exact": lambda: FastAPBWE(gen, SPEC, gelu="exact", prelude="inductor"),
+                    "sigkit_fast2_autotune": lambda: FastAPBWE(
+                        gen, SPEC, compile_mode="max-autotune-no-cudagraphs", prelude="inductor"
+                    ),
                 }
+                outs: dict[str, torch.Tensor] = {}
                 first_only = args.first_shape_only.split(",") if results["gpu"] else []
                 for name in [w for w in wanted if w in makers and w not in first_only]:
                     fn = makers[name]()
@@ -342,6 +411,16 @@ def main(argv: list[str] | None = None) -> int:
                         row[name] = audio / time_it(fn, x, "cuda")
                         row[f"{name}_lsd_vs_eager_fp32"] = float(lsd(y.float(), ref).mean())
                         row[f"{name}_speedup"] = row[name] / row["eager_fp32"]
+                        if name.startswith("sigkit_fast2"):
+                            outs[name] = y
+                        if name == "sigkit_fast2_triton" and "sigkit_fast2" in outs:
+                            base = outs["sigkit_fast2"]
+                            row[f"{name}_vs_sigkit_fast2_rel"] = float((y - base).norm() / base.norm())
+                            row[f"{name}_vs_sigkit_fast2_lsd"] = float(lsd(y.float(), base.float()).mean())
+                            from sigkit.kernels.convnext_triton import TUNING
+
+                            row[f"{name}_tuning_ms"] = {str(k): {str(c): round(t, 4) for c, t in v["ms"].items()}
+                                                        for k, v in TUNING.items()}
                         print(json.dumps({k: v for k, v in row.items() if k.startswith(name) or k in ("sr", "batch")}), flush=True)
                         if args.profile and name in args.profile_variants.split(","):
                             os.makedirs(args.profile, exist_ok=True)

@@ -6,8 +6,9 @@ pure functions of tensors, each compiled by ``torch.compile`` on its own:
 - :func:`front`: ``torch.stft`` -> ``log(|X| + 1e-4)``, ``angle(X)`` -> ``conv_pre_*`` -> ``norm_pre_*``;
 - :func:`layer`: the previous layer's residual additions, the streams' exchange (``mag += pha;
   pha += mag``) and one ConvNeXt branch per stream, time-major ``(B, N, C)`` (depthwise conv as 7 shifted
-  multiply-adds fused with the LayerNorm; the hidden layer's GELU in the cuBLASLt epilogue of its product,
-  :func:`linear_gelu_tanh`). The *same* compiled function runs all 8 layers with that layer's weights
+  multiply-adds fused with the LayerNorm by Inductor, :func:`prelude`, or everything before the products in
+  one Triton kernel for both streams, ``prelude="triton"``; the hidden layer's GELU in the cuBLASLt epilogue
+  of its product, :func:`linear_gelu_tanh`). The *same* compiled function runs all 8 layers with that layer's weights
   passed as arguments, so it is compiled once per input shape, not 8 times;
 - :func:`back`: the last residual additions, ``norm_post_*``, the output heads, the log-amplitude residual,
   ``atan2`` and ``torch.istft``.
@@ -33,6 +34,7 @@ torch.Size([2, 800])
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 
 import torch
@@ -43,6 +45,9 @@ from torch import Tensor
 from sigkit.spectral import STFTSpec
 
 PRECISIONS = ("bf16", "fp32")
+# FastAPBWE(prelude="auto") on CUDA: the faster of the two implementations of each layer's prelude as
+# measured by bench/apbwe.py (docs/benchmarks.md, AP-BWE section)
+AUTO_PRELUDE_CUDA = "inductor"
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -113,6 +118,29 @@ def _(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     return x.new_empty(x.shape[0], w.shape[0])
 
 
+def dwconv_norm(x: Tensor, dw_w: Tensor, dw_b: Tensor, ln_w: Tensor, ln_b: Tensor, dtype: torch.dtype) -> Tensor:
+    """Depthwise convolution ('same', zero padded; ``dw_w`` ``(C, k)``, bias ``dw_b``) and LayerNorm over ``C``
+    (eps 1e-6) of a time-major stream ``x`` ``(B, N, C)``, as 7 shifted multiply-adds that Inductor fuses with
+    the LayerNorm; the result ``(B, N, C)`` in ``dtype``."""
+    k, n, c = dw_w.shape[1], x.shape[1], x.shape[2]
+    xp = F.pad(x, (0, 0, k // 2, k // 2))
+    y = dw_b + xp[:, 0:n, :] * dw_w[:, 0]
+    for j in range(1, k):
+        y = y + xp[:, j : j + n, :] * dw_w[:, j]
+    return F.layer_norm(y, (c,), ln_w, ln_b, 1e-6).to(dtype)
+
+
+def products(h: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, fused_gelu: bool = False) -> Tensor:
+    """A ConvNeXt branch after its LayerNorm: ``pw2(gelu(pw1(h)))`` on ``h`` ``(B, N, C)`` in ``w1``'s dtype,
+    returned in ``w2``'s dtype. ``fused_gelu`` uses :func:`linear_gelu_tanh` for ``gelu(pw1(.))``; otherwise
+    the exact GELU follows the product."""
+    if fused_gelu:
+        a = linear_gelu_tanh(h.reshape(-1, h.shape[-1]), w1, b1).reshape(*h.shape[:-1], -1)
+    else:
+        a = F.gelu(F.linear(h, w1, b1))
+    return F.linear(a, w2, b2)
+
+
 def branch(
     x: Tensor,
     dw_w: Tensor,
@@ -129,17 +157,7 @@ def branch(
     layer scale: ``pw2(gelu(pw1(norm(dwconv(x)))))`` in ``w2``'s dtype. ``dw_w`` is ``(C, k)``; ``w1``/``w2``
     may be bf16 (then the products run in bf16 with fp32 accumulation). ``fused_gelu`` uses
     :func:`linear_gelu_tanh` for ``gelu(pw1(.))``; otherwise the exact GELU follows the product."""
-    k, n, c = dw_w.shape[1], x.shape[1], x.shape[2]
-    xp = F.pad(x, (0, 0, k // 2, k // 2))
-    y = dw_b + xp[:, 0:n, :] * dw_w[:, 0]
-    for j in range(1, k):
-        y = y + xp[:, j : j + n, :] * dw_w[:, j]
-    y = F.layer_norm(y, (c,), ln_w, ln_b, 1e-6).to(w1.dtype)
-    if fused_gelu:
-        h = linear_gelu_tanh(y.reshape(-1, c), w1, b1).reshape(*y.shape[:-1], -1)
-    else:
-        h = F.gelu(F.linear(y, w1, b1))
-    return F.linear(h, w2, b2)
+    return products(dwconv_norm(x, dw_w, dw_b, ln_w, ln_b, w1.dtype), w1, b1, w2, b2, fused_gelu)
 
 
 def block(x: Tensor, *w: Tensor, fused_gelu: bool = False) -> Tensor:
@@ -147,6 +165,44 @@ def block(x: Tensor, *w: Tensor, fused_gelu: bool = False) -> Tensor:
     :class:`~sigkit.audio.apbwe.model.ConvNeXtBlock`: ``x + gamma * branch(x)``; ``w`` = :func:`branch`'s
     8 weights, then ``gamma`` ``(C,)``."""
     return x + w[8] * branch(x, *w[:8], fused_gelu=fused_gelu).float()
+
+
+PRELUDES = ("triton", "inductor")
+
+
+def prelude(
+    x_mag: Tensor,
+    x_pha: Tensor,
+    y_mag: Tensor,
+    y_pha: Tensor,
+    g_mag: Tensor,
+    g_pha: Tensor,
+    w_mag: list[Tensor],
+    w_pha: list[Tensor],
+    dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A layer's work before its matrix products, in torch (Inductor fuses it when compiled).
+
+    Streams ``x_*`` ``(B, N, C)`` fp32, the previous layer's branch outputs ``y_*`` and scales ``g_*`` ``(C,)``;
+    ``w_*`` = depthwise weight ``(C, k)``, its bias, LayerNorm weight, bias. Returns the new streams
+    (``x += g * y``, then ``mag += pha; pha += mag``) and their normalised ``LayerNorm(dwconv(x))`` in
+    ``dtype``. :func:`sigkit.kernels.convnext_triton.convnext_prelude` is the same function in one kernel.
+    """
+    x_mag = x_mag + g_mag * y_mag.float()
+    x_pha = x_pha + g_pha * y_pha.float()
+    x_mag = x_mag + x_pha
+    x_pha = x_pha + x_mag
+    return x_mag, x_pha, dwconv_norm(x_mag, *w_mag, dtype), dwconv_norm(x_pha, *w_pha, dtype)
+
+
+def _triton_prelude(
+    x_mag: Tensor, x_pha: Tensor, y_mag: Tensor, y_pha: Tensor, g_mag: Tensor, g_pha: Tensor,
+    w_mag: list[Tensor], w_pha: list[Tensor], dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:func:`prelude` as the fused Triton kernel ``sigkit::convnext_prelude``."""
+    from sigkit.kernels.convnext_triton import convnext_prelude
+
+    return convnext_prelude(x_mag, x_pha, y_mag, y_pha, g_mag, g_pha, *w_mag, *w_pha, out_dtype=dtype)
 
 
 def layer(
@@ -159,6 +215,7 @@ def layer(
     w_mag: list[Tensor],
     w_pha: list[Tensor],
     fused_gelu: bool = False,
+    prelude_impl: str = "inductor",
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """One generator layer, with the previous layer's residual additions moved in.
 
@@ -167,17 +224,19 @@ def layer(
     layer); adds them (``x += g * y``), exchanges the streams (``mag += pha; pha += mag``) and computes this
     layer's branches (``w_*``: :func:`branch`'s 8 weights per stream). Returns the new ``x_mag, x_pha`` and
     ``y_mag, y_pha``. Moving each addition into the next call lets it fuse with the exchange, the depthwise
-    convolution and the LayerNorm that read the same rows, so the fp32 streams cross memory once per layer.
+    convolution and the LayerNorm that read the same rows, so the fp32 streams cross memory once per layer:
+    ``prelude_impl="inductor"`` leaves that fusion to ``torch.compile`` (:func:`prelude`), ``"triton"`` runs
+    it as one hand-written kernel for both streams (:mod:`sigkit.kernels.convnext_triton`).
     """
-    x_mag = x_mag + g_mag * y_mag.float()
-    x_pha = x_pha + g_pha * y_pha.float()
-    x_mag = x_mag + x_pha
-    x_pha = x_pha + x_mag
+    if prelude_impl not in PRELUDES:
+        raise ValueError(f"prelude must be one of {PRELUDES}, got {prelude_impl!r}")
+    run = _triton_prelude if prelude_impl == "triton" else prelude
+    x_mag, x_pha, h_mag, h_pha = run(x_mag, x_pha, y_mag, y_pha, g_mag, g_pha, w_mag[:4], w_pha[:4], w_mag[4].dtype)
     return (
         x_mag,
         x_pha,
-        branch(x_mag, *w_mag, fused_gelu=fused_gelu),
-        branch(x_pha, *w_pha, fused_gelu=fused_gelu),
+        products(h_mag, *w_mag[4:], fused_gelu=fused_gelu),
+        products(h_pha, *w_pha[4:], fused_gelu=fused_gelu),
     )
 
 
@@ -253,6 +312,10 @@ class FastAPBWE:
             templates, 0.23 vs 0.31 ms and 0.21 vs 0.25 ms for the two block products at batch 16 x 10 s,
             48 kHz) or ``"max-autotune-no-cudagraphs"`` (minutes of autotuning per shape).
         cuda_graph: on CUDA, capture the whole pipeline once per input shape and replay it.
+        prelude: each layer's residual additions, stream exchange, depthwise convolutions and LayerNorms:
+            ``"triton"`` (one fused kernel for both streams, :mod:`sigkit.kernels.convnext_triton`; CUDA, or
+            the CPU under ``TRITON_INTERPRET=1``), ``"inductor"`` (torch code that ``torch.compile`` fuses) or
+            ``"auto"`` (:data:`AUTO_PRELUDE_CUDA` on CUDA, ``"inductor"`` elsewhere).
 
     Shapes: ``(B, T)`` float -> ``(B, T)`` float32 on the same device. The first call for a new shape
     compiles and captures (7-17 s on an H200); later calls replay. The CUDA-graph output buffer is
@@ -271,11 +334,14 @@ class FastAPBWE:
         compile: bool = True,
         compile_mode: str = "default",
         cuda_graph: bool = True,
+        prelude: str = "auto",
     ) -> None:
         if spec.window != "hann" or not spec.center or spec.pad_mode != "reflect":
             raise ValueError(f"FastAPBWE supports the official STFT (hann, centred, reflect), got {spec}")
         if gelu not in ("fused", "exact"):
             raise ValueError(f"gelu must be 'fused' or 'exact', got {gelu!r}")
+        if prelude not in (*PRELUDES, "auto"):
+            raise ValueError(f"prelude must be 'triton', 'inductor' or 'auto', got {prelude!r}")
         self.spec = spec
         self.precision = {"trunk": trunk, "pre": pre, "heads": heads, "gelu": gelu}
         self.fused_gelu = gelu == "fused"
@@ -320,6 +386,13 @@ class FastAPBWE:
                 )
             ]
         self.device = device
+        if prelude == "auto":
+            prelude = AUTO_PRELUDE_CUDA if device.type == "cuda" else "inductor"
+        if prelude == "triton":
+            if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+                raise ValueError("prelude='triton' needs a CUDA generator (or TRITON_INTERPRET=1 on the CPU)")
+            import sigkit.kernels.convnext_triton  # noqa: F401 - registers sigkit::convnext_prelude
+        self.prelude = prelude
         self.cuda_graph = cuda_graph and device.type == "cuda"
         if compile:
             kw = {"dynamic": False} if compile_mode == "default" else {"dynamic": False, "mode": compile_mode}
@@ -337,7 +410,7 @@ class FastAPBWE:
             y_mag, y_pha = (torch.zeros(x_mag.shape, device=x_mag.device, dtype=self.w_layers[0][0][6].dtype) for _ in "mp")
             for (w_mag, w_pha), (g_mag, g_pha) in zip(self.w_layers, self.gammas, strict=False):
                 x_mag, x_pha, y_mag, y_pha = self._layer(
-                    x_mag, x_pha, y_mag, y_pha, g_mag, g_pha, w_mag, w_pha, self.fused_gelu
+                    x_mag, x_pha, y_mag, y_pha, g_mag, g_pha, w_mag, w_pha, self.fused_gelu, self.prelude
                 )
             g_mag, g_pha = self.gammas[-1]
             return self._back(

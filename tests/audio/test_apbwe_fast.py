@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 from sigkit.audio.apbwe.fast import FastAPBWE, back, block, front, layer, reference_pipeline
@@ -91,6 +97,54 @@ class TestFastAPBWE:
             fast(torch.randn(8000))
         with pytest.raises(ValueError, match="shorter than one STFT frame"):
             fast(torch.randn(1, 400))
+
+    def test_prelude_choice(self, gen):
+        with pytest.raises(ValueError, match="prelude"):
+            FastAPBWE(gen, SPEC, prelude="cuda", compile=False)
+        if os.environ.get("TRITON_INTERPRET") != "1":
+            with pytest.raises(ValueError, match="CUDA generator"):
+                FastAPBWE(gen, SPEC, prelude="triton", compile=False)
+        assert FastAPBWE(gen, SPEC, compile=False).prelude == "inductor"  # "auto" off CUDA
+
+
+TRITON_PRELUDE = textwrap.dedent("""
+    import json, torch
+    from sigkit.audio.apbwe.fast import FastAPBWE
+    from sigkit.audio.apbwe.model import APBWEGenerator
+    from sigkit.metrics import lsd
+    from sigkit.spectral import STFTSpec
+    torch.manual_seed(0)
+    gen = APBWEGenerator(n_bins=513, channels=32, layers=3).eval()
+    with torch.no_grad():  # layer scales of a trained model's size, so every block matters
+        for blk in (*gen.convnext_mag, *gen.convnext_pha):
+            blk.gamma.fill_(0.3)
+    g = torch.Generator().manual_seed(1)
+    wave = 0.3 * torch.sin(2 * torch.pi * 440 * torch.arange(4000) / 16000) + 0.02 * torch.randn(2, 4000, generator=g)
+    out = {}
+    with torch.inference_mode():
+        for prec in ("fp32", "bf16"):
+            kw = dict(trunk=prec, pre=prec, heads="fp32", compile=False)
+            tri = FastAPBWE(gen, STFTSpec(1024, 80, 320), prelude="triton", **kw)
+            ind = FastAPBWE(gen, STFTSpec(1024, 80, 320), prelude="inductor", **kw)
+            a, b = tri(wave), ind(wave)
+            out[prec] = dict(prelude=tri.prelude, shape=list(a.shape), rel=float((a - b).norm() / b.norm()),
+                             lsd=float(lsd(a, b).mean()), finite=bool(torch.isfinite(a).all()))
+    print(json.dumps(out))
+""")
+
+
+def test_triton_prelude_is_the_inductor_prelude_in_interpreter():
+    """FastAPBWE(prelude="triton") == prelude="inductor": fp32 trunk to 1e-5, bf16 trunk to a few bf16 roundings
+    (the kernel's bf16 LayerNorm outputs equal torch's except where their fp32 values straddle a rounding)."""
+    pytest.importorskip("triton")
+    env = dict(os.environ, TRITON_INTERPRET="1", CUDA_VISIBLE_DEVICES="", PYTHONWARNINGS="ignore")
+    res = subprocess.run([sys.executable, "-c", TRITON_PRELUDE], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r = json.loads(res.stdout.strip().splitlines()[-1])
+    for prec in ("fp32", "bf16"):
+        assert r[prec]["prelude"] == "triton" and r[prec]["shape"] == [2, 4000] and r[prec]["finite"], r
+    assert r["fp32"]["rel"] < 1e-5, r
+    assert r["bf16"]["rel"] < 1e-3 and r["bf16"]["lsd"] < 1e-3, r
 
 
 def test_apbwe_fast_is_the_models_fast_path(gen, wave):

@@ -56,7 +56,8 @@ CONFIGS: tuple[tuple[str, int, int], ...] = (
 )
 FORMS = ("tile", "rows")
 DEFAULT_CONFIG = ("tile", 8, 8)
-# (C, k, y dtype, out dtype, size class, device) -> {"config": (form, block_t, warps), "ms": {config: median ms}}
+# (C, k, y dtype, out dtype, size class, device) -> {"config": (form, block_t, warps), "ms": {config: median ms}};
+# "errors" -> {config: message} for configurations that failed to compile or launch
 TUNING: dict[tuple, dict] = {}
 
 
@@ -236,7 +237,11 @@ def _tune(key: tuple, args: list[Tensor], outs: list[Tensor], eps: float) -> tup
         form, block_t, warps = cfg
         if (form == "rows" and k != 7) or (form == "tile" and block_t * bc > 64 * 32 * warps):  # > 64 fp32 a thread
             continue
-        _launch(args, outs, eps, cfg)  # compile + warm
+        try:
+            _launch(args, outs, eps, cfg)  # compile + warm
+        except Exception as err:  # noqa: BLE001 - a shape this GPU cannot run (resources) is left out
+            TUNING.setdefault("errors", {})[cfg] = f"{type(err).__name__}: {str(err)[:200]}"
+            continue
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(10)]
         for e0, e1 in events:
             e0.record()
@@ -245,6 +250,8 @@ def _tune(key: tuple, args: list[Tensor], outs: list[Tensor], eps: float) -> tup
         torch.cuda.synchronize()
         ms = sorted(e0.elapsed_time(e1) for e0, e1 in events)
         times[cfg] = ms[len(ms) // 2]
+    if not times:
+        raise RuntimeError(f"convnext_prelude: no launch configuration ran: {TUNING.get('errors')}")
     best = min(times, key=times.get)
     TUNING[key] = {"config": best, "ms": times}
     return best

@@ -2,7 +2,7 @@
 
     python bench/apbwe.py --out results.json            # GPU (16/48 kHz, batch 1/16, 10 s) + CPU
     python bench/apbwe.py --skip-gpu --cpu-rates 16000  # CPU only
-    python bench/apbwe.py --skip-cpu --rates 48000 --batches 16,1 --prelude-check \
+    python bench/apbwe.py --skip-cpu --rates 48000 --batches 16,1 --prelude-check --prelude-forms tile,rows \
         --gpu-variants sigkit_fast2,sigkit_fast2_triton     # the fused ConvNeXt prelude kernel vs Inductor
 
 Pipelines (all on the full-size generator, 29.76 M parameters, 10 s of audio per item):
@@ -348,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile-variants", default="sigkit_fast,sigkit_fast2")
     p.add_argument("--micro", action="store_true", help="also time the model's pieces alone (GPU)")
     p.add_argument("--first-shape-only", default="", help="GPU variants to run for the first rate/batch only")
+    p.add_argument("--prelude-forms", default=None,
+                   help="kernel forms the fused prelude's timing may pick (sigkit.kernels.convnext_triton.AUTO_FORMS), e.g. tile,rows")
     p.add_argument("--prelude-check", action="store_true",
                    help="the fused ConvNeXt prelude kernel vs the compiled torch prelude alone, first rate/batch (GPU)")
     args = p.parse_args(argv)
@@ -362,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     if torch.cuda.is_available() and not args.skip_gpu:
         results["device"] = torch.cuda.get_device_name()
         gen = APBWEGenerator().cuda().eval()
+        if args.prelude_forms:
+            from sigkit.kernels import convnext_triton
+
+            convnext_triton.AUTO_FORMS = tuple(args.prelude_forms.split(","))
         if args.prelude_check:
             rate, batch = int(args.rates.split(",")[0]), int(args.batches.split(",")[0])
             try:

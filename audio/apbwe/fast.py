@@ -45,8 +45,9 @@ from torch import Tensor
 from sigkit.spectral import STFTSpec
 
 PRECISIONS = ("bf16", "fp32")
-# FastAPBWE(prelude="auto") on CUDA: the faster of the two implementations of each layer's prelude as
-# measured by bench/apbwe.py (docs/benchmarks.md, AP-BWE section)
+# FastAPBWE(prelude="auto") on CUDA: the faster of the two implementations of each layer's prelude as measured
+# by bench/apbwe.py (docs/benchmarks.md, AP-BWE section). "inductor" until a GPU run shows the Triton path both
+# faster and equal end to end: its one run so far (H200) timed a rows-form build that was wrong (fixed since)
 AUTO_PRELUDE_CUDA = "inductor"
 
 

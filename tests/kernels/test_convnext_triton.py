@@ -166,6 +166,32 @@ def test_kernel_cases_in_interpreter(request):
     assert " passed" in summary and "skipped" not in summary and "failed" not in summary, report
 
 
+@pytest.mark.skipif(INTERPRET, reason="compiles for the GPU")
+def test_rows_kernel_carries_every_row_through_its_loop():
+    """The rows form keeps 6 exchanged rows per stream and the next row's 4 loads across loop steps. Triton finds a
+    loop's carried values by comparing handles before and after a dry run of the body, so history rows that all
+    start as one tensor are silently not carried (seen on an H200: zero streams out; the interpreter, running
+    plain Python, cannot show it). Compiled for an sm_90 target without a GPU: the loop must carry all 16."""
+    import re
+
+    import triton
+    from sigkit.kernels.convnext_triton import _prelude_rows_kernel
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    sig = {n: "*fp32" for n in "XM XP GM GP WM BM LWM LBM WP BP LWP LBP OXM OXP".split()}
+    sig.update({n: "*bf16" for n in ("YM", "YP", "HM", "HP")}, N="i32", C="i32", eps="fp32",
+               BLOCK_T="constexpr", BLOCK_C="constexpr", RTNE_BY_HAND="constexpr")
+    src = ASTSource(_prelude_rows_kernel, sig, constexprs={"BLOCK_T": 32, "BLOCK_C": 512, "RTNE_BY_HAND": False})
+    try:
+        ttir = triton.compile(src, target=GPUTarget("cuda", 90, 32)).asm["ttir"]
+    except Exception as err:  # noqa: BLE001 - no CUDA back end (ptxas) in this Triton install
+        pytest.skip(f"cannot compile for sm_90 here: {type(err).__name__}")
+    loops = re.findall(r"scf\.for .*? iter_args\((.*?)\)\s*->", ttir)
+    assert len(loops) == 1, ttir[-2000:]
+    assert loops[0].count("=") == 16, loops[0]
+
+
 class TestRefusals:
     def _d(self):
         return _inputs(1, 5, 8, 7, torch.bfloat16, "cpu", seed=1)

@@ -2,6 +2,7 @@
 
     python bench/events_sim.py --device cuda --sizes 346x260,640x480,1280x720 --seconds 0.1 --repeat 3   # auto (triton) + torch
     python bench/events_sim.py --device cpu --threads 2 --backends numba,torch --sizes 346x260 --seconds 0.05
+    python bench/events_sim.py --device cuda --backends triton --output numpy,torch --bandwidth on --profile
 
 The input is a smooth texture sliding at 200 px/s sampled at ``--fps`` (1 kHz): ``seconds * fps``
 frames are simulated after a warm-up of 5 frames.  Real-time factor = simulated seconds / wall seconds.
@@ -9,6 +10,12 @@ Baselines in the same run: the torch reference (``--backends torch,triton`` on C
 CPU) and the bandwidth model off (ideal pixel).  ``--threads`` sets torch's and numba's thread counts.
 Each row also prints the 1-minute load average (the development VM is shared).  v2e is not measured
 (no wheel reachable from the benchmark machines).
+
+``--output numpy,torch``: rows for events returned as numpy :class:`Events` on the host and as
+:class:`EventTensors` left on the device.  ``--profile``: one more run per row with a
+:class:`~sigkit.events.simulate.PhaseTimer` (CUDA events between the phases: input checks, log of the
+frames, kernel, device sort, merge, copy to the host, result), printed as ``phases_ms``; with Triton also
+the compiled kernel's registers and spills.
 """
 from __future__ import annotations
 
@@ -37,29 +44,54 @@ def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0) 
 
 
 def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps: float, backend: str,
-              repeat: int = 1) -> dict:
-    """One row; with ``repeat`` > 1 the median wall time of the repeats (``wall_s_all`` lists them)."""
+              repeat: int = 1, output: str = "numpy", profile: bool = False) -> dict:
+    """One row; with ``repeat`` > 1 the median wall time of the repeats (``wall_s_all`` lists them).
+
+    ``profile``: one more run of ``n`` frames with a :class:`PhaseTimer` (not among the timed repeats);
+    ``phases_ms`` holds its per-phase GPU milliseconds (host milliseconds on the CPU)."""
     n = int(round(seconds * fps))
     warm = 5
-    fr = frames_on(device, h, w, repeat * n + warm + 1, fps)
-    ts = torch.arange(repeat * n + warm + 1, dtype=torch.float64) / fps
+    total = (repeat + int(profile)) * n + warm + 1
+    fr = frames_on(device, h, w, total, fps)
+    ts = torch.arange(total, dtype=torch.float64) / fps
     sim = Simulator(SimConfig(bandwidth_model=bandwidth), h, w, device)
-    sim.run(fr[:warm + 1], ts[:warm + 1], backend=backend)          # warm-up (and Triton compile)
+    sim.run(fr[:warm + 1], ts[:warm + 1], backend=backend, output=output)          # warm-up (and Triton compile)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     walls = []
     for r in range(repeat):            # each repeat continues the same simulator on the next n frames
         seg = slice(warm + 1 + r * n, warm + 1 + (r + 1) * n)
         t0 = time.perf_counter()
-        ev = sim.run(fr[seg], ts[seg], backend=backend)
+        ev = sim.run(fr[seg], ts[seg], backend=backend, output=output)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         walls.append(time.perf_counter() - t0)
     dt = sorted(walls)[len(walls) // 2]
-    return dict(device=device, backend=backend, size=f"{w}x{h}", bandwidth_model=bandwidth, frames=n,
+    extra = {}
+    if profile:
+        seg = slice(warm + 1 + repeat * n, warm + 1 + (repeat + 1) * n)
+        sim.timer = sim_mod.PhaseTimer()
+        t0 = time.perf_counter()
+        sim.run(fr[seg], ts[seg], backend=backend, output=output)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        extra["profiled_wall_ms"] = round(1e3 * (time.perf_counter() - t0), 3)
+        summ = sim.timer.summary()
+        sim.timer = None
+        key = "gpu_ms" if device.startswith("cuda") else "host_ms"
+        extra["phases_ms"] = {k: round(v[key], 3) for k, v in summ.items()}
+        extra["phases_host_ms"] = {k: round(v["host_ms"], 3) for k, v in summ.items()}
+        if backend == "triton":
+            from sigkit.kernels.events_sim import LAST_COMPILE
+
+            extra["kernel"] = dict(LAST_COMPILE)
+    return dict(device=device, backend=backend, output=output, size=f"{w}x{h}", bandwidth_model=bandwidth, frames=n,
                 wall_s=round(dt, 4), frames_per_s=round(n / dt, 1), events_per_s=round(len(ev) / dt, 1),
                 events=len(ev), realtime_factor=round(n / fps / dt, 4), load_1min=round(os.getloadavg()[0], 2),
-                wall_s_all=[round(w_, 4) for w_ in walls])
+                wall_s_all=[round(w_, 4) for w_ in walls], **extra)
+
+
+PHASES = ("input", "pixels", "prep", "kernel", "sort", "noise", "merge", "copy", "events")
 
 
 def main() -> None:
@@ -74,6 +106,9 @@ def main() -> None:
     p.add_argument("--bandwidth", default="off,on", help="comma-separated: off, on (the pixel bandwidth model)")
     p.add_argument("--repeat", type=int, default=1, help="runs per row; the median wall time is reported")
     p.add_argument("--triton-blocks", default="", help="comma-separated pixels per Triton program to compare (e.g. 32,64,128)")
+    p.add_argument("--triton-maxnreg", default="", help="comma-separated register caps to compare (0: the compiler's choice)")
+    p.add_argument("--output", default="numpy", help="comma-separated: numpy (Events on the host), torch (EventTensors on the device)")
+    p.add_argument("--profile", action="store_true", help="time the phases of one extra run per row (CUDA events)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     if a.threads:
@@ -83,28 +118,46 @@ def main() -> None:
 
             numba.set_num_threads(a.threads)
     rows = []
+    default_block = sim_mod.TRITON_BLOCK
     for size in a.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
         runs = []
         for backend in a.backends.split(","):
             backend = sim_mod.auto_backend(a.device) if backend == "auto" else backend
             blocks = [int(b) for b in a.triton_blocks.split(",") if b] if backend == "triton" else []
-            runs += [(backend, b) for b in blocks] or [(backend, None)]
-        for backend, block in runs:
-            if block:
-                sim_mod.TRITON_BLOCK = block
+            regs = [int(b) for b in a.triton_maxnreg.split(",") if b] if backend == "triton" else []
+            runs += [(backend, b, r) for b in (blocks or [None]) for r in (regs or [None])]
+        for backend, block, nreg in runs:
+            sim_mod.TRITON_BLOCK = block or default_block
+            sim_mod.TRITON_MAXNREG = nreg or None
             for bw in (v == "on" for v in a.bandwidth.split(",")):
-                r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend, a.repeat)
-                r["threads"] = torch.get_num_threads()
-                if block:
-                    r["backend"] = f"{backend}-b{block}"
-                rows.append(r)
-                print(json.dumps(r), flush=True)
-    print("| device | backend | threads | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) | load |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+                for output in a.output.split(","):
+                    try:
+                        r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend, a.repeat, output, a.profile)
+                    except Exception as e:          # e.g. a register cap the compiler refuses: recorded, not fatal
+                        r = dict(device=a.device, backend=backend, size=size, bandwidth_model=bw, output=output,
+                                 error=f"{type(e).__name__}: {str(e)[:300]}")
+                        print(json.dumps(r), flush=True)
+                        continue
+                    r["threads"] = torch.get_num_threads()
+                    r["backend"] = backend + (f"-b{block}" if block else "") + (f"-r{nreg}" if nreg else "")
+                    rows.append(r)
+                    print(json.dumps(r), flush=True)
+    print("| device | backend | output | threads | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) "
+          "| repeats (ms) | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['device']} | {r['backend']} | {r['threads']} | {r['size']} | {'on' if r['bandwidth_model'] else 'off'} | "
-              f"{r['frames_per_s']} | {r['events_per_s']:.3g} | {r['realtime_factor']} | {r['load_1min']} |")
+        print(f"| {r['device']} | {r['backend']} | {r['output']} | {r['threads']} | {r['size']} | "
+              f"{'on' if r['bandwidth_model'] else 'off'} | {r['frames_per_s']} | {r['events_per_s']:.3g} | {r['realtime_factor']} "
+              f"| {' / '.join(f'{1e3 * v:.1f}' for v in r['wall_s_all'])} | {r['load_1min']} |")
+    if a.profile:
+        print("\n| backend | output | size | model | " + " | ".join(PHASES) + " | profiled run (ms) | regs / spills |")
+        print("| --- " * (len(PHASES) + 6) + "|")
+        for r in rows:
+            ph, k = r.get("phases_ms", {}), r.get("kernel", {})
+            print(f"| {r['backend']} | {r['output']} | {r['size']} | {'on' if r['bandwidth_model'] else 'off'} | "
+                  + " | ".join(f"{ph[p]:.2f}" if p in ph else "-" for p in PHASES)
+                  + f" | {r.get('profiled_wall_ms', '-')} | {k.get('n_regs', '-')} / {k.get('n_spills', '-')} |")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(rows, fh, indent=1)

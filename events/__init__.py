@@ -10,7 +10,7 @@ representations, denoising, file formats, reconstruction losses and place recogn
 from .pixel import BandwidthFilter, PixelParams, dominant_cutoff_hz, photoreceptor_coeffs
 from .presets import CAMERAS, PRESETS, make_config
 from .simulate import SimConfig, Simulator, simulate
-from .stream import Events
+from .stream import Events, EventTensors
 
-__all__ = ["Events", "SimConfig", "Simulator", "simulate", "PixelParams", "BandwidthFilter",
+__all__ = ["Events", "EventTensors", "SimConfig", "Simulator", "simulate", "PixelParams", "BandwidthFilter",
            "photoreceptor_coeffs", "dominant_cutoff_hz", "make_config", "CAMERAS", "PRESETS"]

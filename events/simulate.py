@@ -41,7 +41,7 @@ import torch
 from sigkit.errors import InputError
 
 from .pixel import BandwidthFilter, PixelParams, photoreceptor_coeffs
-from .stream import Events
+from .stream import Events, EventTensors
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def _as_frames(frames, timestamps, device, min_frames: int = 2) -> tuple[torch.T
     fr = fr.to(device=device)
     if not fr.is_floating_point():
         fr = fr.float()
-    lo, hi = (float(v) for v in torch.aminmax(fr)) if fr.numel() else (0.0, 0.0)   # one pass; NaN propagates
+    lo, hi = torch.stack(torch.aminmax(fr)).tolist() if fr.numel() else (0.0, 0.0)   # one pass, one sync; NaN propagates
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise InputError("frames contain NaN or Inf; clean the input first")
     if lo < 0:
@@ -193,6 +193,8 @@ class Simulator:
         self._gen = gen if self.device.type == "cpu" else torch.Generator(device=self.device).manual_seed(int(config.seed))
         self._apply_config()
         self.t_last: float | None = None
+        #: a :class:`PhaseTimer` to time the phases of :meth:`run` (``bench/events_sim.py --profile``); None: off
+        self.timer: PhaseTimer | None = None
 
     # ----------------------------------------------------------------- parameters
     def _apply_config(self) -> None:
@@ -431,25 +433,70 @@ class Simulator:
                       np.insert(ev.y, at, (idx[o] // self.width).astype(np.int16)), np.insert(ev.p, at, p[o]),
                       self.height, self.width)
 
-    def _to_events(self, out: list) -> Events:
+    def _to_events(self, out: list, output: str = "numpy") -> Events | EventTensors:
+        """Raw ``(t_s, pixel, p)`` tensors -> events sorted by (microsecond, pixel), emission order on ties."""
         if not out:
-            return Events.empty(self.height, self.width)
-        t = torch.cat([o[0] for o in out])
-        idx = torch.cat([o[1] for o in out])
-        p = torch.cat([o[2] for o in out])
-        tus = torch.round(t * 1e6).to(torch.int64)
-        order = torch.argsort(tus * (self.height * self.width) + idx, stable=True)
-        tus, idx, p = tus[order], idx[order], p[order]
-        x, y = (idx % self.width).to(torch.int16), torch.div(idx, self.width, rounding_mode="floor").to(torch.int16)
-        return Events(tus.cpu().numpy(), x.cpu().numpy(), y.cpu().numpy(), p.cpu().numpy(), self.height, self.width)
+            return self._emit(None, output)
+        part = self._sort_part(torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out]), torch.cat([o[2] for o in out]))
+        return self._emit(part, output)
 
-    def run(self, frames, timestamps, backend: str = "auto") -> Events:
+    def _sort_part(self, t: torch.Tensor, idx: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One stable sort on the device by ``t_us * N + pixel``: ``(t_us int64, pixel int64, p int8)``."""
+        n = self.height * self.width
+        key, order = torch.sort(torch.round(t * 1e6).to(torch.int64) * n + idx.long(), stable=True)
+        return torch.div(key, n, rounding_mode="floor"), torch.remainder(key, n), p[order]
+
+    def _merge_parts(self, parts: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Join parts that are each sorted by :meth:`_sort_part` and follow each other in time.
+
+        Gives the order of one stable sort of all parts' raw events: the concatenation is checked on the
+        device (one pass) and re-sorted, stably, only where a seam is out of order (events of one
+        microsecond on both sides of a chunk boundary, or shot noise appended as the last part)."""
+        parts = [q for q in parts if q[0].numel()]
+        if len(parts) <= 1:
+            return parts[0] if parts else None
+        tus, idx, p = (torch.cat(a) for a in zip(*parts, strict=True))
+        n = self.height * self.width
+        key = tus * n + idx
+        if bool((key[1:] < key[:-1]).any()):
+            key, order = torch.sort(key, stable=True)
+            tus, idx, p = torch.div(key, n, rounding_mode="floor"), torch.remainder(key, n), p[order]
+        return tus, idx, p
+
+    def _emit(self, part, output: str) -> Events | EventTensors:
+        """Sorted ``(t_us, pixel, p)`` device tensors -> :class:`Events` (numpy) or :class:`EventTensors`."""
+        if part is None:
+            if output == "torch":
+                z = lambda dt: torch.zeros(0, dtype=dt, device=self.device)  # noqa: E731
+                return EventTensors(z(torch.int64), z(torch.int16), z(torch.int16), z(torch.int8), self.height, self.width)
+            return Events.empty(self.height, self.width)
+        tus, idx, p = part
+        x = torch.remainder(idx, self.width).to(torch.int16)
+        y = torch.div(idx, self.width, rounding_mode="floor").to(torch.int16)
+        if output == "torch":
+            return EventTensors(tus, x, y, p.to(torch.int8), self.height, self.width)
+        if tus.device.type == "cpu":
+            return Events(tus.numpy(), x.numpy(), y.numpy(), p.to(torch.int8).numpy(), self.height, self.width)
+        t_h, x_h, y_h, p_h = _to_host_packed(tus, x, y, p)
+        self._mark("copy")
+        return Events(t_h, x_h, y_h, p_h, self.height, self.width)
+
+    def _mark(self, phase: str) -> None:
+        if self.timer is not None:
+            self.timer.mark(phase, self.device)
+
+    def run(self, frames, timestamps, backend: str = "auto", output: str = "numpy") -> Events | EventTensors:
         """Simulate a whole clip (see :func:`simulate`), continuing from the current state if any.
 
         ``backend``: ``"torch"`` (the reference, frame by frame, any device and dtype), ``"numba"``
         (CPU: compiled per-pixel loops in float64, :mod:`sigkit.events.sim_numba`), ``"triton"`` (the
         fused kernel of :mod:`sigkit.kernels.events_sim`: float32 state, CUDA or ``TRITON_INTERPRET=1``)
-        or ``"auto"`` (:func:`auto_backend`).  All give the same events for the same seed (to float rounding)."""
+        or ``"auto"`` (:func:`auto_backend`).  All give the same events for the same seed (to float rounding).
+        ``output``: ``"numpy"`` (:class:`Events` on the host) or ``"torch"`` (:class:`EventTensors` on the
+        simulator's device: on CUDA the events never leave the GPU)."""
+        if output not in ("numpy", "torch"):
+            raise InputError(f"output must be 'numpy' or 'torch'; got {output!r}")
+        self._mark("start")
         fr, ts = _as_frames(frames, timestamps, self.device, min_frames=2 if self.t_last is None else 1)
         if tuple(fr.shape[1:]) != (self.height, self.width):
             raise InputError(f"frames are {tuple(fr.shape[1:])} but the simulator is {(self.height, self.width)}")
@@ -466,22 +513,37 @@ class Simulator:
         elif not ts[0] > self.t_last:
             raise InputError(f"timestamps must increase: {ts[0]} after the simulator's last frame at {self.t_last}")
         t_first = self.t_last
+        self._mark("input")
         if backend == "triton":
-            out = self._run_triton(fr, ts, start)
-        elif backend == "numba":
+            parts = self._run_triton(fr, ts, start)
+            if self.config.shot_rate > 0:
+                noise: list = []
+                self._shot_noise_frames(fr[start:], np.concatenate([[t_first], ts[start:]]), noise)
+                if noise:      # appended last: the merge re-sorts stably, pixel events first on ties (as the reference)
+                    parts.append(self._sort_part(*(torch.cat(a) for a in zip(*noise, strict=True))))
+                self._mark("noise")
+            merged = self._merge_parts(parts)
+            self._mark("merge")
+            res = self._emit(merged, output)
+            self._mark("events")
+            return res
+        if backend == "numba":
             ev = self._run_numba(fr, ts, start)
-            if not self.config.shot_rate > 0:
-                return ev
-            noise: list = []
-            self._shot_noise_frames(fr[start:], np.concatenate([[t_first], ts[start:]]), noise)
-            return self._insert_sorted(ev, noise)
+            if self.config.shot_rate > 0:
+                noise = []
+                self._shot_noise_frames(fr[start:], np.concatenate([[t_first], ts[start:]]), noise)
+                ev = self._insert_sorted(ev, noise)
+            return EventTensors.from_events(ev, self.device) if output == "torch" else ev
         else:
             out = []
             for k in range(start, fr.shape[0]):
                 out += self._step(fr[k], float(ts[k]))
+        self._mark("pixels")
         if self.config.shot_rate > 0:         # shot noise never touches the pixel state: drawn alike for every back end
             self._shot_noise_frames(fr[start:], np.concatenate([[t_first], ts[start:]]), out)
-        return self._to_events(out)
+        res = self._to_events(out, output)
+        self._mark("events")
+        return res
 
     def _numba_params(self) -> tuple[np.ndarray, int]:
         c, p = self.config, self.params
@@ -562,7 +624,9 @@ class Simulator:
                     pr_mode=p.photoreceptor_mode,
                     sf_inf=not math.isfinite(w_sf), diff_inf=not math.isfinite(w_d), reset=self.model_reset)
 
-    def _run_triton(self, fr: torch.Tensor, ts: np.ndarray, start: int, chunk: int = 256) -> list:
+    def _run_triton(self, fr: torch.Tensor, ts: np.ndarray, start: int, chunk: int | None = None) -> list:
+        """The Triton kernel over ``fr[start:]`` in chunks of ``chunk`` frames; the events of each chunk sorted
+        on the device (:meth:`_sort_part`), one part per chunk, for :meth:`_merge_parts`."""
         from sigkit.kernels.events_sim import simulate_chunk
 
         if self.dtype != torch.float32:
@@ -583,17 +647,27 @@ class Simulator:
         new_fr = fr[start:]
         ts_all = np.concatenate([[self.t_last], ts[start:]])
         ts_dev = torch.as_tensor(ts_all, dtype=torch.float64, device=self.device)
+        n_pix = self.u.numel()
+        chunk = int(chunk or TRITON_CHUNK)
+        # one log-input buffer for every chunk (row 0: the state's input, rows 1..: the chunk's frames)
+        u_buf = torch.empty(min(chunk, new_fr.shape[0]) + 1, n_pix, dtype=torch.float32, device=self.device)
         k0 = 0
         while k0 < new_fr.shape[0]:
             k1 = min(k0 + chunk, new_fr.shape[0])
-            u = torch.log(new_fr[k0:k1].reshape(k1 - k0, -1).to(torch.float32) + self.config.black_level)
-            u = torch.cat([state["u"][None], u])
+            u = u_buf[:k1 - k0 + 1]
+            u[0].copy_(state["u"])
+            src = new_fr[k0:k1].reshape(k1 - k0, -1)
+            src = src if src.dtype == torch.float32 else src.to(torch.float32)     # as the reference: float32, then log
+            torch.add(src, self.config.black_level, out=u[1:]).log_()
             # event buffer: the last chunk's events per pixel and frame, with margin (an overflow reruns the chunk)
-            cap = int(1.5 * getattr(self, "_triton_rate", 8.0 / 256) * u.shape[1] * (k1 - k0)) + (1 << 16)
-            t, idx, p = simulate_chunk(u.contiguous(), ts_dev[k0:k1 + 1].contiguous(), c_on, c_off, g_leak, state, params,
-                                       capacity=cap, block=TRITON_BLOCK)
-            self._triton_rate = len(t) / (max(1, u.shape[1]) * (k1 - k0))
-            out.append((t, idx.long(), p))
+            cap = int(1.5 * getattr(self, "_triton_rate", 8.0 / 256) * n_pix * (k1 - k0)) + (1 << 16)
+            self._mark("prep")
+            t, idx, p = simulate_chunk(u, ts_dev[k0:k1 + 1].contiguous(), c_on, c_off, g_leak, state, params,
+                                       capacity=cap, block=TRITON_BLOCK, maxnreg=TRITON_MAXNREG)
+            self._mark("kernel")
+            self._triton_rate = len(t) / (max(1, n_pix) * (k1 - k0))
+            out.append(self._sort_part(t, idx, p))      # sorted on the device, chunk by chunk
+            self._mark("sort")
             self.n_substeps += k1 - k0
             k0 = k1
         self.u, self.l_sf, self.l_diff = state["u"], state["l_sf"], state["l_diff"]
@@ -658,10 +732,84 @@ def _merge_sorted_parts(parts: list, width: int) -> tuple[np.ndarray, np.ndarray
     return t_us, x, y, pol
 
 
+#: largest event copy (bytes) staged through pinned host memory; larger ones use a pageable copy
+PINNED_MAX_BYTES = 1 << 30
+
+
+def _to_host_packed(t: torch.Tensor, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Device ``t`` int64, ``x``/``y`` int16, ``p`` int8 ``(N,)`` -> numpy arrays with ONE device-to-host copy.
+
+    The fields are packed on the device into one 13-byte-per-event buffer (t, then x, y, p: each field
+    aligned), copied into pinned host memory (torch's caching host allocator, so repeated calls reuse it),
+    and returned as numpy views of that memory (they keep it alive)."""
+    n = t.numel()
+    buf = torch.empty(13 * n, dtype=torch.uint8, device=t.device)
+    buf[:8 * n].view(torch.int64).copy_(t)
+    buf[8 * n:10 * n].view(torch.int16).copy_(x)
+    buf[10 * n:12 * n].view(torch.int16).copy_(y)
+    buf[12 * n:].view(torch.int8).copy_(p)
+    pin = 13 * n <= PINNED_MAX_BYTES and torch.cuda.is_available()
+    host = torch.empty(13 * n, dtype=torch.uint8, pin_memory=pin)
+    host.copy_(buf, non_blocking=pin)
+    if pin:
+        torch.cuda.current_stream(t.device).synchronize()
+    a = host.numpy()
+    return a[:8 * n].view(np.int64), a[8 * n:10 * n].view(np.int16), a[10 * n:12 * n].view(np.int16), a[12 * n:].view(np.int8)
+
+
+class PhaseTimer:
+    """Where :meth:`Simulator.run` spends its time: set ``sim.timer = PhaseTimer()``, run, then :meth:`summary`.
+
+    Each mark closes a phase that began at the previous mark: ``input`` (checks, state copies),
+    ``prep`` (log of the frames), ``pixels`` (the torch reference's frame loop), ``kernel`` (the Triton launch and its event count), ``sort`` (per-chunk
+    device sort), ``noise`` (shot noise), ``merge`` (joining chunks), ``copy`` (decoding x/y, packing, the
+    copy to the host) and ``events`` (building the result).  On CUDA the phases are timed with CUDA events
+    (GPU time between marks, which includes any host work the GPU waited for); ``host_ms`` is the host's
+    wall time between the same marks.
+
+    >>> pt = PhaseTimer(); pt.mark("start", "cpu"); pt.mark("kernel", "cpu"); pt.mark("kernel", "cpu")
+    >>> sorted(pt.summary()) == ["kernel"] and pt.summary()["kernel"]["calls"] == 2
+    True
+    """
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, object, float]] = []
+
+    def mark(self, phase: str, device: str | torch.device) -> None:
+        """Close the phase ``phase`` now (the first mark of a run, ``start``, only opens one)."""
+        import time
+
+        ev = None
+        if torch.device(device).type == "cuda":
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+        self.marks.append((phase, ev, time.perf_counter()))
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """``{phase: {"gpu_ms", "host_ms", "calls"}}`` summed over every run since the timer was set
+        (synchronises the device; ``gpu_ms`` is NaN on the CPU)."""
+        res: dict[str, dict[str, float]] = {}
+        if any(m[1] is not None for m in self.marks):
+            torch.cuda.synchronize()
+        for (_, e0, h0), (name, e1, h1) in zip(self.marks[:-1], self.marks[1:], strict=True):
+            if name == "start":
+                continue
+            r = res.setdefault(name, {"gpu_ms": 0.0, "host_ms": 0.0, "calls": 0})
+            r["gpu_ms"] += e0.elapsed_time(e1) if e0 is not None and e1 is not None else math.nan
+            r["host_ms"] += 1e3 * (h1 - h0)
+            r["calls"] += 1
+        return res
+
+
 BACKENDS = ("auto", "torch", "numba", "triton")
 #: pixels per Triton program: 32 was the fastest with the bandwidth model on an H200 (32/64/128 compared
 #: by ``bench/events_sim.py --triton-blocks``, docs/benchmarks.md)
 TRITON_BLOCK = 32
+#: register cap per thread for the Triton kernel (None: the compiler's choice; ``bench/events_sim.py --triton-maxnreg``)
+TRITON_MAXNREG: int | None = None
+#: frames per Triton launch (each launch's events are sorted on the device, then chunks are merged)
+TRITON_CHUNK = 256
 _warned_numba = False
 
 
@@ -699,7 +847,7 @@ def auto_backend(device: str | torch.device, dtype: torch.dtype = torch.float32)
 
 
 def simulate(frames, timestamps, config: SimConfig | None = None, device: str | torch.device | None = None,
-             backend: str = "auto") -> Events:
+             backend: str = "auto", output: str = "numpy") -> Events | EventTensors:
     """Simulate the events a DVS pixel array emits while watching ``frames``.
 
     Args:
@@ -710,16 +858,21 @@ def simulate(frames, timestamps, config: SimConfig | None = None, device: str | 
         device: where to run (default: the frames' device).
         backend: ``"auto"``, ``"torch"``, ``"numba"`` or ``"triton"`` (see :meth:`Simulator.run`); all give the
             same events.
+        output: ``"numpy"``: :class:`~sigkit.events.stream.Events` on the host; ``"torch"``:
+            :class:`~sigkit.events.stream.EventTensors` on ``device`` (on CUDA no copy to the host; the
+            fastest way to feed GPU code).
     Returns:
-        :class:`~sigkit.events.stream.Events` (``t`` int64 microseconds, ``p`` +1/-1), time-sorted.
+        ``t`` int64 microseconds, ``x``/``y`` int16, ``p`` int8 +1/-1, sorted by time (then pixel index).
 
     >>> fr = torch.ones(3, 2, 2); fr[2] = 4.0                  # log(4) / 0.25 ~ 5.5: five ON per pixel
     >>> ev = simulate(fr, [0.0, 0.01, 0.02], SimConfig(bandwidth_model=False))
     >>> len(ev), set(ev.p.tolist())
     (20, {1})
+    >>> simulate(fr, [0.0, 0.01, 0.02], SimConfig(bandwidth_model=False), output="torch").t.dtype
+    torch.int64
     """
     config = config or SimConfig()
     dev = torch.device(device) if device is not None else (frames.device if torch.is_tensor(frames) else torch.device("cpu"))
     fr, ts = _as_frames(frames, timestamps, dev)
     sim = Simulator(config, fr.shape[1], fr.shape[2], dev)
-    return sim.run(fr, ts, backend=backend)
+    return sim.run(fr, ts, backend=backend, output=output)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from sigkit.errors import InputError
 
@@ -123,3 +124,49 @@ class Events:
     def __repr__(self) -> str:
         span = f", t=[{self.t[0]}..{self.t[-1]}] us" if len(self) else ""
         return f"Events(n={len(self)}, size={self.height}x{self.width}{span})"
+
+
+@dataclass
+class EventTensors:
+    """Events kept where they were simulated: four aligned torch tensors (same encoding as :class:`Events`).
+
+    What ``simulate(..., output="torch")`` returns, so GPU code (event frames, voxel grids, losses) can use
+    the events without a copy to the host.
+
+    Args:
+        t: ``(N,)`` int64 microseconds, sorted ascending (ties: by pixel index ``y * width + x``).
+        x, y: ``(N,)`` int16 column / row.  p: ``(N,)`` int8 +1 (ON) / -1 (OFF).
+        height, width: sensor size in pixels.
+
+    >>> import torch
+    >>> et = EventTensors(torch.tensor([3, 7]), torch.tensor([1, 0], dtype=torch.int16),
+    ...                   torch.tensor([0, 1], dtype=torch.int16), torch.tensor([1, -1], dtype=torch.int8), 2, 2)
+    >>> len(et), et.numpy().t.tolist(), et.device.type
+    (2, [3, 7], 'cpu')
+    """
+
+    t: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    p: torch.Tensor
+    height: int | None = None
+    width: int | None = None
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        """The tensors' device."""
+        return self.t.device
+
+    def numpy(self) -> Events:
+        """The same events as :class:`Events` (numpy, on the host)."""
+        return Events(self.t.cpu().numpy(), self.x.cpu().numpy(), self.y.cpu().numpy(), self.p.cpu().numpy(),
+                      self.height, self.width)
+
+    @classmethod
+    def from_events(cls, ev: Events, device: str | torch.device = "cpu") -> EventTensors:
+        """Tensors (on ``device``) holding the events of ``ev``."""
+        as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+        return cls(as_t(ev.t), as_t(ev.x), as_t(ev.y), as_t(ev.p), ev.height, ev.width)

@@ -13,7 +13,10 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["simulate_chunk", "STATE_FIELDS"]
+__all__ = ["simulate_chunk", "STATE_FIELDS", "LAST_COMPILE"]
+
+#: registers and spills of the last compiled kernel launched (``bench/events_sim.py --profile`` prints them)
+LAST_COMPILE: dict = {}
 
 #: per-pixel state the kernel reads and writes, in this order (t_ref float64, pending int8, rest float32)
 STATE_FIELDS = ("u", "y_pr", "v_pr", "y_sf", "y_diff", "l_sf", "l_diff", "ref_d", "ref_s", "t_ref", "pending")
@@ -304,7 +307,7 @@ def _events_kernel(U, TS, CON, COFF, GLEAK,
 
 def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off: torch.Tensor, g_leak: torch.Tensor,
                    state: dict[str, torch.Tensor], params: dict, capacity: int | None = None,
-                   block: int = 128) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   block: int = 128, maxnreg: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Simulate frames ``1..T-1`` of a chunk whose frame 0 is the state's last input.
 
     Args:
@@ -312,6 +315,7 @@ def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off:
         c_on, c_off, g_leak: ``(N,)`` float32 per-pixel thresholds and leak slopes.
         state: :data:`STATE_FIELDS` tensors ``(N,)``, updated in place.
         block: pixels per program (one per thread: ``block // 32`` warps); smaller blocks diverge less.
+        maxnreg: cap on registers per thread (Triton's ``maxnreg``; None: the compiler's choice).
         params: scalars (see :func:`pack_params` in :mod:`sigkit.events.simulate`) plus the flags
             ``bandwidth``, ``pr_mode``, ``sf_inf``, ``diff_inf``, ``reset``.
     Returns:
@@ -327,10 +331,12 @@ def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off:
         out_p = torch.empty(cap, dtype=torch.int8, device=dev)
         count = torch.zeros(1, dtype=torch.int32, device=dev)
         s = [state[k] for k in STATE_FIELDS]
-        _events_kernel[(triton.cdiv(N, block),)](
+        extra = {"maxnreg": int(maxnreg)} if maxnreg else {}
+        k = _events_kernel[(triton.cdiv(N, block),)](
             u, ts, c_on, c_off, g_leak, *s, out_t, out_i, out_p, count, params["packed"], T, N, cap,
             BANDWIDTH=params["bandwidth"], PR_MODE=params["pr_mode"], SF_INF=params["sf_inf"],
-            DIFF_INF=params["diff_inf"], RESET=params["reset"], BLOCK=block, num_warps=max(1, block // 32))
+            DIFF_INF=params["diff_inf"], RESET=params["reset"], BLOCK=block, num_warps=max(1, block // 32), **extra)
+        LAST_COMPILE.update(block=block, maxnreg=maxnreg, n_regs=getattr(k, "n_regs", None), n_spills=getattr(k, "n_spills", None))
         n = int(count.item())
         if n <= cap:
             return out_t[:n], out_i[:n], out_p[:n]

@@ -41,6 +41,21 @@ def main() -> int:
     h2 = s.run(fr[10:], ts[10:], backend="triton")
     if len(h1) + len(h2) != len(one) or not np.array_equal(np.concatenate([h1.t, h2.t]), one.t):
         bad.append("split run differs")
+    # launches of 5 frames, sorted on the device and merged: the events of one launch
+    import importlib
+
+    mod = importlib.import_module("sigkit.events.simulate")
+    mod.TRITON_CHUNK = 5
+    five = Simulator(cfg, 4, 6).run(fr, ts, backend="triton")
+    mod.TRITON_CHUNK = 256
+    if not five.equals(one):
+        bad.append("5-frame launches differ from one launch")
+    # shot noise merged into the kernel's events in the reference's order; events kept as tensors
+    cfg = SimConfig(**CASES["refractory_leak_mismatch"], substep_fraction=10.0, max_substeps=1, shot_rate=200.0)
+    a = Simulator(cfg, 4, 6).run(fr, ts, backend="torch")
+    b = Simulator(cfg, 4, 6).run(fr, ts, backend="triton", output="torch").numpy()
+    if not (len(a) == len(b) and np.abs(a.t - b.t).max() <= 1 and np.array_equal(a.x, b.x) and np.array_equal(a.p, b.p)):
+        bad.append(f"shot noise: {len(a)} vs {len(b)} events")
     print("\n".join(bad) if bad else "OK")
     return 1 if bad else 0
 

@@ -1,0 +1,105 @@
+"""The simulator's output path: device sort per part, merge of parts, packed host copy, events left on the device."""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+import torch
+from sigkit.events import EventTensors, SimConfig, Simulator, simulate
+from sigkit.events.scenes import sliding_texture
+
+from sigkit.errors import InputError
+
+sim_mod = importlib.import_module("sigkit.events.simulate")
+
+
+def _raw(n: int, n_pix: int, t0: float, t1: float, gen: torch.Generator):
+    """Unsorted raw events ``(t_s float64, pixel int32, p int8)`` with many same-microsecond ties."""
+    t = t0 + torch.randint(0, int(round((t1 - t0) * 1e6)), (n,), generator=gen).double() * 1e-6
+    return t, torch.randint(0, n_pix, (n,), generator=gen, dtype=torch.int32), \
+        (torch.randint(0, 2, (n,), generator=gen) * 2 - 1).to(torch.int8)
+
+
+def test_merge_of_sorted_parts_equals_one_stable_sort():
+    sim = Simulator(SimConfig(), 3, 4)
+    gen = torch.Generator().manual_seed(1)
+    # consecutive chunks sharing their boundary microseconds, then "noise" spanning everything
+    raws = [_raw(300, 12, 0.0, 0.0005, gen), _raw(200, 12, 0.0005, 0.0008, gen), _raw(150, 12, 0.0, 0.0008, gen)]
+    raws[1][0][:20] = 0.0005                       # ties across the first seam
+    merged = sim._merge_parts([sim._sort_part(*r) for r in raws])
+    ref = sim._sort_part(*(torch.cat(a) for a in zip(*raws, strict=True)))
+    for a, b in zip(merged, ref, strict=True):
+        assert torch.equal(a, b)
+    key = merged[0] * 12 + merged[1]
+    assert bool((key[1:] >= key[:-1]).all()) and merged[0].dtype == torch.int64
+    # parts already in order: the concatenation is kept as is; empty parts are dropped
+    a, b = sim._sort_part(*raws[0]), sim._sort_part(*_raw(50, 12, 0.001, 0.002, gen))
+    empty = tuple(v[:0] for v in a)
+    out = sim._merge_parts([a, empty, b])
+    assert torch.equal(out[0], torch.cat([a[0], b[0]])) and torch.equal(out[2], torch.cat([a[2], b[2]]))
+    assert sim._merge_parts([empty]) is None
+
+
+def test_packed_host_copy_keeps_every_field():
+    n = 1001
+    t = torch.arange(n, dtype=torch.int64) * 123456789 - 5
+    x, y = torch.arange(n).to(torch.int16), (32767 - torch.arange(n)).to(torch.int16)
+    p = torch.where(torch.arange(n) % 3 == 0, 1, -1).to(torch.int8)
+    th, xh, yh, ph = sim_mod._to_host_packed(t, x, y, p)
+    assert (th.dtype, xh.dtype, yh.dtype, ph.dtype) == (np.int64, np.int16, np.int16, np.int8)
+    for a, b in ((th, t), (xh, x), (yh, y), (ph, p)):
+        np.testing.assert_array_equal(a, b.numpy())
+    assert len(sim_mod._to_host_packed(t[:0], x[:0], y[:0], p[:0])[0]) == 0
+
+
+@pytest.mark.parametrize("backend", ["torch", "numba"])
+def test_output_torch_holds_the_same_events(backend):
+    if backend == "numba" and not sim_mod.numba_available():
+        pytest.skip("numba not installed")
+    fr, ts = sliding_texture(6, 8, 0.03, 1000, speed_px_s=250.0)
+    cfg = SimConfig(threshold_sigma=0.03, refractory=1e-4, leak_rate=5.0, shot_rate=20.0, seed=3)
+    ev = Simulator(cfg, 6, 8).run(fr, ts, backend=backend)
+    et = Simulator(cfg, 6, 8).run(fr, ts, backend=backend, output="torch")
+    assert isinstance(et, EventTensors) and len(et) == len(ev) > 50
+    assert (et.t.dtype, et.x.dtype, et.p.dtype, et.device.type) == (torch.int64, torch.int16, torch.int8, "cpu")
+    assert et.numpy().equals(ev) and (et.height, et.width) == (6, 8)
+    assert EventTensors.from_events(ev).numpy().equals(ev)
+    empty = simulate(torch.ones(3, 2, 2), [0.0, 0.01, 0.02], SimConfig(), output="torch", backend="torch")
+    assert len(empty) == 0 and empty.t.dtype == torch.int64
+    with pytest.raises(InputError, match="output"):
+        simulate(fr, ts, cfg, output="cupy")
+
+
+def test_phase_timer_on_cpu():
+    fr, ts = sliding_texture(4, 5, 0.01, 1000, speed_px_s=250.0)
+    sim = Simulator(SimConfig(shot_rate=10.0), 4, 5)
+    sim.timer = sim_mod.PhaseTimer()
+    sim.run(fr, ts, backend="torch")
+    summ = sim.timer.summary()
+    assert {"input", "pixels", "events"} <= set(summ) and all(v["host_ms"] >= 0 for v in summ.values())
+    assert summ["pixels"]["host_ms"] > summ["input"]["host_ms"]
+
+
+def test_cuda_output_paths(device):
+    if device.type != "cuda":
+        pytest.skip("runs with --device cuda")
+    pytest.importorskip("triton")
+    fr, ts = sliding_texture(30, 50, 0.08, 1000, speed_px_s=200.0)
+    fr = fr.cuda()
+    cfg = SimConfig(threshold_sigma=0.03, refractory=1e-4, leak_rate=1.0, shot_rate=5.0)
+    a = Simulator(cfg, 30, 50, "cuda").run(fr, ts, backend="triton")
+    b = Simulator(cfg, 30, 50, "cuda").run(fr, ts, backend="triton", output="torch")
+    assert b.device.type == "cuda" and len(a) > 2000 and b.numpy().equals(a)
+    old = sim_mod.TRITON_CHUNK
+    try:                 # 16-frame launches merged on the device: the events of one launch
+        sim_mod.TRITON_CHUNK = 16
+        c = Simulator(cfg, 30, 50, "cuda").run(fr, ts, backend="triton")
+    finally:
+        sim_mod.TRITON_CHUNK = old
+    assert c.equals(a)
+    sim = Simulator(cfg, 30, 50, "cuda")
+    sim.timer = sim_mod.PhaseTimer()
+    sim.run(fr, ts, backend="triton")
+    summ = sim.timer.summary()
+    assert {"kernel", "sort", "merge", "copy", "events"} <= set(summ) and summ["kernel"]["gpu_ms"] > 0

@@ -27,9 +27,10 @@ import os
 import time
 
 import torch
-from sigkit.events import SimConfig, Simulator
+from sigkit.events import SimConfig
 
 sim_mod = importlib.import_module("sigkit.events.simulate")     # the module (the package exports the function)
+impl = sim_mod                # the simulator module benchmarked (--sim-module: e.g. an older copy, as a baseline)
 
 
 def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0) -> torch.Tensor:
@@ -54,15 +55,16 @@ def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps:
     total = (repeat + int(profile)) * n + warm + 1
     fr = frames_on(device, h, w, total, fps)
     ts = torch.arange(total, dtype=torch.float64) / fps
-    sim = Simulator(SimConfig(bandwidth_model=bandwidth), h, w, device)
-    sim.run(fr[:warm + 1], ts[:warm + 1], backend=backend, output=output)          # warm-up (and Triton compile)
+    sim = impl.Simulator(SimConfig(bandwidth_model=bandwidth), h, w, device)
+    kw = {"output": output} if output != "numpy" else {}      # (an older --sim-module has no output argument)
+    sim.run(fr[:warm + 1], ts[:warm + 1], backend=backend, **kw)          # warm-up (and Triton compile)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     walls = []
     for r in range(repeat):            # each repeat continues the same simulator on the next n frames
         seg = slice(warm + 1 + r * n, warm + 1 + (r + 1) * n)
         t0 = time.perf_counter()
-        ev = sim.run(fr[seg], ts[seg], backend=backend, output=output)
+        ev = sim.run(fr[seg], ts[seg], backend=backend, **kw)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         walls.append(time.perf_counter() - t0)
@@ -72,7 +74,7 @@ def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps:
         seg = slice(warm + 1 + repeat * n, warm + 1 + (repeat + 1) * n)
         sim.timer = sim_mod.PhaseTimer()
         t0 = time.perf_counter()
-        sim.run(fr[seg], ts[seg], backend=backend, output=output)
+        sim.run(fr[seg], ts[seg], backend=backend, **kw)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         extra["profiled_wall_ms"] = round(1e3 * (time.perf_counter() - t0), 3)
@@ -109,8 +111,12 @@ def main() -> None:
     p.add_argument("--triton-maxnreg", default="", help="comma-separated register caps to compare (0: the compiler's choice)")
     p.add_argument("--output", default="numpy", help="comma-separated: numpy (Events on the host), torch (EventTensors on the device)")
     p.add_argument("--profile", action="store_true", help="time the phases of one extra run per row (CUDA events)")
+    p.add_argument("--sim-module", default="sigkit.events.simulate",
+                   help="module whose Simulator is timed (a saved older version as the baseline)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
+    global impl
+    impl = importlib.import_module(a.sim_module)
     if a.threads:
         torch.set_num_threads(a.threads)
         if "numba" in a.backends:
@@ -118,7 +124,7 @@ def main() -> None:
 
             numba.set_num_threads(a.threads)
     rows = []
-    default_block = sim_mod.TRITON_BLOCK
+    default_block = impl.TRITON_BLOCK
     for size in a.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
         runs = []
@@ -128,8 +134,8 @@ def main() -> None:
             regs = [int(b) for b in a.triton_maxnreg.split(",") if b] if backend == "triton" else []
             runs += [(backend, b, r) for b in (blocks or [None]) for r in (regs or [None])]
         for backend, block, nreg in runs:
-            sim_mod.TRITON_BLOCK = block or default_block
-            sim_mod.TRITON_MAXNREG = nreg or None
+            impl.TRITON_BLOCK = block or default_block
+            impl.TRITON_MAXNREG = nreg or None
             for bw in (v == "on" for v in a.bandwidth.split(",")):
                 for output in a.output.split(","):
                     try:
@@ -140,7 +146,8 @@ def main() -> None:
                         print(json.dumps(r), flush=True)
                         continue
                     r["threads"] = torch.get_num_threads()
-                    r["backend"] = backend + (f"-b{block}" if block else "") + (f"-r{nreg}" if nreg else "")
+                    r["backend"] = backend + (f"-b{block}" if block else "") + (f"-r{nreg}" if nreg else "") \
+                        + ("" if a.sim_module == "sigkit.events.simulate" else f" ({a.sim_module.rsplit('.', 1)[-1]})")
                     rows.append(r)
                     print(json.dumps(r), flush=True)
     print("| device | backend | output | threads | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) "

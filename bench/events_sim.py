@@ -93,6 +93,44 @@ def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps:
                 wall_s_all=[round(w_, 4) for w_ in walls], **extra)
 
 
+def static_registers(maxnregs: list[int], blocks: list[int]) -> list[dict]:
+    """Compile the full-model kernel for sm_90a without a GPU (Triton + its bundled ``ptxas -v``) and read
+    registers and spills per configuration, with the 1-warp-per-32-pixel programs one SM can hold."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    import triton
+    from sigkit.kernels.events_sim import _events_kernel
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    names = ("U TS CON COFF GLEAK S_U S_YPR S_VPR S_YSF S_YD S_LSF S_LD S_RD S_RS S_TREF S_PEND OUT_T OUT_I OUT_P "
+             "COUNT PARAMS T N cap").split()
+    types = ["*fp32", "*fp64"] + ["*fp32"] * 12 + ["*fp64", "*i8", "*fp64", "*i32", "*i8", "*i32", "*fp64", "i32", "i32", "i32"]
+    sig = dict(zip(names, types, strict=True)) | {k: "constexpr" for k in ("BANDWIDTH", "PR_MODE", "SF_INF", "DIFF_INF",
+                                                                           "RESET", "BLOCK")}
+    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    rows = []
+    for block in blocks:
+        for nreg in maxnregs:
+            const = dict(BANDWIDTH=True, PR_MODE=3, SF_INF=False, DIFF_INF=False, RESET=True, BLOCK=block)
+            opts = dict(num_warps=max(1, block // 32)) | ({"maxnreg": nreg} if nreg else {})
+            ptx = triton.compile(ASTSource(_events_kernel, sig, constexprs=const), target=GPUTarget("cuda", 90, 32),
+                                 options=opts).asm["ptx"]
+            f = Path(f"/tmp/events_kernel_{block}_{nreg}.ptx")
+            f.write_text(ptx)
+            info = subprocess.run([str(ptxas), "-arch=sm_90a", "-v", str(f), "-o", str(f.with_suffix(".cubin"))],
+                                  capture_output=True, text=True).stderr
+            regs = int(re.search(r"Used (\d+) registers", info).group(1))
+            spill = int(re.search(r"(\d+) bytes spill stores", info).group(1))
+            warps = max(1, block // 32)
+            per_sm = min(32, 65536 // (((regs * 32 + 255) // 256) * 256 * warps))   # 64 K registers, 32 blocks per SM
+            rows.append(dict(block=block, maxnreg=nreg or None, regs=regs, spill_store_bytes=spill,
+                             programs_per_sm=per_sm, triton=triton.__version__))
+    return rows
+
+
 PHASES = ("input", "pixels", "prep", "kernel", "sort", "noise", "merge", "copy", "events")
 
 
@@ -113,10 +151,17 @@ def main() -> None:
     p.add_argument("--profile", action="store_true", help="time the phases of one extra run per row (CUDA events)")
     p.add_argument("--sim-module", default="sigkit.events.simulate",
                    help="module whose Simulator is timed (a saved older version as the baseline)")
+    p.add_argument("--static-regs", default="", help="no GPU needed: compile for sm_90a with these register caps "
+                   "(0: none) and print registers, spills and programs per SM, then exit")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     global impl
     impl = importlib.import_module(a.sim_module)
+    if a.static_regs:
+        blocks = [int(b) for b in a.triton_blocks.split(",") if b] or [impl.TRITON_BLOCK]
+        for r in static_registers([int(v) for v in a.static_regs.split(",")], blocks):
+            print(json.dumps(r), flush=True)
+        return
     if a.threads:
         torch.set_num_threads(a.threads)
         if "numba" in a.backends:

@@ -762,11 +762,11 @@ class PhaseTimer:
     """Where :meth:`Simulator.run` spends its time: set ``sim.timer = PhaseTimer()``, run, then :meth:`summary`.
 
     Each mark closes a phase that began at the previous mark: ``input`` (checks, state copies),
-    ``prep`` (log of the frames), ``pixels`` (the torch reference's frame loop), ``kernel`` (the Triton launch and its event count), ``sort`` (per-chunk
-    device sort), ``noise`` (shot noise), ``merge`` (joining chunks), ``copy`` (decoding x/y, packing, the
-    copy to the host) and ``events`` (building the result).  On CUDA the phases are timed with CUDA events
-    (GPU time between marks, which includes any host work the GPU waited for); ``host_ms`` is the host's
-    wall time between the same marks.
+    ``prep`` (log of the frames), ``pixels`` (the torch reference's frame loop), ``kernel`` (the Triton
+    launch and its event count), ``sort`` (per-chunk device sort), ``noise`` (shot noise), ``merge``
+    (joining chunks), ``copy`` (decoding x/y, packing, the copy to the host) and ``events`` (building the
+    result).  On CUDA the phases are timed with CUDA events (GPU time between marks, which includes any
+    host work the GPU waited for); ``host_ms`` is the host's wall time between the same marks.
 
     >>> pt = PhaseTimer(); pt.mark("start", "cpu"); pt.mark("kernel", "cpu"); pt.mark("kernel", "cpu")
     >>> sorted(pt.summary()) == ["kernel"] and pt.summary()["kernel"]["calls"] == 2

@@ -322,42 +322,56 @@ def _gather_sorted(out_t, out_i, out_p, starts, counts, width, lo, hi, parts):
     """Concatenate the blocks' events (``counts[j]`` from ``starts[j]``, blocks in pixel order) sorted by
     microsecond with a stable counting sort, so equal microseconds keep pixel-index order and each pixel's
     time order: the order of ``argsort(t_us * N + pixel, stable)`` in :meth:`Simulator._to_events`.
-    ``parts`` threads each own a contiguous range of the microsecond bins ``[lo, hi]``.
-    Returns ``(t_us, x, y, p, ok)``; ``ok`` is False when an event lies outside ``[lo, hi]``."""
+    Thread ``q`` of ``parts`` owns a contiguous run of blocks (about ``n / parts`` events) and its own
+    histogram of the microsecond bins ``[lo, hi]``; offsets run over (bin, thread), which keeps the order.
+    Each event is read once per pass. Returns ``(t_us, x, y, p, ok)``; ``ok`` is False when an event lies
+    outside ``[lo, hi]``."""
+    nblk = counts.shape[0]
     n = 0
-    for j in range(counts.shape[0]):
+    for j in range(nblk):
         n += counts[j]
     nb = hi - lo + 1
-    hist = np.zeros(nb + 1, np.int64)
-    edges = np.empty(parts + 1, np.int64)
-    for q in range(parts + 1):
-        edges[q] = lo + (nb * q) // parts
-    seen = np.zeros(parts, np.int64)
+    bedges = np.empty(parts + 1, np.int64)
+    bedges[0], bedges[parts] = 0, nblk
+    acc, q = 0, 1
+    for j in range(nblk):                   # split the blocks by event count
+        while q < parts and acc >= (n * q) // parts:
+            bedges[q] = j
+            q += 1
+        acc += counts[j]
+    while q < parts:
+        bedges[q] = nblk
+        q += 1
+    hist = np.zeros((parts, nb), np.int64)
+    bad = np.zeros(parts, np.int64)
     for q in prange(parts):
-        e0, e1 = edges[q], edges[q + 1]
-        for j in range(counts.shape[0]):
+        for j in range(bedges[q], bedges[q + 1]):
             for s in range(starts[j], starts[j] + counts[j]):
-                if e0 <= out_t[s] < e1:
-                    hist[out_t[s] - lo + 1] += 1
-                    seen[q] += 1
+                v = out_t[s] - lo
+                if v < 0 or v >= nb:
+                    bad[q] += 1
+                else:
+                    hist[q, v] += 1
     t_s = np.empty(n, np.int64)
     x_s, y_s, p_s = np.empty(n, np.int16), np.empty(n, np.int16), np.empty(n, np.int8)
-    if seen.sum() != n:
+    if bad.sum() != 0:
         return t_s, x_s, y_s, p_s, False
-    for b in range(1, nb + 1):
-        hist[b] += hist[b - 1]
+    run = 0
+    for b in range(nb):
+        for q in range(parts):
+            c = hist[q, b]
+            hist[q, b] = run
+            run += c
     for q in prange(parts):
-        e0, e1 = edges[q], edges[q + 1]
-        for j in range(counts.shape[0]):
+        for j in range(bedges[q], bedges[q + 1]):
             for s in range(starts[j], starts[j] + counts[j]):
-                v = out_t[s]
-                if e0 <= v < e1:
-                    d = hist[v - lo]
-                    hist[v - lo] = d + 1
-                    t_s[d] = v
-                    x_s[d] = out_i[s] % width
-                    y_s[d] = out_i[s] // width
-                    p_s[d] = out_p[s]
+                v = out_t[s] - lo
+                d = hist[q, v]
+                hist[q, v] = d + 1
+                t_s[d] = out_t[s]
+                x_s[d] = out_i[s] % width
+                y_s[d] = out_i[s] // width
+                p_s[d] = out_p[s]
     return t_s, x_s, y_s, p_s, True
 
 
@@ -427,7 +441,8 @@ def simulate_pixels(u: np.ndarray, u_prev: np.ndarray, ts: np.ndarray, c_on: np.
         bufs = [tuple(np.concatenate(x) for x in zip(*bufs, strict=True))]
     # every event lies in [ts[0], ts[-1]]; one microsecond of margin covers the rounding
     lo, hi = int(np.floor(ts[0] * 1e6)) - 1, int(np.ceil(ts[-1] * 1e6)) + 1
-    parts = max(1, min(numba.get_num_threads(), 16))
+    # one histogram of the microsecond bins per thread: fewer threads when that would take over ~256 MB
+    parts = max(1, min(numba.get_num_threads(), 16, (1 << 25) // max(1, hi - lo + 1)))
     t_us, x, y, p, ok = _gather_sorted(*bufs[0], starts, counts, width or max(N, 1), lo, hi, parts)
     if not ok:                                              # not expected: fall back to the true range
         t_all = np.concatenate([bufs[0][0][a:a + c] for a, c in zip(starts, counts, strict=True)])

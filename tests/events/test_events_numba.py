@@ -122,3 +122,34 @@ def test_float32_ideal_pixel_takes_logs_lazily_with_the_same_events():
         for f in "xyp":
             np.testing.assert_array_equal(getattr(a, f)[oa], getattr(b, f)[ob])
         assert np.abs(a.t[oa] - b.t[ob]).max() <= 1
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 5])
+def test_gather_sorted_is_the_stable_time_then_pixel_order(parts):
+    """The per-thread counting sort gives the order of one stable argsort by microsecond, whatever the split of
+    blocks over threads (ties across block and thread boundaries included), and flags out-of-range times."""
+    from sigkit.events.sim_numba import _gather_sorted
+
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 40, size=23).astype(np.int64)
+    cap = 48
+    starts = np.arange(counts.size, dtype=np.int64) * cap
+    out_t = np.zeros(counts.size * cap, np.int64)
+    out_i = np.zeros(counts.size * cap, np.int32)
+    out_p = np.zeros(counts.size * cap, np.int8)
+    ref_t, ref_i, ref_p = [], [], []
+    for j, (a, c) in enumerate(zip(starts, counts, strict=True)):
+        out_t[a:a + c] = rng.integers(100, 130, size=c)           # few distinct microseconds: many ties
+        out_i[a:a + c] = j * 1000 + np.arange(c)
+        out_p[a:a + c] = rng.choice([-1, 1], size=c)
+        ref_t.append(out_t[a:a + c]), ref_i.append(out_i[a:a + c]), ref_p.append(out_p[a:a + c])
+    ref_t, ref_i, ref_p = np.concatenate(ref_t), np.concatenate(ref_i), np.concatenate(ref_p)
+    order = np.argsort(ref_t, kind="stable")
+    width = 100
+    t, x, y, p, ok = _gather_sorted(out_t, out_i, out_p, starts, counts, width, 99, 131, parts)
+    assert ok
+    np.testing.assert_array_equal(t, ref_t[order])
+    np.testing.assert_array_equal(x, ref_i[order] % width)
+    np.testing.assert_array_equal(y, ref_i[order] // width)
+    np.testing.assert_array_equal(p, ref_p[order])
+    assert not _gather_sorted(out_t, out_i, out_p, starts, counts, width, 110, 131, parts)[4]

@@ -87,12 +87,12 @@ def kernels_available() -> bool:
     return _kernels() is not None
 
 
-def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str | None = None, spec=None) -> bool:
+def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec) -> bool:
     """Whether an op called with ``backend`` on ``x`` (and ``others``) should run the fused kernel.
 
     The kernels compute in float32, so float64 inputs always take the reference, whatever ``backend``.
-    ``op`` (one of :data:`OPS`) and ``spec`` feed the ``auto`` policy (:func:`auto_prefers_triton`);
-    without them ``auto`` takes the reference.
+    ``op`` (one of :data:`OPS`) and ``spec`` (the op's ``STFTSpec``) feed the ``auto`` policy
+    (:func:`auto_prefers_triton`).
     """
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -105,8 +105,7 @@ def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str | N
     if backend == "reference" or any(t.dtype == torch.float64 for t in (x, *others)):
         return False
     if backend == "auto":
-        return (x.is_cuda and op is not None and spec is not None and kernels_available()
-                and auto_prefers_triton(op, spec, x))
+        return x.is_cuda and kernels_available() and auto_prefers_triton(op, spec, x)
     if not kernels_available():
         raise InputError("backend='triton' needs Triton and sigkit.kernels.spectral; install triton or use 'reference'")
     if not x.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":

@@ -43,11 +43,12 @@ def test_policy_follows_the_measured_wins():
         assert not auto_prefers_triton("spectrogram", STFTSpec(512, 128), _wave(batch, 10))
 
 
-def test_auto_is_the_reference_off_cuda_and_without_op(monkeypatch):
+def test_auto_is_the_reference_off_cuda_and_needs_the_op(monkeypatch):
     monkeypatch.delenv("SIGKIT_SPECTRAL_BACKEND", raising=False)
     x = _wave(1, 10)
     assert not use_triton("auto", x, op="amp_phase", spec=APBWE)  # a CPU tensor
-    assert not use_triton("auto", x)
+    with pytest.raises(TypeError):
+        use_triton("auto", x)  # the policy needs the op and its spec
     with pytest.raises(InputError, match="unknown spectral op"):
         auto_prefers_triton("stft", APBWE, x)
     monkeypatch.setenv("SIGKIT_SPECTRAL_BACKEND", "reference")

@@ -110,7 +110,7 @@ class _ClipDataModule(pl.LightningDataModule):
         self.val_set: ClipDataset | None = None
 
     def _make_splits(self) -> tuple[list, list[int], list, list[int], list[str]]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _make_splits() (base class of the data modules)")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

@@ -65,7 +65,7 @@ class _Frontend(nn.Module):
 
     def out_shape(self, n_samples: int) -> tuple[int, int]:
         """``(F, N)`` of the feature map of a clip of ``n_samples`` samples."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement out_shape() (base class of the front ends)")
 
 
 class LogMelFrontend(_Frontend):

@@ -130,7 +130,7 @@ class _Classifier(nn.Module):
             )
 
     def forward_features(self, features: Tensor) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement forward_features() (base class of the models)")
 
     def forward(self, wave: Tensor) -> Tensor:
         return self.forward_features(self.frontend(wave))

@@ -42,11 +42,7 @@ class Events:
     width: int | None = None
 
     def __post_init__(self) -> None:
-        n = len(self.t)
-        for name in ("x", "y", "p"):
-            if len(getattr(self, name)) != n:
-                raise InputError(f"Events: field {name!r} has {len(getattr(self, name))} entries but t has {n}; "
-                                 "give t, x, y, p of one length")
+        _check_aligned(self)
 
     @classmethod
     def from_arrays(cls, t, x, y, p, height: int | None = None, width: int | None = None,
@@ -126,6 +122,15 @@ class Events:
         return f"Events(n={len(self)}, size={self.height}x{self.width}{span})"
 
 
+def _check_aligned(ev: Events | EventTensors) -> None:
+    """Raise unless the fields ``t, x, y, p`` of ``ev`` have one length."""
+    n = len(ev.t)
+    for name in ("x", "y", "p"):
+        if len(getattr(ev, name)) != n:
+            raise InputError(f"{type(ev).__name__}: field {name!r} has {len(getattr(ev, name))} entries but t has {n}; "
+                             "give t, x, y, p of one length")
+
+
 @dataclass
 class EventTensors:
     """Events kept where they were simulated: four aligned torch tensors (same encoding as :class:`Events`).
@@ -151,6 +156,9 @@ class EventTensors:
     p: torch.Tensor
     height: int | None = None
     width: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_aligned(self)
 
     def __len__(self) -> int:
         return int(self.t.shape[0])

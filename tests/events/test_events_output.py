@@ -103,3 +103,13 @@ def test_cuda_output_paths(device):
     sim.run(fr, ts, backend="triton")
     summ = sim.timer.summary()
     assert {"kernel", "sort", "merge", "copy", "events"} <= set(summ) and summ["kernel"]["gpu_ms"] > 0
+
+
+def test_misaligned_fields_are_refused_by_both_containers():
+    from sigkit.events.stream import Events
+
+    with pytest.raises(InputError, match="Events: field 'p' has 1 entries but t has 2"):
+        Events(np.array([1, 2]), np.zeros(2, np.int16), np.zeros(2, np.int16), np.ones(1, np.int8))
+    with pytest.raises(InputError, match="EventTensors: field 'x' has 3 entries but t has 2"):
+        EventTensors(torch.tensor([1, 2]), torch.zeros(3, dtype=torch.int16), torch.zeros(2, dtype=torch.int16),
+                     torch.ones(2, dtype=torch.int8))

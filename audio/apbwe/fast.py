@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from sigkit.audio.apbwe.model import APBWEGenerator, ConvNeXtBlock
 from torch import Tensor
 
+from sigkit.errors import InputError
 from sigkit.spectral import STFTSpec
 
 PRECISIONS = ("bf16", "fp32")
@@ -53,7 +54,7 @@ AUTO_PRELUDE_CUDA = "triton"
 
 def _dtype(name: str) -> torch.dtype:
     if name not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {name!r}")
+        raise InputError(f"precision must be one of {PRECISIONS}, got {name!r}")
     return torch.bfloat16 if name == "bf16" else torch.float32
 
 
@@ -230,7 +231,7 @@ def layer(
     it as one hand-written kernel for both streams (:mod:`sigkit.kernels.convnext_triton`).
     """
     if prelude_impl not in PRELUDES:
-        raise ValueError(f"prelude must be one of {PRELUDES}, got {prelude_impl!r}")
+        raise InputError(f"prelude must be one of {PRELUDES}, got {prelude_impl!r}")
     run = _triton_prelude if prelude_impl == "triton" else prelude
     x_mag, x_pha, h_mag, h_pha = run(x_mag, x_pha, y_mag, y_pha, g_mag, g_pha, w_mag[:4], w_pha[:4], w_mag[4].dtype)
     return (
@@ -338,11 +339,11 @@ class FastAPBWE:
         prelude: str = "auto",
     ) -> None:
         if spec.window != "hann" or not spec.center or spec.pad_mode != "reflect":
-            raise ValueError(f"FastAPBWE supports the official STFT (hann, centred, reflect), got {spec}")
+            raise InputError(f"FastAPBWE supports the official STFT (hann, centred, reflect), got {spec}")
         if gelu not in ("fused", "exact"):
-            raise ValueError(f"gelu must be 'fused' or 'exact', got {gelu!r}")
+            raise InputError(f"gelu must be 'fused' or 'exact', got {gelu!r}")
         if prelude not in (*PRELUDES, "auto"):
-            raise ValueError(f"prelude must be 'triton', 'inductor' or 'auto', got {prelude!r}")
+            raise InputError(f"prelude must be 'triton', 'inductor' or 'auto', got {prelude!r}")
         self.spec = spec
         self.precision = {"trunk": trunk, "pre": pre, "heads": heads, "gelu": gelu}
         self.fused_gelu = gelu == "fused"
@@ -391,7 +392,7 @@ class FastAPBWE:
             prelude = AUTO_PRELUDE_CUDA if device.type == "cuda" else "inductor"
         if prelude == "triton":
             if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-                raise ValueError("prelude='triton' needs a CUDA generator (or TRITON_INTERPRET=1 on the CPU)")
+                raise InputError("prelude='triton' needs a CUDA generator (or TRITON_INTERPRET=1 on the CPU)")
             import sigkit.kernels.convnext_triton  # noqa: F401 - registers sigkit::convnext_prelude
         self.prelude = prelude
         self.cuda_graph = cuda_graph and device.type == "cuda"
@@ -421,9 +422,9 @@ class FastAPBWE:
     @torch.inference_mode()
     def __call__(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or not x.is_floating_point():
-            raise ValueError(f"FastAPBWE expects a float waveform batch (B, T), got {tuple(x.shape)}")
+            raise InputError(f"FastAPBWE expects a float waveform batch (B, T), got {tuple(x.shape)}")
         if x.shape[-1] <= self.spec.n_fft // 2:
-            raise ValueError(f"FastAPBWE: {x.shape[-1]} samples is shorter than one STFT frame")
+            raise InputError(f"FastAPBWE: {x.shape[-1]} samples is shorter than one STFT frame")
         if not self.cuda_graph:
             return self.run(x)
         key = tuple(x.shape)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from sigkit.audio.apbwe.infer import APBWE, chunk_starts, main, overlap_add, splice_lowband
+from sigkit.audio.apbwe.fast import FastAPBWE
+from sigkit.audio.apbwe.infer import APBWE, chunk_starts, edge_margin, fast_batch_shape, main, overlap_add, splice_lowband
 from sigkit.audio.apbwe.model import APBWEGenerator
 
 from sigkit.cli import main as sigkit_main
@@ -89,6 +90,58 @@ class TestExtend:
             m.extend(torch.randn(1, 1, 1, 4000), 8000)
 
 
+class TestFastPath:
+    """``APBWE(fast=True)`` / ``sigkit bwe --fast``: FastAPBWE on fixed padded shapes (compile off on the CPU)."""
+
+    FP32 = {"compile": False, "trunk": "fp32", "pre": "fp32", "gelu": "exact"}
+
+    def test_same_output_as_eager_except_at_the_end(self):
+        x = torch.stack([speechy(3.0, 8000, 1), speechy(2.1, 8000, 2).repeat(2)[:24000]])
+        eager, _ = small_model(chunk_seconds=0.8, overlap_seconds=0.4).extend(x, 8000)
+        fast, _ = small_model(chunk_seconds=0.8, overlap_seconds=0.4, fast=True, fast_options=self.FP32).extend(x, 8000)
+        assert fast.shape == eager.shape
+        end = edge_margin(STFTSpec(1024, 80, 320))
+        # zero padding to the shape buckets replaces the reflect padding only at each signal's end
+        torch.testing.assert_close(fast[:, :-end], eager[:, :-end], atol=1e-5, rtol=0)
+        assert float((fast - eager)[:, -end:].abs().max()) > 1e-4
+
+    def test_few_shapes_for_many_lengths(self):
+        shapes = set()
+        for pieces in range(1, 17):
+            for longest in range(600, 48_001, 997):
+                rows, samples = fast_batch_shape(pieces, longest, 48_000, 80, 16)
+                assert rows >= pieces and samples >= longest and samples % 80 == 0
+                shapes.add((rows, samples))
+        assert len(shapes) == 5 * 4
+
+    def test_results_survive_a_reused_output_buffer(self):
+        # a CUDA-graph replay returns the same buffer every call: every batch must be kept before the next
+        model = small_model(chunk_seconds=0.8, overlap_seconds=0.4, max_batch=2, fast=True, fast_options=self.FP32)
+        fast = model.fast(**self.FP32)
+        buffers = {}
+
+        def replaying(x):
+            out = buffers.setdefault(tuple(x.shape), torch.empty(x.shape))
+            out.copy_(fast(x))
+            return out
+
+        signals = [speechy(s, 16000, i) for i, s in enumerate((0.3, 0.5, 0.4, 2.5, 0.35))]
+        expected = model.extend_narrowband(signals)
+        model._fast_path = replaying
+        for got, want in zip(model.extend_narrowband(signals), expected, strict=True):
+            torch.testing.assert_close(got, want, atol=0, rtol=0)
+
+    def test_cli_fast_flag(self, tmp_path, ckpt, monkeypatch):
+        monkeypatch.setattr(APBWE, "fast", lambda self, **kw: FastAPBWE(self.generator, self.spec, compile=False))
+        src = tmp_path / "in"
+        save_audio(src / "a.wav", speechy(0.4, 8000)[None], 8000)
+        save_audio(src / "b.wav", speechy(1.3, 8000, 1)[None], 8000)
+        assert main([str(src), str(tmp_path / "out"), "--ckpt", str(ckpt), "--fast", "--device", "cpu", "-q"]) == 0
+        assert audio_info(tmp_path / "out" / "b.wav").frames == 2 * 10400
+        with pytest.raises(InputError, match="not both"):
+            small_model(fast=True, bf16=True)
+
+
 class TestChunkingHelpers:
     def test_chunk_starts_cover(self):
         for length in (1, 999, 1000, 1001, 5000, 12345):
@@ -103,18 +156,21 @@ class TestChunkingHelpers:
 
 
 class TestKeepLowband:
-    def test_low_band_is_the_input(self):
+    @pytest.mark.parametrize("seed", [0, 5, 9])
+    def test_low_band_is_the_input(self, seed):
         spec = STFTSpec(1024, 80, 320)
         nb = resample(resample(speechy(1.0, 16000, 3), 16000, 8000), 8000, 16000)[None]
-        out = torch.randn_like(nb) * 0.05
+        out = torch.randn(nb.shape, generator=torch.Generator().manual_seed(seed)) * 0.05
         y = splice_lowband(out, nb, 4000.0, 16000, spec)
         from sigkit.spectral import stft
 
         Y, N, O = stft(y, spec), stft(nb, spec), stft(out, spec)
-        # bins below 2.97 kHz / above 4.3 kHz (the STFT's leakage spreads the splice over a few bins)
+        # bins below 2.97 kHz / above 4.3 kHz (the STFT's leakage spreads the splice over a few bins). The
+        # spliced STFT is not the STFT of any signal; the iSTFT's least-squares projection leaves errors of
+        # up to 1.8% of the noise's bin magnitude (rms 0.55) over 12 seeds: the tolerance is 3% of it
         low, high = slice(0, 190), slice(275, None)
-        torch.testing.assert_close(Y[..., low, :], N[..., low, :], atol=2e-3, rtol=1e-3)
-        torch.testing.assert_close(Y[..., high, :], O[..., high, :], atol=2e-3, rtol=1e-3)
+        torch.testing.assert_close(Y[..., low, :], N[..., low, :], atol=1.6e-2, rtol=1e-3)
+        torch.testing.assert_close(Y[..., high, :], O[..., high, :], atol=1.6e-2, rtol=1e-3)
 
 
 class TestFromOfficial:

@@ -21,6 +21,19 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("dtype", [getattr(torch, n) for n in names], ids=names)
 
 
+@pytest.fixture(autouse=True)
+def _seeded_global_rngs():
+    """Every test starts from the same global RNG state (torch, NumPy, random), whatever ran before it on
+    its xdist worker: a test that draws unseeded noise gets the same noise in every run and order."""
+    import random
+
+    import numpy as np
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
 @pytest.fixture
 def device(request) -> torch.device:
     dev = torch.device(request.config.getoption("--device"))

@@ -105,16 +105,16 @@ def static_registers(maxnregs: list[int], blocks: list[int]) -> list[dict]:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    names = ("U TS CON COFF GLEAK S_U S_YPR S_VPR S_YSF S_YD S_LSF S_LD S_RD S_RS S_TREF S_PEND OUT_T OUT_I OUT_P "
-             "COUNT PARAMS T N cap").split()
-    types = ["*fp32", "*fp64"] + ["*fp32"] * 12 + ["*fp64", "*i8", "*fp64", "*i32", "*i8", "*i32", "*fp64", "i32", "i32", "i32"]
+    names = "U TS CON COFF GLEAK S_IN S_OUT TREF_IN TREF_OUT PEND_IN PEND_OUT OUT_K OUT_P COUNT PARAMS T N cap".split()
+    types = ["*fp32", "*fp64"] + ["*fp32"] * 5 + ["*fp64", "*fp64", "*i8", "*i8", "*i64", "*i8", "*i32", "*fp64", "i32", "i32", "i32"]
     sig = dict(zip(names, types, strict=True)) | {k: "constexpr" for k in ("BANDWIDTH", "PR_MODE", "SF_INF", "DIFF_INF",
-                                                                           "RESET", "BLOCK")}
+                                                                           "RESET", "BLOCK", "SLAB", "FAST")}
     ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
     rows = []
     for block in blocks:
         for nreg in maxnregs:
-            const = dict(BANDWIDTH=True, PR_MODE=3, SF_INF=False, DIFF_INF=False, RESET=True, BLOCK=block)
+            const = dict(BANDWIDTH=True, PR_MODE=3, SF_INF=False, DIFF_INF=False, RESET=True, BLOCK=block, SLAB=max(64, block),
+                         FAST=True)
             opts = dict(num_warps=max(1, block // 32)) | ({"maxnreg": nreg} if nreg else {})
             ptx = triton.compile(ASTSource(_events_kernel, sig, constexprs=const), target=GPUTarget("cuda", 90, 32),
                                  options=opts).asm["ptx"]

@@ -50,6 +50,17 @@ def main() -> int:
     mod.TRITON_CHUNK = 256
     if not five.equals(one):
         bad.append("5-frame launches differ from one launch")
+    # several programs (the last one partly masked), events in many slabs, and a launch whose event buffer
+    # overflows (rerun from the untouched input state with a larger one): the reference's events
+    a = Simulator(cfg, 7, 10).run(*sliding_texture(7, 10, 0.03, 1000, speed_px_s=300.0), backend="torch")
+    mod.TRITON_MIN_SLOTS = 0
+    s = Simulator(cfg, 7, 10)
+    s._triton_rate = 0.0                                    # room for each program's first slab only
+    b = s.run(*sliding_texture(7, 10, 0.03, 1000, speed_px_s=300.0), backend="triton")
+    mod.TRITON_MIN_SLOTS = 1 << 16
+    if len(a) <= 3 * 64 or not (len(a) == len(b) and np.abs(a.t - b.t).max() <= 1 and np.array_equal(a.x, b.x)
+                                and np.array_equal(a.y, b.y) and np.array_equal(a.p, b.p)):
+        bad.append(f"3 programs, overflow rerun: {len(a)} vs {len(b)} events")
     # shot noise merged into the kernel's events in the reference's order; events kept as tensors
     cfg = SimConfig(**CASES["refractory_leak_mismatch"], substep_fraction=10.0, max_substeps=1, shot_rate=200.0)
     a = Simulator(cfg, 4, 6).run(fr, ts, backend="torch")

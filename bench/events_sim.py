@@ -31,6 +31,7 @@ from sigkit.events import SimConfig
 
 sim_mod = importlib.import_module("sigkit.events.simulate")     # the module (the package exports the function)
 impl = sim_mod                # the simulator module benchmarked (--sim-module: e.g. an older copy, as a baseline)
+KERNEL_MODULE = "sigkit.kernels.events_sim"    # where --profile reads the compiled kernel's registers (--kernel-module)
 
 
 def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0) -> torch.Tensor:
@@ -84,9 +85,7 @@ def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps:
         extra["phases_ms"] = {k: round(v[key], 3) for k, v in summ.items()}
         extra["phases_host_ms"] = {k: round(v["host_ms"], 3) for k, v in summ.items()}
         if backend == "triton":
-            from sigkit.kernels.events_sim import LAST_COMPILE
-
-            extra["kernel"] = dict(LAST_COMPILE)
+            extra["kernel"] = dict(importlib.import_module(KERNEL_MODULE).LAST_COMPILE)
     return dict(device=device, backend=backend, output=output, size=f"{w}x{h}", bandwidth_model=bandwidth, frames=n,
                 wall_s=round(dt, 4), frames_per_s=round(n / dt, 1), events_per_s=round(len(ev) / dt, 1),
                 events=len(ev), realtime_factor=round(n / fps / dt, 4), load_1min=round(os.getloadavg()[0], 2),
@@ -151,12 +150,15 @@ def main() -> None:
     p.add_argument("--profile", action="store_true", help="time the phases of one extra run per row (CUDA events)")
     p.add_argument("--sim-module", default="sigkit.events.simulate",
                    help="module whose Simulator is timed (a saved older version as the baseline)")
+    p.add_argument("--kernel-module", default="sigkit.kernels.events_sim", help="the Triton kernel module --sim-module uses "
+                   "(--profile reads its registers and spills)")
     p.add_argument("--static-regs", default="", help="no GPU needed: compile for sm_90a with these register caps "
                    "(0: none) and print registers, spills and programs per SM, then exit")
     p.add_argument("--json", default=None)
     a = p.parse_args()
-    global impl
+    global impl, KERNEL_MODULE
     impl = importlib.import_module(a.sim_module)
+    KERNEL_MODULE = a.kernel_module
     if a.static_regs:
         blocks = [int(b) for b in a.triton_blocks.split(",") if b] or [impl.TRITON_BLOCK]
         for r in static_registers([int(v) for v in a.static_regs.split(",")], blocks):

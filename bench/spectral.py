@@ -1,6 +1,7 @@
 """Benchmark of the fused spectral kernels (issue 3, item 5) against the eager and compiled torch chains.
 
-For each configuration and op, in one run on one GPU: the Triton kernel (``backend="triton"``), the
+For each configuration and op, in one run on one GPU: the CUDA C kernel (``backend="cuda"``: float32
+shared-memory FFT compiled by NVRTC), the Triton kernel (``backend="triton"``), the
 eager torch chain (``backend="reference"``: ``torch.stft -> abs/angle -> log -> mel matmul``,
 ``polar -> torch.istft``) and the same chain under ``torch.compile``. Before every repetition a
 256 MB buffer is overwritten to flush the 50 MB L2; each repetition is timed with CUDA events and the
@@ -12,6 +13,8 @@ Usage::
     python bench/spectral.py                 # full table (markdown) on stdout, JSON with --json PATH
     python bench/spectral.py --quick         # batch 32 only, no torch.compile arm
     python bench/spectral.py --tune fft,path  # sweep block shapes / DFT paths on a few configs
+    python bench/spectral.py --tune cuda_analysis,cuda_synthesis  # frames/threads per block of the CUDA kernels
+    python bench/spectral.py --static-regs   # registers/spills of every CUDA kernel variant (no GPU needed)
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import sys
 import time
 
 import torch
+from sigkit.kernels import _spectral_cuda as kc
 from sigkit.kernels import spectral as ks
 
 from sigkit.spectral import STFTSpec, amp_phase, from_amp_phase, log_mel, spectrogram
@@ -115,7 +119,11 @@ def minimal_bytes(op: str, B: int, N: int, F: int, T: int, M: int) -> int:
     }[op]
 
 
-def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms: float | None = None):
+KERNEL_ARMS = ("cuda", "triton")
+
+
+def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms: float | None = None,
+              arms: tuple[str, ...] = ("cuda", "triton", "eager", "compiled")):
     name, sr, secs, n_fft, hop, win, n_mels, _ = cfg
     spec = STFTSpec(n_fft, hop, win)
     N = sr * secs
@@ -126,13 +134,13 @@ def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms
     is_bwd = op.endswith("fwd_bwd")
     inputs = (la.contiguous(), ph.contiguous()) if op == "from_amp_phase" else (x,)
     row = dict(config=name, op=op, batch=B)
-    for arm in ("triton", "eager", "compiled"):
+    for arm in arms:
         if arm == "compiled" and not compile_arm:
             continue
         if arm == "eager" and eager_ms is not None:
             row["eager"] = eager_ms
             continue
-        fn = make_op(op, spec, sr, n_mels, "triton" if arm == "triton" else "reference")
+        fn = make_op(op, spec, sr, n_mels, arm if arm in KERNEL_ARMS else "reference")
         if arm == "compiled":
             fn = torch.compile(fn, fullgraph=False, dynamic=False)
         try:
@@ -152,11 +160,12 @@ def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms
             row[arm + "_error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
     M = n_mels if "mel" in op else 0
     row["bytes"] = minimal_bytes(op, B, N, F, T, M)
-    if row.get("triton"):
-        row["hbm_frac"] = row["bytes"] / (row["triton"] * 1e-3) / peak_bw
-        for arm in ("eager", "compiled"):
-            if row.get(arm):
-                row["x_" + arm] = row[arm] / row["triton"]
+    for k in KERNEL_ARMS:
+        if row.get(k):
+            row[k + "_hbm_frac"] = row["bytes"] / (row[k] * 1e-3) / peak_bw
+            for arm in ("eager", "compiled"):
+                if row.get(arm):
+                    row[f"{k}_x_{arm}"] = row[arm] / row[k]
     return row
 
 
@@ -165,15 +174,16 @@ def fmt(v, spec="{:.3f}"):
 
 
 def table(rows) -> str:
-    lines = ["| config | op | B | triton ms | eager ms | compiled ms | x eager | x compiled "
-             "| HBM % of min bytes |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| config | op | B | cuda ms | triton ms | eager ms | compiled ms | cuda x eager | cuda x compiled "
+             "| triton x eager | cuda HBM % of min bytes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        hbm = r.get("cuda_hbm_frac")
         lines.append(
-            f"| {r['config']} | {r['op']} | {r['batch']} | {fmt(r.get('triton'))} | {fmt(r.get('eager'))} | "
-            f"{fmt(r.get('compiled'))} | {fmt(r.get('x_eager'), '{:.1f}')} | "
-            f"{fmt(r.get('x_compiled'), '{:.1f}')} | "
-            f"{fmt(100 * r['hbm_frac'] if r.get('hbm_frac') else None, '{:.0f}')} |"
+            f"| {r['config']} | {r['op']} | {r['batch']} | {fmt(r.get('cuda'))} | {fmt(r.get('triton'))} | "
+            f"{fmt(r.get('eager'))} | {fmt(r.get('compiled'))} | {fmt(r.get('cuda_x_eager'), '{:.1f}')} | "
+            f"{fmt(r.get('cuda_x_compiled'), '{:.1f}')} | {fmt(r.get('triton_x_eager'), '{:.1f}')} | "
+            f"{fmt(100 * hbm if hbm else None, '{:.0f}')} |"
         )
     return "\n".join(lines)
 
@@ -190,6 +200,9 @@ TUNE = {
     "synthesis_split": [(64, 32, 64, 4, 2), (64, 32, 128, 8, 2), (32, 32, 256, 8, 2)],
     # analysis DFT path: dense one-GEMM (DENSE_MAX_WIN huge) or two-level (DENSE_MAX_WIN 0)
     "path": ["dense", "fft"],
+    # CUDA kernels: (frames per block, threads); kernels/_spectral_cuda.py CONFIG
+    "cuda_analysis": [(16, 256), (8, 256), (16, 512), (8, 128), (4, 128), (32, 512)],
+    "cuda_synthesis": [(16, 256), (8, 256), (32, 512), (8, 128), (4, 128)],
 }
 TUNE_CASES = {
     "split": [(0, "amp_phase"), (2, "power")],
@@ -200,6 +213,8 @@ TUNE_CASES = {
     "synthesis_split": [(0, "from_amp_phase"), (2, "from_amp_phase")],
     "path": [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (4, "log_mel_natural_mag"), (5, "amp_phase"),
              (5, "log_mel_db")],
+    "cuda_analysis": [(0, "amp_phase"), (3, "log_mel_whisper"), (5, "amp_phase"), (2, "power")],
+    "cuda_synthesis": [(0, "from_amp_phase"), (5, "from_amp_phase"), (2, "from_amp_phase")],
 }
 
 
@@ -209,6 +224,23 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
     for kernel in kernels:
         variants = TUNE[kernel]
         for ci, op in TUNE_CASES[kernel]:
+            if kernel.startswith("cuda_"):
+                eager = None
+                for v in variants:
+                    kc.CONFIG[kernel[5:]] = v
+                    try:
+                        r = bench_one(CONFIGS[ci], op, batch, flush, peak_bw, False, reps, eager_ms=eager,
+                                      arms=("cuda", "eager"))
+                        ms, eager = r.get("cuda"), r.get("eager")
+                    except Exception as exc:  # noqa: BLE001
+                        ms = None
+                        print(kernel, v, "error", exc, file=sys.stderr)
+                    ratio = f"{eager / ms:.2f}x eager" if (ms and eager) else ""
+                    print(f"tune {kernel} {CONFIGS[ci][0]} {op} B={batch} {v}: {fmt(ms)} ms (eager {fmt(eager)}) "
+                          f"{ratio}", flush=True)
+                    out.append(dict(kernel=kernel, config=CONFIGS[ci][0], op=op, variant=v, ms=ms, eager=eager))
+                kc.CONFIG.clear()
+                continue
             saved = (dict(ks.CONFIG), ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.SYNTHESIS_SPLIT, ks.FFT_MIN_NFFT)
             if kernel in ("synthesis", "synthesis_split"):
                 ks.FFT_SYNTHESIS_MIN_NFFT = 10**9
@@ -236,17 +268,25 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
     return out
 
 
-def check_large(B: int = 16, n: int = 480000) -> dict:
+def check_large(B: int = 16, n: int = 480000, backends: tuple[str, ...] = ("triton", "cuda")) -> dict:
     """Kernel vs reference at AP-BWE's 48 kHz size (the shape of the reported 0.266-LSD run), eager and
     inside ``torch.compile(mode="reduce-overhead")`` with cold table caches."""
+    from sigkit.kernels import device_cache
+
     spec = STFTSpec(1024, 80, 320)
     x = 0.1 * torch.randn(B, n, device="cuda", generator=torch.Generator(device="cuda").manual_seed(1))
     la_r, ph_r = amp_phase(x.double(), spec, backend="reference")
-    ks._CONSTS.clear()
+    out = {}
+    for backend in backends:
+        device_cache._CACHE.clear()
+        out[backend] = _check_large_one(x, spec, la_r, ph_r, n, backend)
+    return out
 
+
+def _check_large_one(x, spec, la_r, ph_r, n, backend) -> dict:
     def body(v):
-        la, ph = amp_phase(v, spec, backend="triton")
-        return la, ph, from_amp_phase(la, ph, spec, length=v.shape[-1], backend="triton")
+        la, ph = amp_phase(v, spec, backend=backend)
+        return la, ph, from_amp_phase(la, ph, spec, length=v.shape[-1], backend=backend)
 
     out = {}
     for name, fn in (("eager", body), ("reduce-overhead", torch.compile(body, mode="reduce-overhead"))):
@@ -263,6 +303,41 @@ def check_large(B: int = 16, n: int = 480000) -> dict:
     return out
 
 
+def launch_overhead(arms=("cuda", "triton", "eager"), calls: int = 200) -> list[dict]:
+    """Host time per call (no sync; what a batch-1 call pays on top of its kernels) and back-to-back
+    device time per call (20 calls between two events, L2 warm) for a few ops at batch 1 and 32."""
+    out = []
+    for ci, op in [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (0, "from_amp_phase")]:
+        name, sr, secs, n_fft, hop, win, n_mels, _ = CONFIGS[ci]
+        spec = STFTSpec(n_fft, hop, win)
+        for B in (1, 32):
+            x = 0.1 * torch.randn(B, sr * secs, device="cuda")
+            la, ph = amp_phase(x, spec, backend="reference")
+            inputs = (la.contiguous(), ph.contiguous()) if op == "from_amp_phase" else (x,)
+            for arm in arms:
+                fn = make_op(op, spec, sr, n_mels, arm if arm in KERNEL_ARMS else "reference")
+                for _ in range(3):
+                    fn(*inputs)
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                n = calls if B == 1 else 20
+                for _ in range(n):
+                    fn(*inputs)
+                host_us = (time.perf_counter() - t0) / n * 1e6
+                torch.cuda.synchronize()
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                for _ in range(20):
+                    fn(*inputs)
+                end.record()
+                torch.cuda.synchronize()
+                r = dict(config=name, op=op, batch=B, arm=arm, host_us=round(host_us, 1),
+                         device_ms=round(start.elapsed_time(end) / 20, 4))
+                print("overhead", json.dumps(r), flush=True)
+                out.append(r)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="batch 32 only, no compiled arm")
@@ -273,7 +348,24 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", default="32,1")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--json", default=None, help="write the rows here")
+    ap.add_argument("--arms", default="cuda,triton,eager,compiled", help="comma list of cuda,triton,eager,compiled")
+    ap.add_argument("--configs", default=None, help="comma list of config indices (default: all)")
+    ap.add_argument("--launch-overhead", action="store_true", help="host us per call and back-to-back device ms")
+    ap.add_argument("--static-regs", action="store_true", help="NVRTC-compile every CUDA kernel variant of the "
+                    "benchmark configs for sm_90 and print registers/spills (no GPU needed)")
     args = ap.parse_args(argv)
+    if args.static_regs:
+        for _, _, _, n_fft, hop, win, _, _ in CONFIGS:
+            for epi in range(6):
+                tt, nt = kc.analysis_tile(n_fft, mel=epi == kc.EPI_MEL)
+                print(n_fft, "analysis EPI", epi, (tt, nt), kc.compile_offline(
+                    "analysis", "stft_analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=3).splitlines()[-1])
+            for mode in range(3):
+                tt, nt = kc.synthesis_tile(n_fft, hop, win)
+                print(n_fft, hop, win, "synthesis MODE", mode, (tt, nt), kc.compile_offline(
+                    "synthesis", "stft_synthesis", n_fft=n_fft, tt=tt, nt=nt, extra=kc.extra_frames(hop, win),
+                    MODE=mode).splitlines()[-1])
+        return 0
     if not torch.cuda.is_available():
         print("bench/spectral.py needs a CUDA GPU", file=sys.stderr)
         return 2
@@ -281,6 +373,9 @@ def main(argv=None) -> int:
     peak_bw = hbm_bandwidth(flush)
     dev = torch.cuda.get_device_name()
     print(f"# {dev}, torch {torch.__version__}, measured copy bandwidth {peak_bw / 1e9:.0f} GB/s", flush=True)
+    if args.launch_overhead:
+        launch_overhead()
+        return 0
     if args.check_large:
         print("check-large", json.dumps(check_large()), flush=True)
         return 0
@@ -289,13 +384,15 @@ def main(argv=None) -> int:
     else:
         rows = []
         batches = [32] if args.quick else [int(b) for b in args.batches.split(",")]
+        arms = tuple(args.arms.split(","))
+        cfgs = CONFIGS if args.configs is None else [CONFIGS[int(i)] for i in args.configs.split(",")]
         for B in batches:
-            for cfg in CONFIGS:
+            for cfg in cfgs:
                 for op in cfg[-1]:
                     # the compiled chain at batch 32, forward ops (device time: ~10 s of compile each)
                     compile_arm = (not (args.quick or args.no_compile) and B == 32
                                    and not op.endswith("fwd_bwd"))
-                    r = bench_one(cfg, op, B, flush, peak_bw, compile_arm, args.reps)
+                    r = bench_one(cfg, op, B, flush, peak_bw, compile_arm, args.reps, arms=arms)
                     rows.append(r)
                     print(json.dumps(r), flush=True)
         print(table(rows))

@@ -23,7 +23,10 @@ float64 inputs on its pure-torch reference whatever the backend, and these funct
 On CPU the kernels run only under ``TRITON_INTERPRET=1``.
 
 The functions below take a :class:`sigkit.spectral.STFTSpec`; they are what ``sigkit.spectral``'s
-ops call when ``backend`` resolves to ``"triton"``.
+ops call when ``backend`` resolves to ``"triton"`` or ``"cuda"``. Their ``impl`` argument picks the
+implementation inside the same custom ops: ``"triton"`` (the kernels of ``_spectral_triton.py``) or
+``"cuda"`` (``_spectral_cuda.py``: a float32 shared-memory FFT in CUDA C compiled at run time by
+NVRTC; geometries it does not handle, e.g. odd ``n_fft``, run the Triton kernels).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from typing import NamedTuple
 
 import torch
 import triton
+from sigkit.kernels import _spectral_cuda as C
 from sigkit.kernels import _spectral_triton as K
 from sigkit.kernels.device_cache import device_constant
 
@@ -268,8 +272,11 @@ def _pad_split(x2: torch.Tensor, g: _Geom, off: int) -> tuple[torch.Tensor, torc
 
 def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None = None,
               aux1: torch.Tensor | None = None, aux2: torch.Tensor | None = None,
-              eps: float = 0.0, off: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+              eps: float = 0.0, off: int | None = None, impl: str = "triton") -> tuple[torch.Tensor, torch.Tensor]:
     """Windowed DFT of ``x2`` ``(B, L)`` with epilogue ``epi``; returns ``(out1, out2)`` ``(B, F, T)`` float32."""
+    if _use_cuda(impl, g):
+        return C.analysis(_f32(x2), g, window, epi, g.T if T is None else T, aux1, aux2, eps,
+                          off=None if off is None else off - g.left)
     B = x2.shape[0]
     F = g.n_fft // 2 + 1
     T = g.T if T is None else T
@@ -301,7 +308,15 @@ def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None =
 
 
 def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, log: int,
-         top_db: float | None, eps: float) -> torch.Tensor:
+         top_db: float | None, eps: float, impl: str = "triton") -> torch.Tensor:
+    if _use_cuda(impl, g):
+        floor = None
+        if log == K.LOG_DB and top_db is not None:
+            floor = (float(top_db), 0.0, 1.0)
+        elif log == K.LOG_WHISPER:
+            floor = (8.0, 4.0, 0.25)
+        T = g.T - 1 if log == K.LOG_WHISPER else g.T
+        return C.mel(_f32(x2), g, window, fb, power, log, max(T, 0), floor, eps)
     B = x2.shape[0]
     F = g.n_fft // 2 + 1
     M = fb.shape[0]
@@ -344,11 +359,16 @@ def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, 
 def _synthesis(B: int, g: _Geom, window: str, pro: int, T: int, a3: torch.Tensor, a4: torch.Tensor,
                a1: torch.Tensor | None = None, a2: torch.Tensor | None = None,
                fb: torch.Tensor | None = None, power: int = 2, eps: float = 0.0,
-               inverse: tuple[int, int, int] | None = None) -> torch.Tensor:
+               inverse: tuple[int, int, int] | None = None, impl: str = "triton") -> torch.Tensor:
     """Run :func:`synthesis_kernel`; returns the float32 waveform (gradient) ``(B, L)``.
 
     ``inverse = (start, out_len, lexp)`` selects the inverse-STFT epilogue (envelope-normalised).
+    With ``impl="cuda"`` (geometry permitting) the CUDA kernel runs instead; it has no mel prologue
+    (callers project a mel gradient first).
     """
+    if pro != K.PRO_MEL_BWD and _use_cuda(impl, g, synthesis=True):
+        mode = {K.PRO_INV: C.MODE_INV, K.PRO_AP_BWD: C.MODE_AP_BWD, K.PRO_SPEC_BWD: C.MODE_SPEC_BWD}[pro]
+        return C.synthesis(B, g, window, mode, T, a3, a4, a1=a1, a2=a2, power=power, eps=eps, inverse=inverse)
     dev = a3.device
     F = g.n_fft // 2 + 1
     tb = _tables(g.n_fft, g.win, window, dev)
@@ -396,6 +416,21 @@ def _f32(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous() if t.dtype == torch.float32 else t.contiguous().float()
 
 
+IMPLS = ("triton", "cuda")
+
+
+def _use_cuda(impl: str, g: _Geom, synthesis: bool = False) -> bool:
+    """Whether ``impl`` asks for the CUDA kernels and they handle this geometry (else the Triton ones run)."""
+    if impl not in IMPLS:
+        raise ValueError(f"spectral kernels: impl must be one of {IMPLS}, got {impl!r}")
+    if impl != "cuda" or not C.supports(g.n_fft, g.hop, g.win, synthesis):
+        return False
+    reason = C.unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"impl='cuda': {reason}; use impl='triton'")
+    return True
+
+
 # ------------------------------------------------------------------------------------ custom ops
 def _fp32_impl(fn: Callable) -> Callable:
     """Run a custom op's implementation with autocast off.
@@ -416,13 +451,13 @@ def _fp32_impl(fn: Callable) -> Callable:
 @torch.library.custom_op("sigkit::amp_phase", mutates_args=())
 @_fp32_impl
 def _amp_phase_op(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
-                  pad_mode: str, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+                  pad_mode: str, eps: float, impl: str = "triton") -> tuple[torch.Tensor, torch.Tensor]:
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
-    return _analysis(x.contiguous(), g, window, K.EPI_AMP_PHASE, eps=eps)
+    return _analysis(x.contiguous(), g, window, K.EPI_AMP_PHASE, eps=eps, impl=impl)
 
 
 @_amp_phase_op.register_fake
-def _(x, n_fft, hop, win, window, center, pad_mode, eps):
+def _(x, n_fft, hop, win, window, center, pad_mode, eps, impl="triton"):
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
     out = x.new_empty(x.shape[0], n_fft // 2 + 1, g.T, dtype=torch.float32)
     return out, torch.empty_like(out)
@@ -432,21 +467,22 @@ def _(x, n_fft, hop, win, window, center, pad_mode, eps):
 @_fp32_impl
 def _amp_phase_bwd_op(g_log_amp: torch.Tensor | None, g_phase: torch.Tensor | None,
                       log_amp: torch.Tensor, phase: torch.Tensor, length: int, n_fft: int, hop: int,
-                      win: int, window: str, center: bool, pad_mode: str, eps: float) -> torch.Tensor:
+                      win: int, window: str, center: bool, pad_mode: str, eps: float,
+                      impl: str = "triton") -> torch.Tensor:
     g = _geom(n_fft, hop, win, center, pad_mode, length)
     return _synthesis(log_amp.shape[0], g, window, K.PRO_AP_BWD, g.T, log_amp, phase,
                       a1=None if g_log_amp is None else _f32(g_log_amp),
-                      a2=None if g_phase is None else _f32(g_phase), eps=eps)
+                      a2=None if g_phase is None else _f32(g_phase), eps=eps, impl=impl)
 
 
 @_amp_phase_bwd_op.register_fake
-def _(g_log_amp, g_phase, log_amp, phase, length, n_fft, hop, win, window, center, pad_mode, eps):
+def _(g_log_amp, g_phase, log_amp, phase, length, n_fft, hop, win, window, center, pad_mode, eps, impl="triton"):
     return log_amp.new_empty(log_amp.shape[0], length, dtype=torch.float32)
 
 
 def _amp_phase_setup(ctx, inputs, output):
-    x, n_fft, hop, win, window, center, pad_mode, eps = inputs
-    ctx.args = (x.shape[-1], n_fft, hop, win, window, center, pad_mode, eps)
+    x, n_fft, hop, win, window, center, pad_mode, eps, impl = inputs
+    ctx.args = (x.shape[-1], n_fft, hop, win, window, center, pad_mode, eps, impl)
     ctx.x_dtype = x.dtype
     ctx.save_for_backward(*output)
 
@@ -454,7 +490,7 @@ def _amp_phase_setup(ctx, inputs, output):
 def _amp_phase_backward(ctx, g_log_amp, g_phase):
     log_amp, phase = ctx.saved_tensors
     gx = _amp_phase_bwd_op(g_log_amp, g_phase, log_amp, phase, *ctx.args)
-    return gx.to(ctx.x_dtype), None, None, None, None, None, None, None
+    return gx.to(ctx.x_dtype), None, None, None, None, None, None, None, None
 
 
 _amp_phase_op.register_autograd(_amp_phase_backward, setup_context=_amp_phase_setup)
@@ -463,13 +499,13 @@ _amp_phase_op.register_autograd(_amp_phase_backward, setup_context=_amp_phase_se
 @torch.library.custom_op("sigkit::spectrogram", mutates_args=())
 @_fp32_impl
 def _spectrogram_op(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
-                    pad_mode: str, power: int) -> torch.Tensor:
+                    pad_mode: str, power: int, impl: str = "triton") -> torch.Tensor:
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
-    return _analysis(x.contiguous(), g, window, K.EPI_POWER if power == 2 else K.EPI_MAG)[0]
+    return _analysis(x.contiguous(), g, window, K.EPI_POWER if power == 2 else K.EPI_MAG, impl=impl)[0]
 
 
 @_spectrogram_op.register_fake
-def _(x, n_fft, hop, win, window, center, pad_mode, power):
+def _(x, n_fft, hop, win, window, center, pad_mode, power, impl="triton"):
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
     return x.new_empty(x.shape[0], n_fft // 2 + 1, g.T, dtype=torch.float32)
 
@@ -478,36 +514,37 @@ def _(x, n_fft, hop, win, window, center, pad_mode, power):
 @_fp32_impl
 def _spectrogram_bwd_op(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor | None, n_fft: int,
                         hop: int, win: int, window: str, center: bool, pad_mode: str,
-                        power: int) -> torch.Tensor:
+                        power: int, impl: str = "triton") -> torch.Tensor:
     """Waveform gradient of ``|X|^power`` (``fb`` None, grad ``(B, F, T')``) or of ``fb @ |X|^power``
     (grad ``(B, M, T')``); ``T'`` frames from the first (Whisper's log-mel drops the last)."""
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
     T = grad.shape[-1]
     x2 = x.contiguous()
-    re, im = _analysis(x2, g, window, K.EPI_COMPLEX, T=T)
+    re, im = _analysis(x2, g, window, K.EPI_COMPLEX, T=T, impl=impl)
+    syn = functools.partial(_synthesis, x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, power=power, impl=impl)
     if fb is None:
-        return _synthesis(x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, a1=_f32(grad), power=power)
-    if n_fft >= FFT_SYNTHESIS_MIN_NFFT:  # the FFT synthesis has no mel prologue: project the gradient first
-        g_spec = torch.matmul(fb.to(device=x2.device, dtype=torch.float32).t(), _f32(grad))
-        return _synthesis(x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, a1=g_spec, power=power)
+        return syn(a1=_f32(grad))
+    if n_fft >= FFT_SYNTHESIS_MIN_NFFT or _use_cuda(impl, g, synthesis=True):
+        # the FFT synthesis kernels have no mel prologue: project the gradient first
+        return syn(a1=torch.matmul(fb.to(device=x2.device, dtype=torch.float32).t(), _f32(grad)))
     return _synthesis(x2.shape[0], g, window, K.PRO_MEL_BWD, T, re, im, a1=_f32(grad), fb=fb, power=power)
 
 
 @_spectrogram_bwd_op.register_fake
-def _(grad, x, fb, n_fft, hop, win, window, center, pad_mode, power):
+def _(grad, x, fb, n_fft, hop, win, window, center, pad_mode, power, impl="triton"):
     return x.new_empty(x.shape, dtype=torch.float32)
 
 
 def _spec_setup(ctx, inputs, output):
-    x, n_fft, hop, win, window, center, pad_mode, power = inputs
-    ctx.args = (n_fft, hop, win, window, center, pad_mode, power)
+    x, n_fft, hop, win, window, center, pad_mode, power, impl = inputs
+    ctx.args = (n_fft, hop, win, window, center, pad_mode, power, impl)
     ctx.save_for_backward(x)
 
 
 def _spec_backward(ctx, grad):
     (x,) = ctx.saved_tensors
     gx = _spectrogram_bwd_op(grad, x, None, *ctx.args)
-    return gx.to(x.dtype), None, None, None, None, None, None, None
+    return gx.to(x.dtype), None, None, None, None, None, None, None, None
 
 
 _spectrogram_op.register_autograd(_spec_backward, setup_context=_spec_setup)
@@ -516,21 +553,22 @@ _spectrogram_op.register_autograd(_spec_backward, setup_context=_spec_setup)
 @torch.library.custom_op("sigkit::mel", mutates_args=())
 @_fp32_impl
 def _mel_op(x: torch.Tensor, fb: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
-            pad_mode: str, power: int, log: int, top_db: float | None, eps: float) -> torch.Tensor:
+            pad_mode: str, power: int, log: int, top_db: float | None, eps: float,
+            impl: str = "triton") -> torch.Tensor:
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
-    return _mel(x.contiguous(), g, window, fb, power, log, top_db, eps)
+    return _mel(x.contiguous(), g, window, fb, power, log, top_db, eps, impl=impl)
 
 
 @_mel_op.register_fake
-def _(x, fb, n_fft, hop, win, window, center, pad_mode, power, log, top_db, eps):
+def _(x, fb, n_fft, hop, win, window, center, pad_mode, power, log, top_db, eps, impl="triton"):
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
     T = g.T - 1 if log == K.LOG_WHISPER else g.T
     return x.new_empty(x.shape[0], fb.shape[0], T, dtype=torch.float32)
 
 
 def _mel_setup(ctx, inputs, output):
-    x, fb, n_fft, hop, win, window, center, pad_mode, power, log, top_db, eps = inputs
-    ctx.args = (n_fft, hop, win, window, center, pad_mode, power)
+    x, fb, n_fft, hop, win, window, center, pad_mode, power, log, top_db, eps, impl = inputs
+    ctx.args = (n_fft, hop, win, window, center, pad_mode, power, impl)
     ctx.log = (log, top_db, eps)
     ctx.save_for_backward(x, fb, output)
 
@@ -563,7 +601,7 @@ def _mel_backward(ctx, grad):
     else:
         g_mel = grad
     gx = _spectrogram_bwd_op(g_mel, x, fb, *ctx.args)
-    return (gx.to(x.dtype),) + (None,) * 11
+    return (gx.to(x.dtype),) + (None,) * 12
 
 
 _mel_op.register_autograd(_mel_backward, setup_context=_mel_setup)
@@ -572,25 +610,31 @@ _mel_op.register_autograd(_mel_backward, setup_context=_mel_setup)
 @torch.library.custom_op("sigkit::from_amp_phase", mutates_args=())
 @_fp32_impl
 def _istft_op(log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int, win: int, window: str,
-              center: bool, length: int) -> torch.Tensor:
+              center: bool, length: int, impl: str = "triton") -> torch.Tensor:
     B, _, T = log_amp.shape
     g = _geom(n_fft, hop, win, center, "constant", 0)._replace(T=T)
     start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
     _check_nola(n_fft, hop, win, window, center, T, length)
-    return _synthesis(B, g, window, K.PRO_INV, T, _f32(log_amp), _f32(phase), inverse=(start, out_len, lexp))
+    return _synthesis(B, g, window, K.PRO_INV, T, _f32(log_amp), _f32(phase), inverse=(start, out_len, lexp),
+                      impl=impl)
 
 
 @_istft_op.register_fake
-def _(log_amp, phase, n_fft, hop, win, window, center, length):
+def _(log_amp, phase, n_fft, hop, win, window, center, length, impl="triton"):
     return log_amp.new_empty(log_amp.shape[0], length, dtype=torch.float32)
 
 
 @torch.library.custom_op("sigkit::from_amp_phase_backward", mutates_args=())
 @_fp32_impl
 def _istft_bwd_op(grad: torch.Tensor, log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int,
-                  win: int, window: str, center: bool, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+                  win: int, window: str, center: bool, length: int,
+                  impl: str = "triton") -> tuple[torch.Tensor, torch.Tensor]:
     B, _, T = log_amp.shape
     start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
+    g = _geom(n_fft, hop, win, False, "constant", lexp)
+    if _use_cuda(impl, g):
+        gpad = C.env_scale(_f32(grad), n_fft, hop, win, window, T, start, lexp)
+        return _analysis(gpad, g, window, K.EPI_INV_BWD, aux1=_f32(log_amp), aux2=_f32(phase), impl=impl)
     tb = _tables(n_fft, win, window, grad.device)
     gpad = torch.empty(B, lexp, device=grad.device, dtype=torch.float32)
     if B > 0 and lexp > 0:
@@ -598,19 +642,18 @@ def _istft_bwd_op(grad: torch.Tensor, log_amp: torch.Tensor, phase: torch.Tensor
         K.env_scale_kernel[(triton.cdiv(lexp, 1024), B)](
             grad, gpad, grad.shape[-1], lexp, start, (n_fft - win) // 2, hop, win, T, tb["wsq"],
             -(-win // hop) + 1, BLOCK=1024)
-    g = _geom(n_fft, hop, win, False, "constant", lexp)
     return _analysis(gpad, g, window, K.EPI_INV_BWD, aux1=_f32(log_amp), aux2=_f32(phase))
 
 
 @_istft_bwd_op.register_fake
-def _(grad, log_amp, phase, n_fft, hop, win, window, center, length):
+def _(grad, log_amp, phase, n_fft, hop, win, window, center, length, impl="triton"):
     out = log_amp.new_empty(log_amp.shape, dtype=torch.float32)
     return out, torch.empty_like(out)
 
 
 def _istft_setup(ctx, inputs, output):
-    log_amp, phase, n_fft, hop, win, window, center, length = inputs
-    ctx.args = (n_fft, hop, win, window, center, length)
+    log_amp, phase, n_fft, hop, win, window, center, length, impl = inputs
+    ctx.args = (n_fft, hop, win, window, center, length, impl)
     ctx.dtypes = (log_amp.dtype, phase.dtype)
     ctx.save_for_backward(log_amp, phase)
 
@@ -618,7 +661,7 @@ def _istft_setup(ctx, inputs, output):
 def _istft_backward(ctx, grad):
     log_amp, phase = ctx.saved_tensors
     g_la, g_ph = _istft_bwd_op(grad, log_amp, phase, *ctx.args)
-    return g_la.to(ctx.dtypes[0]), g_ph.to(ctx.dtypes[1]), None, None, None, None, None, None
+    return g_la.to(ctx.dtypes[0]), g_ph.to(ctx.dtypes[1]), None, None, None, None, None, None, None
 
 
 _istft_op.register_autograd(_istft_backward, setup_context=_istft_setup)
@@ -640,7 +683,7 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, x.shape[-1])
 
 
-def spectrogram(x: torch.Tensor, spec, power: float = 2.0) -> torch.Tensor:
+def spectrogram(x: torch.Tensor, spec, power: float = 2.0, impl: str = "triton") -> torch.Tensor:
     """Fused ``|STFT(x)| ** power`` (power 1 or 2): ``(..., T)`` -> ``(..., n_fft // 2 + 1, frames)`` float32.
 
     Example:
@@ -653,11 +696,11 @@ def spectrogram(x: torch.Tensor, spec, power: float = 2.0) -> torch.Tensor:
     if power not in (1.0, 2.0):
         raise ValueError(f"spectrogram kernel: power must be 1 or 2, got {power}")
     _no_float64(x)
-    S = _spectrogram_op(_flat(x), *_spec_args(spec), int(power))
+    S = _spectrogram_op(_flat(x), *_spec_args(spec), int(power), impl)
     return S.reshape(*x.shape[:-1], *S.shape[-2:])
 
 
-def amp_phase(x: torch.Tensor, spec, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+def amp_phase(x: torch.Tensor, spec, eps: float = 1e-4, impl: str = "triton") -> tuple[torch.Tensor, torch.Tensor]:
     """Fused AP-BWE ``(log(|X| + eps), angle(X))``, each ``(..., n_fft // 2 + 1, frames)`` float32.
 
     Example:
@@ -668,13 +711,13 @@ def amp_phase(x: torch.Tensor, spec, eps: float = 1e-4) -> tuple[torch.Tensor, t
         ...     assert la.shape == ph.shape == (33, 26)
     """
     _no_float64(x)
-    la, ph = _amp_phase_op(_flat(x), *_spec_args(spec), float(eps))
+    la, ph = _amp_phase_op(_flat(x), *_spec_args(spec), float(eps), impl)
     shape = (*x.shape[:-1], *la.shape[-2:])
     return la.reshape(shape), ph.reshape(shape)
 
 
 def from_amp_phase(log_amp: torch.Tensor, phase: torch.Tensor, spec,
-                   length: int | None = None) -> torch.Tensor:
+                   length: int | None = None, impl: str = "triton") -> torch.Tensor:
     """Fused ``istft(exp(log_amp) * exp(i phase))``: ``(..., F, frames)`` -> ``(..., length)`` float32.
 
     ``length`` defaults to torch.istft's (``hop * (frames - 1)`` with ``center``).
@@ -693,11 +736,11 @@ def from_amp_phase(log_amp: torch.Tensor, phase: torch.Tensor, spec,
     batch = log_amp.shape[:-2]
     la = log_amp.reshape(-1, *log_amp.shape[-2:])
     ph = phase.reshape(-1, *phase.shape[-2:])
-    y = _istft_op(la, ph, spec.n_fft, spec.hop, spec.win, spec.window, spec.center, int(out_len))
+    y = _istft_op(la, ph, spec.n_fft, spec.hop, spec.win, spec.window, spec.center, int(out_len), impl)
     return y.reshape(*batch, y.shape[-1])
 
 
-def mel_spectrogram(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0) -> torch.Tensor:
+def mel_spectrogram(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0, impl: str = "triton") -> torch.Tensor:
     """Fused ``fb @ |STFT(x)| ** power`` (``fb``: ``(n_mels, F)``) -> ``(..., n_mels, frames)`` float32.
 
     Example:
@@ -710,12 +753,12 @@ def mel_spectrogram(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0)
     if power not in (1.0, 2.0):
         raise ValueError(f"mel kernel: power must be 1 or 2, got {power}")
     _no_float64(x)
-    out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), K.LOG_NONE, None, 0.0)
+    out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), K.LOG_NONE, None, 0.0, impl)
     return out.reshape(*x.shape[:-1], *out.shape[-2:])
 
 
 def log_mel(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0, mode: str = "natural",
-            top_db: float | None = 80.0, eps: float = 1e-5) -> torch.Tensor:
+            top_db: float | None = 80.0, eps: float = 1e-5, impl: str = "triton") -> torch.Tensor:
     """Fused log-mel in ``sigkit.spectral.log_mel``'s conventions (natural / db / whisper).
 
     ``"db"`` and ``"whisper"`` floor each item at its own maximum minus ``top_db`` (dB) or 8 (log10);
@@ -735,5 +778,5 @@ def log_mel(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0, mode: s
         raise ValueError(f"log-mel kernel: mode must be one of {tuple(_LOG_MODES)}, got {mode!r}")
     _no_float64(x)
     top = float(top_db) if (mode == "db" and top_db is not None) else None
-    out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), _LOG_MODES[mode], top, float(eps))
+    out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), _LOG_MODES[mode], top, float(eps), impl)
     return out.reshape(*x.shape[:-1], *out.shape[-2:])

@@ -1,11 +1,14 @@
-"""Choice between the pure-torch reference and the fused Triton kernels of :mod:`sigkit.kernels`.
+"""Choice between the pure-torch reference and the fused kernels of :mod:`sigkit.kernels`.
 
-``backend="auto"`` resolves, on CUDA tensors, through a per-op, per-shape policy
-(:func:`auto_prefers_triton`) built from the measurements in ``docs/benchmarks.md`` ("Spectral kernels"):
-the kernel is picked only for the op/shape classes where it measured faster than torch's eager chain;
-elsewhere, and on every other device, ``auto`` is the reference. The environment variable
-``SIGKIT_SPECTRAL_BACKEND`` (``reference`` or ``triton``) overrides ``auto``, for debugging and
-benchmarks. ``"triton"`` on a CPU tensor runs only under ``TRITON_INTERPRET=1``.
+Backends: ``"reference"`` (pure torch), ``"triton"`` (the Triton kernels), ``"cuda"`` (the CUDA C
+kernels, a float32 shared-memory FFT compiled at run time by NVRTC through torch; geometries they do
+not handle run the Triton kernels) and ``"auto"``. ``auto`` resolves, on CUDA tensors, through a
+per-op, per-shape policy (:func:`auto_choice`) built from the measurements in ``docs/benchmarks.md``
+("Spectral kernels"): a kernel is picked only for the op/shape classes where it measured faster than
+torch's eager chain; elsewhere, and on every other device, ``auto`` is the reference. Without NVRTC
+(``torch.cuda._compile_kernel`` missing) ``auto`` never picks ``"cuda"``. The environment variable
+``SIGKIT_SPECTRAL_BACKEND`` (``reference``, ``triton`` or ``cuda``) overrides ``auto``, for debugging
+and benchmarks. ``"triton"`` on a CPU tensor runs only under ``TRITON_INTERPRET=1``.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import torch
 
 from sigkit.errors import InputError
 
-BACKENDS = ("auto", "reference", "triton")
+BACKENDS = ("auto", "reference", "triton", "cuda")
 OPS = ("spectrogram", "amp_phase", "from_amp_phase", "mel_spectrogram", "log_mel")
 
 # Frames per call (batch x frames) up to which the fused inverse STFT wins: it measured 1.6-2.0x the
@@ -73,6 +76,28 @@ def auto_prefers_triton(op: str, spec, x: torch.Tensor) -> bool:
     return False
 
 
+def auto_prefers_cuda(op: str, spec, x: torch.Tensor) -> bool:
+    """Whether ``backend="auto"`` runs ``op`` on the CUDA C kernels for ``x`` (a CUDA tensor).
+
+    True for every op whose geometry the CUDA kernels handle (even ``n_fft`` whose half factors into
+    2, 3 and 5; the inverse also needs its frames in shared memory), when NVRTC is available.
+    """
+    if op not in OPS:
+        raise InputError(f"unknown spectral op {op!r}; one of {OPS}")
+    if cuda_unavailable_reason() is not None:
+        return False
+    from sigkit.kernels import _spectral_cuda
+
+    return _spectral_cuda.supports(spec.n_fft, spec.hop, spec.win, synthesis=op == "from_amp_phase")
+
+
+def auto_choice(op: str, spec, x: torch.Tensor) -> str:
+    """``"cuda"``, ``"triton"`` or ``"reference"``: what ``backend="auto"`` runs for ``op`` on ``x`` (a CUDA tensor)."""
+    if auto_prefers_cuda(op, spec, x):
+        return "cuda"
+    return "triton" if auto_prefers_triton(op, spec, x) else "reference"
+
+
 @functools.lru_cache(maxsize=1)
 def _kernels():
     """The kernel module, or None when Triton or the kernels are not importable."""
@@ -87,12 +112,18 @@ def kernels_available() -> bool:
     return _kernels() is not None
 
 
-def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec) -> bool:
-    """Whether an op called with ``backend`` on ``x`` (and ``others``) should run the fused kernel.
+def resolve(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec) -> str:
+    """The implementation an op called with ``backend`` on ``x`` (and ``others``) runs:
+    ``"reference"``, ``"triton"`` or ``"cuda"`` (the last two are ``impl`` of :mod:`sigkit.kernels.spectral`).
 
     The kernels compute in float32, so float64 inputs always take the reference, whatever ``backend``.
     ``op`` (one of :data:`OPS`) and ``spec`` (the op's ``STFTSpec``) feed the ``auto`` policy
-    (:func:`auto_prefers_triton`).
+    (:func:`auto_choice`).
+
+    Example:
+        >>> from sigkit.spectral import STFTSpec
+        >>> resolve("auto", torch.zeros(1, 16000), op="amp_phase", spec=STFTSpec(1024, 80, 320))  # CPU
+        'reference'
     """
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -103,14 +134,37 @@ def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, sp
                 f"SIGKIT_SPECTRAL_BACKEND={backend!r} is not one of {BACKENDS}; unset it or pick one"
             )
     if backend == "reference" or any(t.dtype == torch.float64 for t in (x, *others)):
-        return False
+        return "reference"
     if backend == "auto":
-        return x.is_cuda and kernels_available() and auto_prefers_triton(op, spec, x)
+        if not (x.is_cuda and kernels_available()):
+            return "reference"
+        return auto_choice(op, spec, x)
     if not kernels_available():
-        raise InputError("backend='triton' needs Triton and sigkit.kernels.spectral; install triton or use 'reference'")
+        raise InputError(f"backend={backend!r} needs Triton and sigkit.kernels.spectral; install triton or use 'reference'")
+    if backend == "cuda":
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            raise InputError(f"backend='cuda' is unavailable: {reason}; use 'triton' or 'reference'")
+        if not x.is_cuda:
+            raise InputError("backend='cuda' needs a CUDA tensor")
+        return "cuda"
     if not x.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
         raise InputError("backend='triton' needs a CUDA tensor (or TRITON_INTERPRET=1 on CPU)")
-    return True
+    return "triton"
+
+
+def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec) -> bool:
+    """Whether an op called with ``backend`` on ``x`` should run a fused kernel (Triton or CUDA): :func:`resolve`."""
+    return resolve(backend, x, *others, op=op, spec=spec) != "reference"
+
+
+def cuda_unavailable_reason() -> str | None:
+    """Why ``backend="cuda"`` cannot run here (no NVRTC in this torch, no GPU), or None."""
+    try:
+        from sigkit.kernels import _spectral_cuda
+    except ImportError as e:  # pragma: no cover - the module imports only torch
+        return str(e)
+    return _spectral_cuda.unavailable_reason()
 
 
 def kernels():

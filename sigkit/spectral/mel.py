@@ -117,7 +117,7 @@ def mel_spectrogram(
         x: waveform ``(..., T)``.
         spec: STFT parameters; sr: sample rate in Hz; the other arguments as :func:`mel_filterbank`.
         power: 2 for power (librosa's and torchaudio's default), 1 for magnitude.
-        backend: ``"auto"``, ``"reference"`` or ``"triton"`` (fused STFT + mel projection on CUDA).
+        backend: ``"auto"``, ``"reference"``, ``"triton"`` or ``"cuda"`` (fused STFT + mel projection on CUDA).
 
     Returns:
         ``(..., n_mels, frames)``.
@@ -129,8 +129,9 @@ def mel_spectrogram(
     _check_wave(x, spec)
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     fb = mel_filterbank(sr, spec.n_fft, n_mels, fmin, fmax, htk, norm, x.device, dtype)
-    if power in (1.0, 2.0) and _backend.use_triton(backend, x, op="mel_spectrogram", spec=spec):
-        return _backend.kernels().mel_spectrogram(x, spec, fb, power=power)
+    impl = _backend.resolve(backend, x, op="mel_spectrogram", spec=spec) if power in (1.0, 2.0) else "reference"
+    if impl != "reference":
+        return _backend.kernels().mel_spectrogram(x, spec, fb, power=power, impl=impl)
     return torch.matmul(fb, spectrogram(x, spec, power=power, backend="reference"))
 
 
@@ -199,11 +200,12 @@ def log_mel(
         raise InputError(f"log_mel: mode must be one of {LOG_MODES}, got {mode!r}")
     if mode == "natural" and eps <= 0:
         raise InputError(f"log_mel: eps must be positive, got {eps}")
-    if power in (1.0, 2.0) and _backend.use_triton(backend, x, op="log_mel", spec=spec):
+    impl = _backend.resolve(backend, x, op="log_mel", spec=spec) if power in (1.0, 2.0) else "reference"
+    if impl != "reference":
         _check_wave(x, spec)
         dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
         fb = mel_filterbank(sr, spec.n_fft, n_mels, fmin, fmax, htk, norm, x.device, dtype)
-        return _backend.kernels().log_mel(x, spec, fb, power=power, mode=mode, top_db=top_db, eps=eps)
+        return _backend.kernels().log_mel(x, spec, fb, power=power, mode=mode, top_db=top_db, eps=eps, impl=impl)
     mel = mel_spectrogram(x, spec, sr, n_mels, fmin, fmax, htk, norm, power, backend="reference")
     if mode == "whisper":
         mel = mel[..., :-1]

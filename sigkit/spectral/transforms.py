@@ -112,7 +112,7 @@ def spectrogram(x: torch.Tensor, spec: STFTSpec, power: float = 2.0, backend: st
         x: waveform ``(..., T)``.
         spec: the transform's parameters.
         power: exponent of the magnitude; 1 and 2 have fused kernels on CUDA.
-        backend: ``"auto"``, ``"reference"`` or ``"triton"`` (see :mod:`sigkit.spectral._backend`).
+        backend: ``"auto"``, ``"reference"``, ``"triton"`` or ``"cuda"`` (see :mod:`sigkit.spectral._backend`).
 
     Returns:
         Real tensor ``(..., n_fft // 2 + 1, frames)``.
@@ -125,8 +125,9 @@ def spectrogram(x: torch.Tensor, spec: STFTSpec, power: float = 2.0, backend: st
     _check_wave(x, spec)
     if power <= 0:
         raise InputError(f"spectrogram: power must be positive, got {power}")
-    if power in (1.0, 2.0) and _backend.use_triton(backend, x, op="spectrogram", spec=spec):
-        return _backend.kernels().spectrogram(x, spec, power=power)
+    impl = _backend.resolve(backend, x, op="spectrogram", spec=spec) if power in (1.0, 2.0) else "reference"
+    if impl != "reference":
+        return _backend.kernels().spectrogram(x, spec, power=power, impl=impl)
     mag = stft(x, spec).abs()
     return mag.square() if power == 2.0 else mag if power == 1.0 else mag.pow(power)
 
@@ -143,7 +144,7 @@ def amp_phase(
         x: waveform ``(..., T)``.
         spec: the transform's parameters (AP-BWE uses ``STFTSpec(1024, 80, 320)``).
         eps: offset added to the magnitude before the log.
-        backend: ``"auto"``, ``"reference"`` or ``"triton"``.
+        backend: ``"auto"``, ``"reference"``, ``"triton"`` or ``"cuda"``.
 
     Returns:
         ``(log_amp, phase)``, each ``(..., n_fft // 2 + 1, frames)``; phase in radians in ``(-pi, pi]``.
@@ -154,8 +155,9 @@ def amp_phase(
         (torch.Size([2, 513, 101]), torch.Size([2, 513, 101]))
     """
     _check_wave(x, spec)
-    if _backend.use_triton(backend, x, op="amp_phase", spec=spec):
-        return _backend.kernels().amp_phase(x, spec, eps=eps)
+    impl = _backend.resolve(backend, x, op="amp_phase", spec=spec)
+    if impl != "reference":
+        return _backend.kernels().amp_phase(x, spec, eps=eps, impl=impl)
     X = stft(x, spec)
     return torch.log(X.abs() + eps), torch.angle(X)
 
@@ -178,7 +180,7 @@ def from_amp_phase(
         phase: phase in radians, same shape.
         spec: the transform's parameters.
         length: output length in samples (default ``hop * (frames - 1)``).
-        backend: ``"auto"``, ``"reference"`` or ``"triton"``.
+        backend: ``"auto"``, ``"reference"``, ``"triton"`` or ``"cuda"``.
 
     Returns:
         Waveform ``(..., T)``.
@@ -194,8 +196,9 @@ def from_amp_phase(
         raise InputError(f"from_amp_phase: log_amp {tuple(log_amp.shape)} and phase {tuple(phase.shape)} differ")
     if log_amp.dim() < 2 or log_amp.shape[-2] != spec.n_bins:
         raise InputError(f"from_amp_phase: expected (..., {spec.n_bins}, frames), got {tuple(log_amp.shape)}")
-    if _backend.use_triton(backend, log_amp, phase, op="from_amp_phase", spec=spec):
-        return _backend.kernels().from_amp_phase(log_amp, phase, spec, length=length)
+    impl = _backend.resolve(backend, log_amp, phase, op="from_amp_phase", spec=spec)
+    if impl != "reference":
+        return _backend.kernels().from_amp_phase(log_amp, phase, spec, length=length, impl=impl)
     dtype = _compute_dtype(log_amp)
     X = torch.polar(torch.exp(log_amp.to(dtype)), phase.to(dtype))
     return istft(X, spec, length=length)

@@ -10,14 +10,20 @@ Tolerances (issue 3, item 4), against the float64 pure-torch reference of ``sigk
 - inverse STFT: round trip and match to ``torch.istft`` with relative error < 1e-5;
 - gradients w.r.t. the inputs: relative L2 error < 1e-4 (amplitude/phase: < 1e-3, the phase
   gradient is ``1/|X|`` near spectral zeros, where float32 rounding is amplified).
+
+Every case runs on both implementations behind the same custom ops: the Triton kernels (both DFT
+paths) and, natively on a GPU with NVRTC, the CUDA C kernels (``impl="cuda"``; geometries they do not
+handle, e.g. odd ``n_fft``, fall back to Triton there).
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 
 import pytest
 import torch
+from sigkit.kernels import _spectral_cuda
 from sigkit.kernels import spectral as ks
 
 from sigkit.spectral import (
@@ -42,12 +48,34 @@ SR = 16000
 L = 300
 
 
-@pytest.fixture(params=["dense", "fft"])
+CUDA_C = os.environ.get("TRITON_INTERPRET") != "1" and _spectral_cuda.available()
+IMPLS = ["triton"] + (["cuda"] if CUDA_C else [])
+PUBLIC = ("spectrogram", "amp_phase", "from_amp_phase", "mel_spectrogram", "log_mel")
+
+
+def _use_impl(monkeypatch, impl: str) -> None:
+    """Route the tests' ``ks.<op>`` calls through ``impl`` (the public functions' ``impl`` argument)."""
+    if impl != "triton":
+        for name in PUBLIC:
+            monkeypatch.setattr(ks, name, functools.partial(getattr(ks, name), impl=impl))
+
+
+@pytest.fixture(params=["dense", "fft"] + (["cuda"] if CUDA_C else []))
 def dft_path(request, monkeypatch):
-    """Both DFT paths of the analysis kernels: one GEMM, or two-level (Cooley-Tukey) GEMMs."""
+    """Both DFT paths of the Triton kernels (one GEMM, or two-level Cooley-Tukey GEMMs), and the CUDA C FFT."""
+    if request.param == "cuda":
+        _use_impl(monkeypatch, "cuda")
+        return request.param
     monkeypatch.setattr(ks, "FFT_MIN_NFFT", 10**9 if request.param == "dense" else 0)
     monkeypatch.setattr(ks, "DENSE_MAX_WIN", 10**9 if request.param == "dense" else 0)
     monkeypatch.setattr(ks, "FFT_SYNTHESIS_MIN_NFFT", 10**9 if request.param == "dense" else 0)
+    return request.param
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request, monkeypatch):
+    """Each implementation with its default DFT path."""
+    _use_impl(monkeypatch, request.param)
     return request.param
 
 
@@ -167,7 +195,7 @@ def test_inverse_round_trip(device, spec, dft_path):
         assert _rel(y, y_r) < 1e-5
 
 
-def test_inverse_nola_error(device):
+def test_inverse_nola_error(device, impl):
     spec = STFTSpec(64, 16, 64, center=False)  # hann is 0 at the first sample: envelope 0 there
     la = torch.zeros(1, spec.n_bins, 10, device=device)
     with pytest.raises(ValueError, match="NOLA"):
@@ -245,7 +273,7 @@ def test_inverse_backward(device, spec, dft_path):
         assert _rel(gk, gr) < 1e-4
 
 
-def test_bf16_grad_dtype_and_autocast(device):
+def test_bf16_grad_dtype_and_autocast(device, impl):
     spec = SPECS[0]
     x = _signal((2, L), device, seed=10)
     xb = x.to(torch.bfloat16).requires_grad_()
@@ -278,7 +306,7 @@ def test_mel_backward_under_autocast_stays_float32(device, dft_path):
     assert _rel(g_ac, g_plain) < 1e-6
 
 
-def test_apbwe_geometry_bf16_noncontiguous(device):
+def test_apbwe_geometry_bf16_noncontiguous(device, impl):
     # AP-BWE's real geometry (1024/80/320) on the path the dispatcher picks for it, with the inputs an
     # autocast generator hands over: bf16 and non-contiguous (a (B, T, F) tensor viewed as (B, F, T)).
     spec = STFTSpec(1024, 80, 320)
@@ -334,19 +362,19 @@ def test_float64_falls_back_to_reference(device):
             call()
 
 
-def test_dispatch_from_sigkit_spectral(device, monkeypatch):
+def test_dispatch_from_sigkit_spectral(device, monkeypatch, impl):
     spec = SPECS[0]
     x = _signal((2, L), device, seed=12)
-    la, _ = amp_phase(x, spec, backend="triton")
+    la, _ = amp_phase(x, spec, backend=impl)
     torch.testing.assert_close(la, ks.amp_phase(x, spec)[0], rtol=0, atol=1e-6)
-    monkeypatch.setenv("SIGKIT_SPECTRAL_BACKEND", "triton")
+    monkeypatch.setenv("SIGKIT_SPECTRAL_BACKEND", impl)
     out = log_mel(x, spec, SR, 16, mode="db")
     ref = log_mel(x, spec, SR, 16, mode="db", backend="reference")
     err, mask = _db_error(out, ref.double(), "db", 2.0)
     assert float(err[mask].max()) < 0.01
 
 
-def test_torch_compile_forward_backward(device):
+def test_torch_compile_forward_backward(device, impl):
     spec = SPECS[0]
     fb = mel_filterbank(SR, spec.n_fft, 16, device=device)
 
@@ -367,14 +395,17 @@ def test_torch_compile_forward_backward(device):
     torch.testing.assert_close(xc.grad, xe.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_opcheck_fake_and_autograd_registration(device):
+def test_opcheck_fake_and_autograd_registration(device, impl):
     x = _signal((2, L), device, seed=14)
     fb = mel_filterbank(SR, 64, 16, device=device)
     checks = ("test_schema", "test_faketensor", "test_autograd_registration")
-    torch.library.opcheck(torch.ops.sigkit.amp_phase.default, (x, 64, 16, 48, "hann", True, "reflect", 1e-4),
+    torch.library.opcheck(torch.ops.sigkit.amp_phase.default, (x, 64, 16, 48, "hann", True, "reflect", 1e-4, impl),
                           test_utils=checks)
     torch.library.opcheck(torch.ops.sigkit.mel.default,
-                          (x, fb, 64, 16, 48, "hann", True, "reflect", 2, 3, None, 1e-5), test_utils=checks)
+                          (x, fb, 64, 16, 48, "hann", True, "reflect", 2, 3, None, 1e-5, impl), test_utils=checks)
+    la, ph = ks.amp_phase(x, STFTSpec(64, 16, 48))
+    torch.library.opcheck(torch.ops.sigkit.from_amp_phase.default, (la, ph, 64, 16, 48, "hann", True, L, impl),
+                          test_utils=checks)
 
 
 if os.environ.get("TRITON_INTERPRET") != "1":  # pragma: no cover - CPU runs always set it via the driver

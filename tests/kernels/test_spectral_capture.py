@@ -14,13 +14,23 @@ import torch
 pytest.importorskip("triton")
 
 
-@pytest.fixture
-def cuda(request):
+@pytest.fixture(params=["triton", "cuda"])
+def cuda(request, monkeypatch):
+    """The kernel module with cold caches, its public functions bound to one implementation."""
     if request.config.getoption("--device") != "cuda" or not torch.cuda.is_available():
         pytest.skip("CUDA-graph tests need --device cuda")
+    import functools
+
+    from sigkit.kernels import _spectral_cuda, device_cache
     from sigkit.kernels import spectral as ks
 
-    ks._CONSTS.clear()  # cold caches: first use of every table inside the capture
+    if request.param == "cuda":
+        if not _spectral_cuda.available():
+            pytest.skip(_spectral_cuda.unavailable_reason())
+        _spectral_cuda._KERNELS.clear()  # compiled and loaded inside the capture too
+        for name in ("amp_phase", "from_amp_phase", "log_mel"):
+            monkeypatch.setattr(ks, name, functools.partial(getattr(ks, name), impl="cuda"))
+    device_cache._CACHE.clear()  # cold caches: first use of every table inside the capture
     return ks
 
 

@@ -1,0 +1,398 @@
+"""Fused STFT kernels in CUDA C (``kernels/cuda/stft.cuh``), compiled at run time by NVRTC through torch.
+
+Why CUDA C next to the Triton kernels: a float32-accurate DFT in Triton has to run on the tensor
+cores as 3xTF32 GEMMs, which measured at about eager torch's speed (``docs/benchmarks.md``). Here each
+frame is a true float32 FFT in shared memory (Stockham stages of radix 8/4/2/5/3, butterflies in
+registers, twiddles from a table built in float64), so the kernels are bound by memory traffic.
+
+Nothing to install: ``torch.cuda._compile_kernel`` (NVRTC, private torch API present in torch 2.11
+and 2.14) compiles each variant the first time it is used on a device and caches it; launches go on
+torch's current stream, so CUDA-graph capture and ``torch.compile`` work. :func:`available` says
+whether this torch can do it; :func:`supports` whether a geometry has a kernel (even ``n_fft`` whose
+half factors into 2, 3 and 5, shared memory permitting); :mod:`sigkit.kernels.spectral` falls back to
+its Triton kernels elsewhere.
+
+Functions here take and return float32 contiguous CUDA tensors; the geometry is a
+``sigkit.kernels.spectral._Geom``. Shapes: waveforms ``(B, L)``, spectra ``(B, F, T)`` with
+``F = n_fft // 2 + 1`` and frames contiguous.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from pathlib import Path
+
+import torch
+from sigkit.kernels.device_cache import device_constant
+
+SOURCE = Path(__file__).with_name("cuda") / "stft.cuh"
+RADICES = (8, 4, 2, 5, 3)  # tried in this order when planning the FFT of n_fft / 2 points
+SMEM_ANALYSIS = 72 * 1024  # target shared memory per analysis block (frames per block = what fits, <= 16)
+SMEM_SYNTHESIS = 100 * 1024  # target per synthesis block
+SMEM_MAX = 227 * 1024  # per-block limit of sm_90
+MAX_TT = 16
+# Tile overrides for benchmarks and sweeps: {"analysis": (frames, threads), "synthesis": (frames, threads)}.
+CONFIG: dict[str, tuple[int, int]] = {}
+
+EPI_COMPLEX, EPI_AMP_PHASE, EPI_POWER, EPI_MAG, EPI_INV_BWD, EPI_MEL = range(6)
+MODE_INV, MODE_AP_BWD, MODE_SPEC_BWD = range(3)
+
+
+# ------------------------------------------------------------------------------------ availability
+def available() -> bool:
+    """True when torch can compile CUDA C at run time (``torch.cuda._compile_kernel``) and a GPU is present."""
+    return unavailable_reason() is None
+
+
+@functools.lru_cache(maxsize=1)
+def unavailable_reason() -> str | None:
+    """Why the CUDA kernels cannot run here (``None`` when they can)."""
+    if not hasattr(torch.cuda, "_compile_kernel"):
+        return f"torch {torch.__version__} has no torch.cuda._compile_kernel (NVRTC run-time compilation)"
+    if not torch.cuda.is_available() or torch.version.hip:
+        return "no CUDA device"
+    return None
+
+
+def fft_plan(half: int) -> tuple[int, ...] | None:
+    """Radices of the Stockham FFT of ``half`` points (greedy, :data:`RADICES` order), or None.
+
+    >>> fft_plan(512), fft_plan(200), fft_plan(7)
+    ((8, 8, 8), (8, 5, 5), None)
+    """
+    plan, m = [], half
+    for r in RADICES:
+        while m % r == 0 and m > 1:
+            plan.append(r)
+            m //= r
+    return tuple(plan) if m == 1 and half > 1 else None
+
+
+def fstride(n_fft: int) -> int:
+    """float2 slots per frame in shared memory: ``n_fft / 2`` values, one pad slot after every 32, odd."""
+    half = n_fft // 2
+    fs = (half - 1) + ((half - 1) >> 5) + 1
+    return fs + 1 - fs % 2
+
+
+def _frame_bytes(n_fft: int) -> int:
+    return fstride(n_fft) * 8
+
+
+def extra_frames(hop: int, win: int) -> int:
+    """Frames before a synthesis block's own that overlap its first output samples: ``ceil(win / hop) - 1``."""
+    return max(0, -(-win // hop) - 1)
+
+
+def analysis_tile(n_fft: int, mel: bool = False) -> tuple[int, int]:
+    """``(frames per block, threads)`` of the analysis kernel (shared memory ~ :data:`SMEM_ANALYSIS`)."""
+    if "analysis" in CONFIG:
+        return CONFIG["analysis"]
+    per = _frame_bytes(n_fft) + ((n_fft // 2 + 2) * 4 if mel else 0)
+    tt = MAX_TT
+    while tt > 1 and tt * per > SMEM_ANALYSIS:
+        tt //= 2
+    return tt, _threads(tt, n_fft)
+
+
+def _threads(tt: int, n_fft: int) -> int:
+    """Threads per block: ~8 radix-8 butterflies (or fewer) per thread per stage, so that with
+    ``__launch_bounds__(NT, 2)`` the butterflies fit in registers (ptxas: 64 registers at 512 threads,
+    no spills, for n_fft 512-4096; 128 at 256 threads gave half the resident warps)."""
+    work = tt * n_fft // 2
+    return 512 if work >= 4096 else 256 if work >= 1024 else 128
+
+
+def synthesis_tile(n_fft: int, hop: int, win: int) -> tuple[int, int]:
+    """``(frames per block, threads)`` of the synthesis kernel (shared memory ~ :data:`SMEM_SYNTHESIS`)."""
+    if "synthesis" in CONFIG:
+        return CONFIG["synthesis"]
+    ex = extra_frames(hop, win)
+    tt = MAX_TT
+    while tt > 1 and (tt + ex) * _frame_bytes(n_fft) > SMEM_SYNTHESIS:
+        tt //= 2
+    return tt, _threads(tt + ex, n_fft)
+
+
+def supports(n_fft: int, hop: int, win: int, synthesis: bool = False) -> bool:
+    """Whether the CUDA kernels handle this geometry (else the caller uses its Triton kernels).
+
+    >>> supports(1024, 80, 320), supports(400, 160, 400), supports(63, 10, 50), supports(42, 10, 40)
+    (True, True, False, True)
+    """
+    if n_fft % 2 or n_fft < 4 or fft_plan(n_fft // 2) is None:
+        return False
+    if synthesis:
+        tt, _ = synthesis_tile(n_fft, hop, win)
+        return (tt + extra_frames(hop, win)) * _frame_bytes(n_fft) <= SMEM_MAX
+    return analysis_tile(n_fft, True)[0] * (_frame_bytes(n_fft) + (n_fft // 2 + 2) * 4) <= SMEM_MAX
+
+
+# ------------------------------------------------------------------------------------ compilation
+@functools.lru_cache(maxsize=1)
+def _source_text() -> str:
+    return SOURCE.read_text()
+
+
+def _stages(half: int) -> str:
+    out, ns = [], 1
+    for r in fft_plan(half):
+        out.append(f"stage<{r}, {ns}>(z, tw);")
+        ns *= r
+    return " ".join(out)
+
+
+def kernel_source(kind: str, n_fft: int = 0, tt: int = 1, nt: int = 128, extra: int = 0, minb: int = 2,
+                  **macros: int) -> str:
+    """The CUDA source of one variant: compile-time ``#define`` lines, then ``kernels/cuda/stft.cuh``.
+
+    ``kind``: ``"analysis"`` (macros EPI, POWER, LOG), ``"synthesis"`` (MODE) or ``"util"``.
+    """
+    lines = [f"#define KIND_{kind.upper()} 1"]
+    if kind != "util":
+        half = n_fft // 2
+        nf = tt + extra
+        lines += [f"#define NFFT {n_fft}", f"#define HALF {half}", f"#define TT {tt}", f"#define NF {nf}",
+                  f"#define NT {nt}", f"#define MINB {minb}", f"#define FSTRIDE {fstride(n_fft)}", f"#define EXTRA {extra}",
+                  f"#define FFT_STAGES {_stages(half)}"]
+    lines += [f"#define {k} {int(v)}" for k, v in sorted(macros.items())]
+    return "\n".join(lines) + "\n" + _source_text()
+
+
+def compile_offline(kind: str, name: str, arch: str = "90", **kw) -> str:
+    """Compile one variant for ``sm_<arch>`` with NVRTC, no GPU needed; returns ptxas's resource report.
+
+    What the CPU test runs for every kernel variant (a broken source raises ``RuntimeError`` with
+    NVRTC's log) and what ``bench/spectral.py --static-regs`` prints (registers, spills, shared memory).
+    """
+    import ctypes
+
+    from torch.cuda._utils import _get_nvrtc_library
+
+    lib = _get_nvrtc_library()
+    prog = ctypes.c_void_p()
+    src = kernel_source(kind, **kw).encode()
+    if lib.nvrtcCreateProgram(ctypes.byref(prog), src, f"{name}.cu".encode(), 0, None, None) != 0:
+        raise RuntimeError("nvrtcCreateProgram failed")
+    try:
+        opts = [f"--gpu-architecture=sm_{arch}".encode(), b"-std=c++17", b"--ptxas-options=-v"]
+        res = lib.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
+        size = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetProgramLog(prog, log)
+        text = log.value.decode(errors="replace")
+        if res != 0:
+            raise RuntimeError(f"NVRTC failed on {name} {kw}:\n{text}")
+        return "\n".join(line for line in text.splitlines() if name in line or "registers" in line or "spill" in line)
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+_KERNELS: dict[tuple, object] = {}
+_LOCK = threading.Lock()
+
+
+class _Launcher:
+    """A compiled kernel launched through one cached ``cuLaunchKernel`` binding.
+
+    ``torch.cuda._compile_kernel``'s callable reopens libcuda and re-resolves ``cuLaunchKernel`` on
+    every call; this keeps the function pointer (same launch: torch's current stream, so CUDA-graph
+    capture records it). Falls back to the torch callable if its ``func`` handle is not exposed.
+    """
+
+    _launch = None
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.func = getattr(kernel, "func", None)
+        self.smem = 0
+        if _Launcher._launch is None and self.func is not None:
+            import ctypes
+
+            from torch.cuda._utils import _get_gpu_runtime_library
+
+            fn = _get_gpu_runtime_library().cuLaunchKernel
+            fn.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 7 + [ctypes.c_void_p] * 3
+            fn.restype = ctypes.c_int
+            _Launcher._launch = fn
+
+    def set_smem(self, smem: int) -> None:
+        if smem > self.smem:
+            self.kernel.set_shared_memory_config(smem)
+            self.smem = smem
+
+    def __call__(self, grid, block, args, shared_mem: int = 0) -> None:
+        if self.func is None:
+            self.kernel(grid=grid, block=block, args=args, shared_mem=shared_mem)
+            return
+        import ctypes
+
+        vals = []
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                vals.append(ctypes.c_void_p(a.data_ptr()))
+            elif isinstance(a, float):
+                vals.append(ctypes.c_double(a))
+            else:
+                vals.append(ctypes.c_int(int(a)))
+        ptrs = (ctypes.c_void_p * len(vals))(*[ctypes.addressof(v) for v in vals])
+        stream = torch.cuda.current_stream().cuda_stream
+        res = _Launcher._launch(self.func, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared_mem,
+                                stream, ptrs, None)
+        if res != 0:
+            raise RuntimeError(f"cuLaunchKernel failed with CUresult {res}")
+
+
+def _kernel(device: torch.device, name: str, kind: str, smem: int = 0, **kw):
+    """Compiled kernel ``name`` of variant (kind, kw) on ``device``, cached; dynamic shared memory configured."""
+    key = (device.index, name, kind, tuple(sorted(kw.items())))
+    k = _KERNELS.get(key)
+    if k is None:
+        reason = unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(f"sigkit CUDA spectral kernels unavailable: {reason}; use backend='triton' or 'reference'")
+        with _LOCK, torch.cuda.device(device):
+            k = _KERNELS.get(key)
+            if k is None:
+                props = torch.cuda.get_device_properties(device)
+                k = _Launcher(torch.cuda._compile_kernel(kernel_source(kind, **kw), name, f"{props.major}{props.minor}",
+                                                         None, ["-std=c++17"]))
+                _KERNELS[key] = k
+    if smem > k.smem:
+        with torch.cuda.device(device):
+            k.set_smem(smem)
+    return k
+
+
+# ------------------------------------------------------------------------------------ tables
+def _window64(win: int, window: str) -> torch.Tensor:
+    if window == "rect":
+        return torch.ones(win, dtype=torch.float64)
+    return getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
+
+
+def _host_tables(n_fft: int, win: int, window: str) -> dict:
+    """Window in the n_fft frame (``wpad``), its square over the support (``wsq``), twiddles ``exp(-2 pi i k / n_fft)``."""
+    left = (n_fft - win) // 2
+    w = _window64(win, window)
+    wpad = torch.zeros(n_fft, dtype=torch.float64)
+    wpad[left:left + win] = w
+    theta = torch.arange(n_fft, dtype=torch.float64) * (2.0 * math.pi / n_fft)
+    tw = torch.stack([torch.cos(theta), -torch.sin(theta)], dim=-1)
+    return dict(wpad=wpad.float(), wsq=(w * w).float(), tw=tw.float().contiguous())
+
+
+def _tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
+    return device_constant(("cuda_stft", n_fft, win, window), lambda: _host_tables(n_fft, win, window), device)
+
+
+def _grid(n: int, per: int) -> int:
+    return max(1, -(-n // per))
+
+
+# ------------------------------------------------------------------------------------ launchers
+def analysis(x2: torch.Tensor, g, window: str, epi: int, T: int, aux1: torch.Tensor | None = None,
+             aux2: torch.Tensor | None = None, eps: float = 0.0, off: int | None = None,
+             padmode: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windowed real FFT of ``x2`` ``(B, L)`` float32 with epilogue ``epi``: ``(out1, out2)`` ``(B, F, T)``.
+
+    Frame ``t`` sample ``n`` is signal sample ``t * hop + n + off`` (``off = -pad`` by default),
+    reflect-padded when ``padmode`` is 0 (``g.padmode`` by default).
+    """
+    B, L = x2.shape
+    F = g.n_fft // 2 + 1
+    out1 = torch.empty(B, F, T, device=x2.device, dtype=torch.float32)
+    out2 = torch.empty_like(out1) if epi in (EPI_COMPLEX, EPI_AMP_PHASE, EPI_INV_BWD) else out1
+    if B == 0 or T <= 0:
+        return out1, out2
+    tb = _tables(g.n_fft, g.win, window, x2.device)
+    tt, nt = analysis_tile(g.n_fft)
+    smem = tt * _frame_bytes(g.n_fft)
+    k = _kernel(x2.device, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=0)
+    k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
+        x2, L, T, g.hop, -g.pad if off is None else off, g.padmode if padmode is None else padmode, g.left, g.win,
+        tb["wpad"], tb["tw"], out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2,
+        float(eps), out1, out1, 0, out1])
+    return out1, out2
+
+
+def mel(x2: torch.Tensor, g, window: str, fb: torch.Tensor, power: int, log: int, T: int,
+        floor: tuple[float, float, float] | None, eps: float) -> torch.Tensor:
+    """``LOG(fb @ |STFT(x2)|^power)`` ``(B, M, T)`` in one launch (+ the per-item floor ``(gap, shift, scale)``)."""
+    B, L = x2.shape
+    F = g.n_fft // 2 + 1
+    M = fb.shape[0]
+    out = torch.empty(B, M, T, device=x2.device, dtype=torch.float32)
+    if B == 0 or T <= 0:
+        return out
+    dev = x2.device
+    fb = fb.to(device=dev, dtype=torch.float32).contiguous()
+    rng = torch.empty(M, 2, device=dev, dtype=torch.int32)
+    _kernel(dev, "mel_ranges", "util")(grid=(M, 1, 1), block=(32, 1, 1), args=[fb, F, rng])
+    peak = torch.full((B,), -float("inf"), device=dev, dtype=torch.float32)
+    tb = _tables(g.n_fft, g.win, window, dev)
+    tt, nt = analysis_tile(g.n_fft, mel=True)
+    smem = tt * _frame_bytes(g.n_fft) + tt * (F + 1) * 4
+    k = _kernel(dev, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=EPI_MEL, POWER=power,
+                LOG=log)
+    k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
+        x2, L, T, g.hop, -g.pad, g.padmode, g.left, g.win, tb["wpad"], tb["tw"], out, out, out, out, float(eps),
+        fb, rng, M, peak])
+    if floor is not None:
+        gap, shift, scale = floor
+        N = M * T
+        _kernel(dev, "floor_scale", "util")(grid=(_grid(N, 256), B, 1), block=(256, 1, 1),
+                                            args=[out, peak, N, float(gap), float(shift), float(scale)])
+    return out
+
+
+def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: torch.Tensor,
+              a1: torch.Tensor | None = None, a2: torch.Tensor | None = None, power: int = 2, eps: float = 0.0,
+              inverse: tuple[int, int, int] | None = None) -> torch.Tensor:
+    """Inverse windowed real FFT of the frames + overlap-add, no atomics: ``(B, L)`` float32.
+
+    ``mode``: MODE_INV (``inverse = (start, out_len, lexp)``: ``exp(a3) e^{i a4}``, envelope-normalised,
+    torch.istft's cropping), MODE_AP_BWD (waveform gradient of ``amp_phase`` from the gradients
+    ``a1, a2`` and the saved outputs ``a3, a4``), MODE_SPEC_BWD (of ``|X|^power`` from its gradient
+    ``a1`` and ``X = a3 + i a4``); the backward modes include the adjoint of the padding.
+    """
+    dev = a3.device
+    ex = extra_frames(g.hop, g.win)
+    tt, nt = synthesis_tile(g.n_fft, g.hop, g.win)
+    tb = _tables(g.n_fft, g.win, window, dev)
+    lexp = g.n_fft + g.hop * (T - 1)
+    if inverse is None:
+        start, out_len = 0, lexp
+    else:
+        start, out_len, lexp = inverse
+    y = torch.empty(B, out_len, device=dev, dtype=torch.float32)
+    if B > 0 and out_len > 0:
+        if T <= 0:
+            y.zero_()
+        else:
+            smem = (tt + ex) * _frame_bytes(g.n_fft)
+            k = _kernel(dev, "stft_synthesis", "synthesis", smem, n_fft=g.n_fft, tt=tt, nt=nt, extra=ex, MODE=mode)
+            k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
+                a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4, int(a1 is not None), int(a2 is not None),
+                float(eps), int(power), T, g.hop, g.left, g.win, tb["wpad"], tb["tw"], y, out_len, start, lexp])
+    if inverse is not None:
+        return y
+    gx = torch.empty(B, g.L, device=dev, dtype=torch.float32)
+    if B > 0 and g.L > 0:
+        _kernel(dev, "pad_adjoint", "util")(grid=(_grid(g.L, 256), B, 1), block=(256, 1, 1),
+                                            args=[y, out_len, gx, g.L, g.pad, g.padmode])
+    return gx
+
+
+def env_scale(grad: torch.Tensor, n_fft: int, hop: int, win: int, window: str, T: int, start: int,
+              lexp: int) -> torch.Tensor:
+    """Output gradient of the inverse STFT over the overlap-added frame, divided by the envelope: ``(B, lexp)``."""
+    B, out_len = grad.shape
+    g = torch.empty(B, lexp, device=grad.device, dtype=torch.float32)
+    if B > 0 and lexp > 0:
+        tb = _tables(n_fft, win, window, grad.device)
+        _kernel(grad.device, "env_scale", "util")(grid=(_grid(lexp, 256), B, 1), block=(256, 1, 1), args=[
+            grad, g, out_len, lexp, start, (n_fft - win) // 2, hop, win, T, tb["wsq"]])
+    return g

@@ -1,0 +1,434 @@
+// sigkit fused STFT kernels: float32 shared-memory FFT, compiled at run time by NVRTC (torch.cuda._compile_kernel).
+//
+// kernels/_spectral_cuda.py prepends the compile-time geometry of one variant:
+//   NFFT       n_fft (even); HALF = NFFT / 2: each real frame is an HALF-point complex FFT of its
+//              (even, odd) sample pairs, separated afterwards (X[k] = E[k] + W_N^k O[k])
+//   TT         frames a block owns (analysis: computes and writes; synthesis: owns their output samples)
+//   NF         frames held in shared memory (analysis: TT; synthesis: TT + EXTRA, the earlier frames
+//              that overlap the block's first samples)
+//   NT         threads per block;  FSTRIDE = float2 per frame in shared memory (odd, >= ZI(HALF - 1) + 1)
+//   FFT_STAGES the Stockham stages, e.g. "stage<8, 1>(z, tw); stage<8, 8>(z, tw); stage<8, 64>(z, tw);"
+//   KIND_ANALYSIS (with EPI, POWER, LOG) or KIND_SYNTHESIS (with MODE)
+// Twiddles come from a float64-built table tw[k] = exp(-2 pi i k / NFFT) (k < NFFT); everything else
+// is float32 arithmetic with IEEE sqrt/log/exp/atan2/sincos (no fast-math intrinsics).
+// Kernel arguments: tensors are pointers, Python ints C ints, Python floats C doubles.
+
+typedef float2 cf;
+
+__device__ __forceinline__ cf cmul(cf a, cf b) { return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
+__device__ __forceinline__ cf cadd(cf a, cf b) { return make_float2(a.x + b.x, a.y + b.y); }
+__device__ __forceinline__ cf csub(cf a, cf b) { return make_float2(a.x - b.x, a.y - b.y); }
+__device__ __forceinline__ cf cnegi(cf a) { return make_float2(a.y, -a.x); }  // a * (-i)
+__device__ __forceinline__ cf cconj(cf a) { return make_float2(a.x, -a.y); }
+
+// ------------------------------------------------------------------ R-point DFTs (forward sign), in registers
+template <int R> struct Dft;
+template <> struct Dft<2> {
+  static __device__ __forceinline__ void run(cf* v) { cf a = v[0]; v[0] = cadd(a, v[1]); v[1] = csub(a, v[1]); }
+};
+template <> struct Dft<3> {
+  static __device__ __forceinline__ void run(cf* v) {
+    const float h = 0.86602540378443864676f;  // sin(2 pi / 3)
+    cf s = cadd(v[1], v[2]), d = csub(v[1], v[2]);
+    cf m = make_float2(v[0].x - 0.5f * s.x, v[0].y - 0.5f * s.y);
+    cf r = make_float2(h * d.y, -h * d.x);  // -i h d
+    v[0] = cadd(v[0], s); v[1] = cadd(m, r); v[2] = csub(m, r);
+  }
+};
+template <> struct Dft<4> {
+  static __device__ __forceinline__ void run(cf* v) {
+    cf t0 = cadd(v[0], v[2]), t1 = csub(v[0], v[2]), t2 = cadd(v[1], v[3]), t3 = cnegi(csub(v[1], v[3]));
+    v[0] = cadd(t0, t2); v[2] = csub(t0, t2); v[1] = cadd(t1, t3); v[3] = csub(t1, t3);
+  }
+};
+template <> struct Dft<5> {
+  static __device__ __forceinline__ void run(cf* v) {
+    const float c1 = 0.30901699437494742410f, c2 = -0.80901699437494742410f;  // cos(2 pi / 5), cos(4 pi / 5)
+    const float s1 = 0.95105651629515357212f, s2 = 0.58778525229247312917f;   // sin(2 pi / 5), sin(4 pi / 5)
+    cf a0 = v[0];
+    cf p1 = cadd(v[1], v[4]), d1 = csub(v[1], v[4]), p2 = cadd(v[2], v[3]), d2 = csub(v[2], v[3]);
+    cf m1 = make_float2(a0.x + c1 * p1.x + c2 * p2.x, a0.y + c1 * p1.y + c2 * p2.y);
+    cf m2 = make_float2(a0.x + c2 * p1.x + c1 * p2.x, a0.y + c2 * p1.y + c1 * p2.y);
+    cf q1 = cnegi(make_float2(s1 * d1.x + s2 * d2.x, s1 * d1.y + s2 * d2.y));  // -i (s1 d1 + s2 d2)
+    cf q2 = cnegi(make_float2(s2 * d1.x - s1 * d2.x, s2 * d1.y - s1 * d2.y));  // -i (s2 d1 - s1 d2)
+    v[0] = cadd(a0, cadd(p1, p2));
+    v[1] = cadd(m1, q1); v[4] = csub(m1, q1); v[2] = cadd(m2, q2); v[3] = csub(m2, q2);
+  }
+};
+template <> struct Dft<8> {
+  static __device__ __forceinline__ void run(cf* v) {
+    const float r = 0.70710678118654752440f;
+    cf e[4] = {v[0], v[2], v[4], v[6]}, o[4] = {v[1], v[3], v[5], v[7]};
+    Dft<4>::run(e); Dft<4>::run(o);
+    o[1] = make_float2(r * (o[1].x + o[1].y), r * (o[1].y - o[1].x));   // * W8   = r (1 - i)
+    o[2] = cnegi(o[2]);                                                   // * W8^2 = -i
+    o[3] = make_float2(r * (o[3].y - o[3].x), -r * (o[3].x + o[3].y));  // * W8^3 = -r (1 + i)
+#pragma unroll
+    for (int q = 0; q < 4; ++q) { v[q] = cadd(e[q], o[q]); v[q + 4] = csub(e[q], o[q]); }
+  }
+};
+
+#ifdef HALF
+// Shared-memory index of element i of a frame: one float2 of padding after every 32, so the strided
+// writes of the first Stockham stages (stride R float2) spread over the banks instead of 16-way conflicts.
+#define ZI(i) ((i) + ((i) >> 5))
+
+// ------------------------------------------------------------------ one Stockham stage over NF frames
+// Stage with radix R after stages whose radices multiply to NS: butterfly j of a frame reads
+// z[j + r * HALF / R], twiddles by W_{NS R}^{(j mod NS) r}, and writes z[(j / NS) NS R + j mod NS + r NS].
+// Every thread reads its butterflies into registers, the block syncs, then writes: one buffer.
+template <int R, int NS>
+__device__ __forceinline__ void stage(cf* __restrict__ z, const cf* __restrict__ tw) {
+  constexpr int NB = HALF / R;
+  constexpr int TOTAL = NF * NB;
+  constexpr int PER = (TOTAL + NT - 1) / NT;
+  constexpr int TWS = 2 * (HALF / (NS * R));  // twiddle table stride (the table is over NFFT = 2 HALF)
+  cf v[PER][R];
+#pragma unroll
+  for (int p = 0; p < PER; ++p) {
+    const int idx = threadIdx.x + p * NT;
+    if (TOTAL % NT == 0 || idx < TOTAL) {
+      const int f = idx / NB, j = idx - f * NB;
+      const cf* src = z + f * FSTRIDE;
+#pragma unroll
+      for (int r = 0; r < R; ++r) v[p][r] = src[ZI(j + r * NB)];
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int p = 0; p < PER; ++p) {
+    const int idx = threadIdx.x + p * NT;
+    if (TOTAL % NT == 0 || idx < TOTAL) {
+      const int f = idx / NB, j = idx - f * NB;
+      const int k = j % NS;
+      if (NS > 1) {
+#pragma unroll
+        for (int r = 1; r < R; ++r) v[p][r] = cmul(v[p][r], __ldg(tw + k * r * TWS));
+      }
+      Dft<R>::run(v[p]);
+      cf* dst = z + f * FSTRIDE;
+      const int d0 = (j / NS) * NS * R + k;
+#pragma unroll
+      for (int r = 0; r < R; ++r) dst[ZI(d0 + r * NS)] = v[p][r];
+    }
+  }
+  __syncthreads();
+}
+
+// Bins k and HALF - k (k in 0..HALF/2) of the real frame whose (even, odd) samples' FFT is in z:
+// X[k] = E + W_N^k O and X[HALF - k] = conj(E - W_N^k O), E = (Z[k] + conj Z[HALF - k]) / 2,
+// O = (Z[k] - conj Z[HALF - k]) / (2 i) (Z indices mod HALF).
+__device__ __forceinline__ void real_bins(const cf* __restrict__ z, const cf* __restrict__ tw, int k, cf* xk, cf* xm) {
+  const cf a = z[ZI(k)];
+  const cf b = cconj(z[ZI(k == 0 ? 0 : HALF - k)]);
+  const cf e = make_float2(0.5f * (a.x + b.x), 0.5f * (a.y + b.y));
+  const cf d = csub(a, b);
+  const cf wo = cmul(__ldg(tw + k), make_float2(0.5f * d.y, -0.5f * d.x));  // W^k (a - b) / (2 i)
+  *xk = cadd(e, wo);
+  *xm = cconj(csub(e, wo));
+}
+
+#endif  // HALF
+
+__device__ __forceinline__ int reflect_index(int i, int L, int padmode, bool* ok) {
+  if (padmode == 0) {
+    if (i < 0) i = -i;
+    if (i >= L) i = 2 * (L - 1) - i;
+  }
+  *ok = (i >= 0) && (i < L);
+  return i;
+}
+
+__device__ __forceinline__ void atomic_max_float(float* a, float v) {
+  // float ordering through integer atomics: non-negative floats order as ints, negative ones reversed as uints
+  if (v >= 0.0f) atomicMax(reinterpret_cast<int*>(a), __float_as_int(v));
+  else atomicMin(reinterpret_cast<unsigned int*>(a), __float_as_uint(v));
+}
+
+#ifdef KIND_ANALYSIS
+// Epilogue of bin k (0..HALF) with value X at output offset o (see stft_analysis).
+template <int E>
+__device__ __forceinline__ void store_bin(cf X, int k, long long o, float* __restrict__ out1, float* __restrict__ out2,
+                                          const float* __restrict__ aux1, const float* __restrict__ aux2, float eps) {
+  if (E == 0) {
+    out1[o] = X.x; out2[o] = X.y;
+  } else if (E == 1) {
+    out1[o] = logf(sqrtf(X.x * X.x + X.y * X.y) + eps);
+    out2[o] = atan2f(X.y, X.x);
+  } else if (E == 2) {
+    out1[o] = X.x * X.x + X.y * X.y;
+  } else if (E == 3) {
+    out1[o] = sqrtf(X.x * X.x + X.y * X.y);
+  } else if (E == 4) {
+    const float c = (k == 0 || k == HALF) ? 1.0f / NFFT : 2.0f / NFFT;
+    const float m = expf(aux1[o]);
+    float sn, cs;
+    sincosf(aux2[o], &sn, &cs);
+    const float xr = m * cs, xi = m * sn, gr = X.x * c, gi = X.y * c;
+    out1[o] = gr * xr + gi * xi;
+    out2[o] = gi * xr - gr * xi;
+  }
+}
+
+// EPI: 0 complex (Re, Im), 1 (log(|X| + eps), atan2), 2 |X|^2, 3 |X|, 4 gradient of the inverse STFT
+// w.r.t. (log-amplitude, phase) (x = the envelope-scaled output gradient, aux = log-amp, phase),
+// 5 mel: fb @ |X|^POWER over each filter's nonzero bins [rng[2m], rng[2m + 1]), then LOG
+// (0 none, 1 log(max(v, eps)), 2 10 log10(max(v, 1e-10)), 3 log10(max(v, 1e-10))) and, for LOG >= 2,
+// the per-item running maximum in peak[b].
+// Grid (ceil(T / TT), B). Frame t sample n (0..NFFT) is signal sample t * hop + n + off.
+extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
+    const float* __restrict__ x, int L, int T, int hop, int off, int padmode, int left, int win,
+    const float* __restrict__ wpad, const cf* __restrict__ tw, float* __restrict__ out1, float* __restrict__ out2,
+    const float* __restrict__ aux1, const float* __restrict__ aux2, double eps_d,
+    const float* __restrict__ fb, const int* __restrict__ rng, int nmel, float* __restrict__ peak) {
+  extern __shared__ float2 smem[];
+  cf* z = smem;
+  const int b = blockIdx.y;
+  const int t0 = blockIdx.x * TT;
+  const float eps = (float)eps_d;
+  (void)eps;
+  const float* xb = x + (long long)b * L;
+  constexpr int F = HALF + 1;
+  for (int idx = threadIdx.x; idx < TT * HALF; idx += NT) {
+    const int f = idx / HALF, n = idx - f * HALF;
+    const int t = t0 + f;
+    float v[2] = {0.0f, 0.0f};
+    if (t < T) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int s = 2 * n + h;
+        if (s >= left && s < left + win) {
+          bool ok;
+          const int i = reflect_index(t * hop + s + off, L, padmode, &ok);
+          if (ok) v[h] = xb[i] * __ldg(wpad + s);
+        }
+      }
+    }
+    z[f * FSTRIDE + ZI(n)] = make_float2(v[0], v[1]);
+  }
+  __syncthreads();
+  FFT_STAGES
+#if EPI == 5
+  constexpr int FP = F + 1;
+  float* P = reinterpret_cast<float*>(smem + NF * FSTRIDE);
+  for (int idx = threadIdx.x; idx < (HALF / 2 + 1) * TT; idx += NT) {
+    const int k = idx / TT, f = idx - k * TT;
+    cf X, Y;
+    real_bins(z + f * FSTRIDE, tw, k, &X, &Y);
+    const float px = X.x * X.x + X.y * X.y, py = Y.x * Y.x + Y.y * Y.y;
+    P[f * FP + k] = POWER == 2 ? px : sqrtf(px);
+    P[f * FP + HALF - k] = POWER == 2 ? py : sqrtf(py);
+  }
+  __syncthreads();
+  float vmax = __int_as_float(0xff800000);  // -inf
+  for (int idx = threadIdx.x; idx < nmel * TT; idx += NT) {
+    const int m = idx / TT, f = idx - m * TT;
+    const int t = t0 + f;
+    if (t >= T) continue;
+    const int lo = __ldg(rng + 2 * m), hi = __ldg(rng + 2 * m + 1);
+    const float* row = fb + (long long)m * F;
+    const float* pf = P + f * FP;
+    float acc = 0.0f;
+    for (int k = lo; k < hi; ++k) acc = fmaf(__ldg(row + k), pf[k], acc);
+#if LOG == 1
+    acc = logf(fmaxf(acc, eps));
+#elif LOG == 2
+    acc = 4.342944819032518f * logf(fmaxf(acc, 1e-10f));
+#elif LOG == 3
+    acc = 0.4342944819032518f * logf(fmaxf(acc, 1e-10f));
+#endif
+    vmax = fmaxf(vmax, acc);
+    out1[((long long)b * nmel + m) * T + t] = acc;
+  }
+#if LOG >= 2
+  for (int o = 16; o > 0; o >>= 1) vmax = fmaxf(vmax, __shfl_xor_sync(0xffffffffu, vmax, o));
+  if ((threadIdx.x & 31) == 0 && vmax != __int_as_float(0xff800000)) atomic_max_float(peak + b, vmax);
+#endif
+#else
+  // one thread per (bin pair k, HALF - k; frame), frames fastest: each warp stores runs of TT frames of two rows
+  for (int idx = threadIdx.x; idx < (HALF / 2 + 1) * TT; idx += NT) {
+    const int k = idx / TT, f = idx - k * TT;
+    const int t = t0 + f;
+    if (t >= T) continue;
+    cf Xk, Xm;
+    real_bins(z + f * FSTRIDE, tw, k, &Xk, &Xm);
+    const long long row = (long long)b * F;
+    store_bin<EPI>(Xk, k, (row + k) * T + t, out1, out2, aux1, aux2, eps);
+    if (2 * k != HALF) store_bin<EPI>(Xm, HALF - k, (row + HALF - k) * T + t, out1, out2, aux1, aux2, eps);
+  }
+#endif
+}
+#endif  // KIND_ANALYSIS
+
+#ifdef KIND_SYNTHESIS
+// Spectral coefficient of bin k (0..HALF) of frame t, as the one-sided input of an inverse real DFT.
+// MODE 0 (inverse STFT): exp(a3) e^{i a4}. MODE 1 (amp/phase backward): the gradient w.r.t. X of
+// (a1 . log(|X| + eps) + a2 . angle X) at X = exp(a3) e^{i a4} (|X| = exp(a3) - eps), halved inside
+// (1, HALF). MODE 2 (power/magnitude backward): a1 times d|X|^POWER/dX at X = a3 + i a4, halved inside.
+// Imaginary parts of bins 0 and HALF are dropped (a real signal's inverse ignores them).
+__device__ __forceinline__ cf spectral_in(const float* __restrict__ a1, const float* __restrict__ a2,
+                                          const float* __restrict__ a3, const float* __restrict__ a4,
+                                          long long o, int k, int has1, int has2, float eps, int power) {
+  cf X;
+#if MODE == 0
+  const float m = expf(a3[o]);
+  float sn, cs;
+  sincosf(a4[o], &sn, &cs);
+  X = make_float2(m * cs, m * sn);
+#elif MODE == 1
+  const float ea = expf(a3[o]);
+  const float mag = ea - eps;
+  float sn, cs;
+  sincosf(a4[o], &sn, &cs);
+  float gr = 0.0f, gi = 0.0f;
+  if (has1) { const float g = a1[o] / ea; gr += g * cs; gi += g * sn; }
+  if (has2 && mag > 0.0f) { const float g = a2[o] / mag; gr -= g * sn; gi += g * cs; }
+  X = make_float2(gr, gi);
+#else
+  const float re = a3[o], im = a4[o];
+  float g = a1[o];
+  if (power == 2) g *= 2.0f;
+  else { const float m = sqrtf(re * re + im * im); g = m > 0.0f ? g / m : 0.0f; }
+  X = make_float2(g * re, g * im);
+#endif
+#if MODE != 0
+  if (k != 0 && k != HALF) X = make_float2(0.5f * X.x, 0.5f * X.y);
+#endif
+  if (k == 0 || k == HALF) X.y = 0.0f;
+  return X;
+}
+
+// Block i owns output samples p (in the overlap-added frame of lexp samples) from i TT hop + left
+// to (i + 1) TT hop + left (the first block from 0, the last to the end), computes the inverse DFT of
+// frames i TT - EXTRA .. i TT + TT - 1 (every frame overlapping them), windows and overlap-adds
+// them without atomics. MODE 0 divides by the window envelope sum_t w^2 and writes y[p - start] for
+// p - start in [0, out_len) (zero past lexp); the backward modes write the unnormalised sum
+// (scale 2 = NFFT / HALF: the gradient of the one-sided DFT) for p in [0, out_len) with start 0.
+// Grid (ceil(T / TT), B).
+extern "C" __global__ void __launch_bounds__(NT, MINB) stft_synthesis(
+    const float* __restrict__ a1, const float* __restrict__ a2, const float* __restrict__ a3,
+    const float* __restrict__ a4, int has1, int has2, double eps_d, int power, int T, int hop, int left,
+    int win, const float* __restrict__ wpad, const cf* __restrict__ tw, float* __restrict__ y, int out_len,
+    int start, int lexp) {
+  extern __shared__ float2 smem[];
+  cf* z = smem;
+  const int b = blockIdx.y;
+  const int first = blockIdx.x * TT - EXTRA;  // frame held in smem slot 0
+  const float eps = (float)eps_d;
+  (void)eps;
+  constexpr int F = HALF + 1;
+  const long long base = (long long)b * F * T;
+  for (int idx = threadIdx.x; idx < NF * HALF; idx += NT) {
+    const int k = idx / NF, fi = idx - k * NF;
+    const int t = first + fi;
+    cf Zk = make_float2(0.0f, 0.0f);
+    if (t >= 0 && t < T) {
+      const cf A = spectral_in(a1, a2, a3, a4, base + (long long)k * T + t, k, has1, has2, eps, power);
+      const cf Bc = cconj(spectral_in(a1, a2, a3, a4, base + (long long)(HALF - k) * T + t, HALF - k, has1, has2,
+                                      eps, power));
+      // E = (A + conj B) / 2, O = (A - conj B) conj(W_N^k) / 2, Z = E + i O; stored conjugated so that
+      // the forward FFT computes the inverse
+      const cf e = make_float2(0.5f * (A.x + Bc.x), 0.5f * (A.y + Bc.y));
+      const cf o = cmul(make_float2(0.5f * (A.x - Bc.x), 0.5f * (A.y - Bc.y)), cconj(__ldg(tw + k)));
+      Zk = cconj(make_float2(e.x - o.y, e.y + o.x));
+    }
+    z[fi * FSTRIDE + ZI(k)] = Zk;
+  }
+  __syncthreads();
+  FFT_STAGES
+  const float scale = MODE == 0 ? 1.0f / HALF : 2.0f;
+  const int nblk = (T + TT - 1) / TT;
+  int p_lo = blockIdx.x == 0 ? start : blockIdx.x * TT * hop + left;
+  int p_hi = blockIdx.x == nblk - 1 ? start + out_len : (blockIdx.x + 1) * TT * hop + left;
+  p_lo = max(p_lo, start);
+  p_hi = min(p_hi, start + out_len);
+  float* yb = y + (long long)b * out_len;
+  for (int p = p_lo + threadIdx.x; p < p_hi; p += NT) {
+    float acc = 0.0f, env = 0.0f;
+    if (p < lexp) {
+      const int q = p - left;  // frame t covers q in [t hop, t hop + win)
+      const int t_hi = q >= 0 ? min(T - 1, q / hop) : -1;
+      const int r = q - win + 1;
+      const int t_lo = r <= 0 ? 0 : (r + hop - 1) / hop;
+      for (int t = t_lo; t <= t_hi; ++t) {
+        const int n = p - t * hop;
+        const float w = __ldg(wpad + n);
+        const cf v = z[(t - first) * FSTRIDE + ZI(n >> 1)];
+        acc = fmaf(w, (n & 1) ? -v.y : v.x, acc);
+        env = fmaf(w, w, env);
+      }
+    }
+#if MODE == 0
+    yb[p - start] = env > 1e-11f ? acc * scale / env : 0.0f;
+#else
+    yb[p - start] = acc * scale;
+#endif
+  }
+}
+#endif  // KIND_SYNTHESIS
+
+#ifdef KIND_UTIL
+// Nonzero bin range [lo, hi) of each mel filter (one warp per filter); an all-zero row gets [F, 0).
+extern "C" __global__ void mel_ranges(const float* __restrict__ fb, int F, int* __restrict__ rng) {
+  const int m = blockIdx.x;
+  int lo = F, hi = 0;
+  for (int k = threadIdx.x; k < F; k += 32) {
+    if (fb[(long long)m * F + k] != 0.0f) { lo = min(lo, k); hi = max(hi, k + 1); }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, o));
+    hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, o));
+  }
+  if (threadIdx.x == 0) { rng[2 * m] = lo; rng[2 * m + 1] = hi; }
+}
+
+// In place: v = (max(v, peak[b] - gap) + shift) * scale over items of N values. Grid (ceil(N / 256), B).
+extern "C" __global__ void floor_scale(float* __restrict__ v, const float* __restrict__ peak, int N, double gap,
+                                       double shift, double scale) {
+  const int b = blockIdx.y;
+  const int i = blockIdx.x * 256 + threadIdx.x;
+  if (i >= N) return;
+  const float fl = peak[b] - (float)gap;
+  float* p = v + (long long)b * N + i;
+  *p = (fmaxf(*p, fl) + (float)shift) * (float)scale;
+}
+
+// Output gradient of the inverse STFT divided by the window envelope, in the overlap-added frame:
+// g[b, p] = grad[b, p - start] / sum_t w^2[p - left - t hop] for p in [0, lexp) (0 outside the
+// output or where the envelope vanishes). Grid (ceil(lexp / 256), B).
+extern "C" __global__ void env_scale(const float* __restrict__ grad, float* __restrict__ g, int out_len, int lexp,
+                                     int start, int left, int hop, int win, int T, const float* __restrict__ wsq) {
+  const int b = blockIdx.y;
+  const int p = blockIdx.x * 256 + threadIdx.x;
+  if (p >= lexp) return;
+  const int i = p - start;
+  float val = 0.0f;
+  if (i >= 0 && i < out_len) {
+    const int q = p - left;
+    const int t_hi = q >= 0 ? min(T - 1, q / hop) : -1;
+    const int r = q - win + 1;
+    const int t_lo = r <= 0 ? 0 : (r + hop - 1) / hop;
+    float env = 0.0f;
+    for (int t = t_lo; t <= t_hi; ++t) env += wsq[q - t * hop];
+    if (env > 1e-11f) val = grad[(long long)b * out_len + i] / env;
+  }
+  g[(long long)b * lexp + p] = val;
+}
+
+// Adjoint of the padding: gx[b, i] = sum of g[b, p] over the padded positions p that read signal
+// sample i (p = i + pad, and the reflected positions with padmode 0). Grid (ceil(L / 256), B).
+extern "C" __global__ void pad_adjoint(const float* __restrict__ g, int LP, float* __restrict__ gx, int L, int pad,
+                                       int padmode) {
+  const int b = blockIdx.y;
+  const int i = blockIdx.x * 256 + threadIdx.x;
+  if (i >= L) return;
+  const float* gb = g + (long long)b * LP;
+  float acc = i + pad < LP ? gb[i + pad] : 0.0f;
+  if (padmode == 0) {
+    if (i >= 1 && i <= pad && pad - i < LP) acc += gb[pad - i];
+    const int q = pad + 2 * (L - 1) - i;
+    if (i <= L - 2 && q >= pad + L && q < LP) acc += gb[q];
+  }
+  gx[(long long)b * L + i] = acc;
+}
+#endif  // KIND_UTIL

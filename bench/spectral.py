@@ -201,8 +201,8 @@ TUNE = {
     # analysis DFT path: dense one-GEMM (DENSE_MAX_WIN huge) or two-level (DENSE_MAX_WIN 0)
     "path": ["dense", "fft"],
     # CUDA kernels: (frames per block, threads); kernels/_spectral_cuda.py CONFIG
-    "cuda_analysis": [(16, 256), (8, 256), (16, 512), (8, 128), (4, 128), (32, 512)],
-    "cuda_synthesis": [(16, 256), (8, 256), (32, 512), (8, 128), (4, 128)],
+    "cuda_analysis": [(16, 512), (8, 256), (8, 512), (4, 256)],
+    "cuda_synthesis": [(16, 512), (8, 256), (8, 512), (32, 512)],
 }
 TUNE_CASES = {
     "split": [(0, "amp_phase"), (2, "power")],

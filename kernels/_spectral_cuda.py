@@ -194,6 +194,30 @@ _KERNELS: dict[tuple, object] = {}
 _LOCK = threading.Lock()
 
 
+def _ensure_context(index: int) -> None:
+    """Make device ``index``'s primary context current on this thread if none is.
+
+    Autograd runs backward ops on its own thread, where no CUDA context may be current yet (torch's
+    runtime calls make it current lazily); loading a module there failed with "invalid device
+    context" on the H200 (first backward of a new geometry).
+    """
+    import ctypes
+
+    from torch.cuda._utils import _get_gpu_runtime_library
+
+    lib = _get_gpu_runtime_library()
+    ctx = ctypes.c_void_p()
+    if lib.cuCtxGetCurrent(ctypes.byref(ctx)) == 0 and ctx.value:
+        return
+    dev, pctx = ctypes.c_int(), ctypes.c_void_p()
+    for call in (lambda: lib.cuDeviceGet(ctypes.byref(dev), index),
+                 lambda: lib.cuDevicePrimaryCtxRetain(ctypes.byref(pctx), dev),
+                 lambda: lib.cuCtxSetCurrent(pctx)):
+        res = call()
+        if res != 0:
+            raise RuntimeError(f"cannot make the CUDA context of device {index} current (CUresult {res})")
+
+
 class _Launcher:
     """A compiled kernel launched through one cached ``cuLaunchKernel`` binding.
 
@@ -208,6 +232,7 @@ class _Launcher:
         self.kernel = kernel
         self.func = getattr(kernel, "func", None)
         self.smem = 0
+        self.threads: set[int] = set()
         if _Launcher._launch is None and self.func is not None:
             import ctypes
 
@@ -256,13 +281,18 @@ def _kernel(device: torch.device, name: str, kind: str, smem: int = 0, **kw):
         with _LOCK, torch.cuda.device(device):
             k = _KERNELS.get(key)
             if k is None:
+                _ensure_context(device.index)
                 props = torch.cuda.get_device_properties(device)
                 k = _Launcher(torch.cuda._compile_kernel(kernel_source(kind, **kw), name, f"{props.major}{props.minor}",
                                                          None, ["-std=c++17"]))
                 _KERNELS[key] = k
     if smem > k.smem:
         with torch.cuda.device(device):
+            _ensure_context(device.index)
             k.set_smem(smem)
+    if threading.get_ident() not in k.threads:  # a new thread (autograd's): make sure a context is current
+        _ensure_context(device.index)
+        k.threads.add(threading.get_ident())
     return k
 
 

@@ -114,3 +114,27 @@ def test_cuda_kernels_against_float64_reference(gpu, spec):
     y = from_amp_phase(la, ph, spec, length=x.shape[-1], backend="cuda")
     y_r = from_amp_phase(la_r, ph_r, spec, length=x.shape[-1], backend="reference")
     assert float((y.double() - y_r).norm() / y_r.norm()) < 1e-5
+
+
+@pytest.mark.parametrize("spec", GEOMS[1:4], ids=[str(s) for s in GEOMS[1:4]])
+def test_cuda_backward_against_float64_reference(gpu, spec):
+    # autograd runs the backward on its own thread: the first backward of a geometry compiles and
+    # loads its kernels there (it once failed with "invalid device context")
+    x = _signal(2, 8000, gpu, seed=3)
+    w = torch.randn(2, spec.n_bins, 1 + 8000 // spec.hop, generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64)
+
+    def grad(fn, v):
+        v = v.detach().requires_grad_()
+        la, ph = fn(v)
+        ((la * w.to(v.device, la.dtype)).sum() + (ph * w.to(v.device, ph.dtype)).sum()).backward()
+        return v.grad.double()
+
+    gk = grad(lambda v: amp_phase(v, spec, backend="cuda"), x)
+    gr = grad(lambda v: amp_phase(v, spec, backend="reference"), x.double())
+    assert float((gk - gr).norm() / gr.norm()) < 1e-3
+    v = x.detach().requires_grad_()
+    log_mel(v, spec, 16000, 80, mode="db", backend="cuda").sum().backward()
+    v64 = x.double().requires_grad_()
+    log_mel(v64, spec, 16000, 80, mode="db", backend="reference").sum().backward()
+    assert float((v.grad.double() - v64.grad).norm() / v64.grad.norm()) < 1e-4

@@ -785,7 +785,7 @@ def _to_host_packed(t: torch.Tensor, x: torch.Tensor, y: torch.Tensor, p: torch.
     buf[8 * n:10 * n].view(torch.int16).copy_(x)
     buf[10 * n:12 * n].view(torch.int16).copy_(y)
     buf[12 * n:].view(torch.int8).copy_(p)
-    pin = 13 * n <= PINNED_MAX_BYTES and torch.cuda.is_available()
+    pin = t.is_cuda and 13 * n <= PINNED_MAX_BYTES
     host = torch.empty(13 * n, dtype=torch.uint8, pin_memory=pin)
     host.copy_(buf, non_blocking=pin)
     if pin:

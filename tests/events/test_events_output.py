@@ -41,15 +41,17 @@ def test_merge_of_sorted_parts_equals_one_stable_sort():
     assert sim._merge_parts([empty]) is None
 
 
-def test_packed_host_copy_keeps_every_field():
+def test_packed_host_copy_keeps_every_field(device):
     n = 1001
     t = torch.arange(n, dtype=torch.int64) * 123456789 - 5
     x, y = torch.arange(n).to(torch.int16), (32767 - torch.arange(n)).to(torch.int16)
     p = torch.where(torch.arange(n) % 3 == 0, 1, -1).to(torch.int8)
-    th, xh, yh, ph = sim_mod._to_host_packed(t, x, y, p)
+    # on the device under test (with --device cuda: the pinned copy), and from CPU tensors with CUDA present
+    th, xh, yh, ph = sim_mod._to_host_packed(t.to(device), x.to(device), y.to(device), p.to(device))
     assert (th.dtype, xh.dtype, yh.dtype, ph.dtype) == (np.int64, np.int16, np.int16, np.int8)
     for a, b in ((th, t), (xh, x), (yh, y), (ph, p)):
         np.testing.assert_array_equal(a, b.numpy())
+    np.testing.assert_array_equal(sim_mod._to_host_packed(t, x, y, p)[0], t.numpy())
     assert len(sim_mod._to_host_packed(t[:0], x[:0], y[:0], p[:0])[0]) == 0
 
 

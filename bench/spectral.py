@@ -307,7 +307,8 @@ def launch_overhead(arms=("cuda", "triton", "eager"), calls: int = 200) -> list[
     """Host time per call (no sync; what a batch-1 call pays on top of its kernels) and back-to-back
     device time per call (20 calls between two events, L2 warm) for a few ops at batch 1 and 32."""
     out = []
-    for ci, op in [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (0, "from_amp_phase")]:
+    for ci, op in [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (4, "log_mel_natural_mag"),
+                   (0, "from_amp_phase")]:
         name, sr, secs, n_fft, hop, win, n_mels, _ = CONFIGS[ci]
         spec = STFTSpec(n_fft, hop, win)
         for B in (1, 32):

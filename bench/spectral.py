@@ -201,7 +201,7 @@ TUNE = {
     # analysis DFT path: dense one-GEMM (DENSE_MAX_WIN huge) or two-level (DENSE_MAX_WIN 0)
     "path": ["dense", "fft"],
     # CUDA kernels: (frames per block, threads); kernels/_spectral_cuda.py CONFIG
-    "cuda_analysis": [(16, 512), (8, 256), (8, 512), (4, 256)],
+    "cuda_analysis": [(16, 512), (8, 512), (4, 256)],
     "cuda_synthesis": [(16, 512), (8, 256), (8, 512), (32, 512)],
 }
 TUNE_CASES = {
@@ -213,7 +213,7 @@ TUNE_CASES = {
     "synthesis_split": [(0, "from_amp_phase"), (2, "from_amp_phase")],
     "path": [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (4, "log_mel_natural_mag"), (5, "amp_phase"),
              (5, "log_mel_db")],
-    "cuda_analysis": [(0, "amp_phase"), (3, "log_mel_whisper"), (5, "amp_phase"), (2, "power")],
+    "cuda_analysis": [(0, "amp_phase"), (3, "log_mel_whisper"), (5, "amp_phase"), (4, "log_mel_natural_mag")],
     "cuda_synthesis": [(0, "from_amp_phase"), (5, "from_amp_phase"), (2, "from_amp_phase")],
 }
 

@@ -189,22 +189,35 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
   (void)eps;
   const float* xb = x + (long long)b * L;
   constexpr int F = HALF + 1;
-  for (int idx = threadIdx.x; idx < TT * HALF; idx += NT) {
-    const int f = idx / HALF, n = idx - f * HALF;
-    const int t = t0 + f;
-    float v[2] = {0.0f, 0.0f};
-    if (t < T) {
+  // load in chunks of LCH sample pairs per thread: all loads of a chunk are issued before any is used
+  constexpr int LOADS = (TT * HALF + NT - 1) / NT;
+  constexpr int LMAX = HALF >= 1024 ? 2 : 8;  // chunk size that fits in the 64 registers of 512 threads x 2 blocks
+  constexpr int LCH = LOADS < LMAX ? LOADS : LMAX;
+#pragma unroll 1
+  for (int p0 = 0; p0 < LOADS; p0 += LCH) {
+    float v[LCH][2];
+#pragma unroll
+    for (int c = 0; c < LCH; ++c) {
+      const int idx = threadIdx.x + (p0 + c) * NT;
+      const int f = idx / HALF, n = idx - f * HALF;
+      const int t = t0 + f;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int s = 2 * n + h;
-        if (s >= left && s < left + win) {
+        v[c][h] = 0.0f;
+        if (idx < TT * HALF && t < T && s >= left && s < left + win) {
           bool ok;
           const int i = reflect_index(t * hop + s + off, L, padmode, &ok);
-          if (ok) v[h] = xb[i] * __ldg(wpad + s);
+          if (ok) v[c][h] = xb[i] * __ldg(wpad + s);
         }
       }
     }
-    z[f * FSTRIDE + ZI(n)] = make_float2(v[0], v[1]);
+#pragma unroll
+    for (int c = 0; c < LCH; ++c) {
+      const int idx = threadIdx.x + (p0 + c) * NT;
+      const int f = idx / HALF, n = idx - f * HALF;
+      if (idx < TT * HALF) z[f * FSTRIDE + ZI(n)] = make_float2(v[c][0], v[c][1]);
+    }
   }
   __syncthreads();
   FFT_STAGES
@@ -266,27 +279,39 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
 // (a1 . log(|X| + eps) + a2 . angle X) at X = exp(a3) e^{i a4} (|X| = exp(a3) - eps), halved inside
 // (1, HALF). MODE 2 (power/magnitude backward): a1 times d|X|^POWER/dX at X = a3 + i a4, halved inside.
 // Imaginary parts of bins 0 and HALF are dropped (a real signal's inverse ignores them).
-__device__ __forceinline__ cf spectral_in(const float* __restrict__ a1, const float* __restrict__ a2,
-                                          const float* __restrict__ a3, const float* __restrict__ a4,
-                                          long long o, int k, int has1, int has2, float eps, int power) {
+struct Raw { float a1, a2, a3, a4; };
+
+// The inputs of bin k of one frame at offset o (loads only, so a chunk of them can be in flight at once).
+__device__ __forceinline__ Raw load_raw(const float* __restrict__ a1, const float* __restrict__ a2,
+                                        const float* __restrict__ a3, const float* __restrict__ a4, long long o,
+                                        int has1, int has2) {
+  Raw r;
+  r.a3 = a3[o];
+  r.a4 = a4[o];
+  r.a1 = (MODE != 0 && has1) ? a1[o] : 0.0f;
+  r.a2 = (MODE == 1 && has2) ? a2[o] : 0.0f;
+  return r;
+}
+
+__device__ __forceinline__ cf spectral_in(Raw r, int k, int has1, int has2, float eps, int power) {
   cf X;
 #if MODE == 0
-  const float m = expf(a3[o]);
+  const float m = expf(r.a3);
   float sn, cs;
-  sincosf(a4[o], &sn, &cs);
+  sincosf(r.a4, &sn, &cs);
   X = make_float2(m * cs, m * sn);
 #elif MODE == 1
-  const float ea = expf(a3[o]);
+  const float ea = expf(r.a3);
   const float mag = ea - eps;
   float sn, cs;
-  sincosf(a4[o], &sn, &cs);
+  sincosf(r.a4, &sn, &cs);
   float gr = 0.0f, gi = 0.0f;
-  if (has1) { const float g = a1[o] / ea; gr += g * cs; gi += g * sn; }
-  if (has2 && mag > 0.0f) { const float g = a2[o] / mag; gr -= g * sn; gi += g * cs; }
+  if (has1) { const float g = r.a1 / ea; gr += g * cs; gi += g * sn; }
+  if (has2 && mag > 0.0f) { const float g = r.a2 / mag; gr -= g * sn; gi += g * cs; }
   X = make_float2(gr, gi);
 #else
-  const float re = a3[o], im = a4[o];
-  float g = a1[o];
+  const float re = r.a3, im = r.a4;
+  float g = r.a1;
   if (power == 2) g *= 2.0f;
   else { const float m = sqrtf(re * re + im * im); g = m > 0.0f ? g / m : 0.0f; }
   X = make_float2(g * re, g * im);
@@ -318,14 +343,32 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_synthesis(
   (void)eps;
   constexpr int F = HALF + 1;
   const long long base = (long long)b * F * T;
-  for (int idx = threadIdx.x; idx < NF * HALF; idx += NT) {
+  constexpr int LOADS = (NF * HALF + NT - 1) / NT;
+  constexpr int LMAX = HALF >= 1024 ? 2 : 4;
+  constexpr int LCH = LOADS < LMAX ? LOADS : LMAX;
+#pragma unroll 1
+  for (int p0 = 0; p0 < LOADS; p0 += LCH) {
+    Raw ra[LCH], rb[LCH];
+#pragma unroll
+    for (int c = 0; c < LCH; ++c) {  // the chunk's loads first (bins k and HALF - k)
+      const int idx = threadIdx.x + (p0 + c) * NT;
+      const int k = idx / NF, fi = idx - k * NF;
+      const int t = first + fi;
+      if (idx < NF * HALF && t >= 0 && t < T) {
+        ra[c] = load_raw(a1, a2, a3, a4, base + (long long)k * T + t, has1, has2);
+        rb[c] = load_raw(a1, a2, a3, a4, base + (long long)(HALF - k) * T + t, has1, has2);
+      }
+    }
+#pragma unroll
+    for (int c = 0; c < LCH; ++c) {
+    const int idx = threadIdx.x + (p0 + c) * NT;
+    if (idx >= NF * HALF) continue;
     const int k = idx / NF, fi = idx - k * NF;
     const int t = first + fi;
     cf Zk = make_float2(0.0f, 0.0f);
     if (t >= 0 && t < T) {
-      const cf A = spectral_in(a1, a2, a3, a4, base + (long long)k * T + t, k, has1, has2, eps, power);
-      const cf Bc = cconj(spectral_in(a1, a2, a3, a4, base + (long long)(HALF - k) * T + t, HALF - k, has1, has2,
-                                      eps, power));
+      const cf A = spectral_in(ra[c], k, has1, has2, eps, power);
+      const cf Bc = cconj(spectral_in(rb[c], HALF - k, has1, has2, eps, power));
       // E = (A + conj B) / 2, O = (A - conj B) conj(W_N^k) / 2, Z = E + i O; stored conjugated so that
       // the forward FFT computes the inverse
       const cf e = make_float2(0.5f * (A.x + Bc.x), 0.5f * (A.y + Bc.y));
@@ -333,6 +376,7 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_synthesis(
       Zk = cconj(make_float2(e.x - o.y, e.y + o.x));
     }
     z[fi * FSTRIDE + ZI(k)] = Zk;
+    }
   }
   __syncthreads();
   FFT_STAGES

@@ -40,6 +40,7 @@ import torch
 
 from sigkit.errors import InputError
 
+from .hostcopy import EventSink, fix_seams
 from .pixel import BandwidthFilter, PixelParams, photoreceptor_coeffs
 from .stream import Events, EventTensors
 
@@ -471,6 +472,13 @@ class Simulator:
             tus, idx, p = torch.div(key, n, rounding_mode="floor"), torch.remainder(key, n), p[order]
         return tus, idx, p
 
+    def _decode(self, part) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A sorted ``(t_us, pixel, p)`` part -> the result's fields ``(t_us int64, x int16, y int16, p int8)``."""
+        tus, idx, p = part
+        x = torch.remainder(idx, self.width).to(torch.int16)
+        y = torch.div(idx, self.width, rounding_mode="floor").to(torch.int16)
+        return tus, x, y, p.to(torch.int8)
+
     def _emit(self, part, output: str) -> Events | EventTensors:
         """Sorted ``(t_us, pixel, p)`` device tensors -> :class:`Events` (numpy) or :class:`EventTensors`."""
         if part is None:
@@ -478,16 +486,20 @@ class Simulator:
                 z = lambda dt: torch.zeros(0, dtype=dt, device=self.device)  # noqa: E731
                 return EventTensors(z(torch.int64), z(torch.int16), z(torch.int16), z(torch.int8), self.height, self.width)
             return Events.empty(self.height, self.width)
-        tus, idx, p = part
-        x = torch.remainder(idx, self.width).to(torch.int16)
-        y = torch.div(idx, self.width, rounding_mode="floor").to(torch.int16)
+        fields = self._decode(part)
         if output == "torch":
-            return EventTensors(tus, x, y, p.to(torch.int8), self.height, self.width)
-        if tus.device.type == "cpu":
-            return Events(tus.numpy(), x.numpy(), y.numpy(), p.to(torch.int8).numpy(), self.height, self.width)
-        t_h, x_h, y_h, p_h = _to_host_packed(tus, x, y, p)
+            return EventTensors(*fields, self.height, self.width)
+        if fields[0].device.type == "cpu":
+            return Events(*(f.numpy() for f in fields), self.height, self.width)
+        sink = EventSink(self.width)               # through the reused pinned ring into the result's own arrays
+        sink.submit(*fields)
+        return self._collect(sink)
+
+    def _collect(self, sink: EventSink) -> Events:
+        """Wait for ``sink``'s copies: the run's :class:`Events`."""
+        res = sink.result()
         self._mark("copy")
-        return Events(t_h, x_h, y_h, p_h, self.height, self.width)
+        return Events(*res, self.height, self.width)
 
     def _mark(self, phase: str) -> None:
         if self.timer is not None:
@@ -523,7 +535,15 @@ class Simulator:
         t_first = self.t_last
         self._mark("input")
         if backend == "triton":
-            parts = self._run_triton(fr, ts, start)
+            # numpy output on CUDA without shot noise: each chunk's events go to the host while the next chunk runs
+            stream = output == "numpy" and not self.config.shot_rate > 0 and (
+                self.device.type == "cuda" if STREAM_TO_HOST is None else STREAM_TO_HOST)
+            sink = EventSink(self.width) if stream else None
+            parts = self._run_triton(fr, ts, start, sink=sink)
+            if sink is not None:
+                res = self._collect(sink)
+                self._mark("events")
+                return res
             if self.config.shot_rate > 0:
                 noise: list = []
                 self._shot_noise_frames(fr[start:], np.concatenate([[t_first], ts[start:]]), noise)
@@ -673,9 +693,20 @@ class Simulator:
             self._kinputs = cached
         return cached[1:5]
 
-    def _run_triton(self, fr: torch.Tensor, ts: np.ndarray, start: int, chunk: int | None = None) -> list:
+    def _launch_lengths(self, frames: int, streamed: bool) -> int:
+        """Frames per Triton launch: :data:`TRITON_CHUNK`; when the events are streamed to the host, also at least
+        :data:`STREAM_MIN_LAUNCHES` launches of >= 32 frames, so the host copy of one overlaps the next kernel."""
+        chunk = int(TRITON_CHUNK)
+        if streamed and STREAM_MIN_LAUNCHES > 1:
+            launches = max(-(-frames // chunk), min(STREAM_MIN_LAUNCHES, frames // 32))
+            chunk = min(chunk, -(-frames // max(1, launches)))
+        return max(1, chunk)
+
+    def _run_triton(self, fr: torch.Tensor, ts: np.ndarray, start: int, chunk: int | None = None,
+                    sink: EventSink | None = None) -> list:
         """The Triton kernel over ``fr[start:]`` in chunks of ``chunk`` frames; the events of each chunk sorted
-        on the device (:meth:`_sort_keys`), one part per chunk, for :meth:`_merge_parts`."""
+        on the device (:meth:`_sort_keys`), one part per chunk, for :meth:`_merge_parts` — or, with ``sink``,
+        decoded and handed to it chunk by chunk (copied to the host while the next chunk runs; returns ``[]``)."""
         from sigkit.kernels.events_sim import simulate_chunk
 
         if self.dtype != torch.float32:
@@ -689,12 +720,13 @@ class Simulator:
         ts_all = np.concatenate([[self.t_last], ts[start:]])
         ts_dev = torch.as_tensor(ts_all, dtype=torch.float64, device=self.device)
         n_pix = self.u.numel()
-        chunk = int(chunk or TRITON_CHUNK)
+        total = new_fr.shape[0]
+        chunk = int(chunk or self._launch_lengths(total, sink is not None))
         # one log-input buffer for every chunk (row 0, the state's input, is not read: the state has it)
-        u_buf = torch.empty(min(chunk, new_fr.shape[0]) + 1, n_pix, dtype=torch.float32, device=self.device)
+        u_buf = torch.empty(min(chunk, total) + 1, n_pix, dtype=torch.float32, device=self.device)
         k0 = 0
-        while k0 < new_fr.shape[0]:
-            k1 = min(k0 + chunk, new_fr.shape[0])
+        while k0 < total:
+            k1 = min(k0 + chunk, total)
             u = u_buf[:k1 - k0 + 1]
             src = new_fr[k0:k1].reshape(k1 - k0, -1)
             src = src if src.dtype == torch.float32 else src.to(torch.float32)     # as the reference: float32, then log
@@ -706,7 +738,11 @@ class Simulator:
                                               capacity=cap, block=TRITON_BLOCK, maxnreg=TRITON_MAXNREG)
             self._mark("kernel")
             self._triton_rate = n / (max(1, n_pix) * (k1 - k0))
-            out.append(self._sort_keys(key, p, n))      # sorted on the device, chunk by chunk
+            part = self._sort_keys(key, p, n)          # sorted on the device, chunk by chunk
+            if sink is None:
+                out.append(part)
+            else:                                       # to the host while the next chunk's kernel runs
+                sink.submit(*self._decode(part), expect_total=sink.n + int(1.25 * n * (total - k0) / (k1 - k0)) + 4096)
             self._mark("sort")
             self.n_substeps += k1 - k0
             k0 = k1
@@ -746,52 +782,15 @@ class Simulator:
                                                                           device=self.device)))
 
 def _merge_sorted_parts(parts: list, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenate consecutive chunks' ``(t_us, x, y, p)``, each sorted by (time, pixel index), into one such order.
-
-    Chunks follow each other in time, so only events of the same microsecond on either side of a
-    chunk boundary can be out of pixel order; those runs are re-sorted (stably) by pixel index."""
+    """Concatenate consecutive chunks' ``(t_us, x, y, p)``, each sorted by (time, pixel index), into one such order
+    (:func:`~sigkit.events.hostcopy.fix_seams`)."""
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int16), np.zeros(0, np.int8)
     t_us, x, y, pol = (np.concatenate(a) for a in zip(*parts, strict=True))
     if len(parts) == 1:
         return t_us, x, y, pol
-    ends = np.cumsum([len(q[0]) for q in parts])
-    if any(len(q[0]) and len(r[0]) and q[0][-1] > r[0][0] for q, r in zip(parts[:-1], parts[1:], strict=True)):
-        # rounding put a chunk's last event after the next one's first (each chunk is sorted: check the seams)
-        order = np.lexsort((y.astype(np.int64) * width + x, t_us))
-        return t_us[order], x[order], y[order], pol[order]
-    for b in ends[:-1]:
-        if 0 < b < len(t_us) and t_us[b - 1] == t_us[b]:
-            lo, hi = np.searchsorted(t_us, t_us[b], "left"), np.searchsorted(t_us, t_us[b], "right")
-            o = lo + np.argsort(y[lo:hi].astype(np.int64) * width + x[lo:hi], kind="stable")
-            x[lo:hi], y[lo:hi], pol[lo:hi] = x[o], y[o], pol[o]
-    return t_us, x, y, pol
-
-
-#: largest event copy (bytes) staged through pinned host memory; larger ones use a pageable copy
-PINNED_MAX_BYTES = 1 << 30
-
-
-def _to_host_packed(t: torch.Tensor, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Device ``t`` int64, ``x``/``y`` int16, ``p`` int8 ``(N,)`` -> numpy arrays with ONE device-to-host copy.
-
-    The fields are packed on the device into one 13-byte-per-event buffer (t, then x, y, p: each field
-    aligned), copied into pinned host memory (torch's caching host allocator, so repeated calls reuse it),
-    and returned as numpy views of that memory (they keep it alive)."""
-    n = t.numel()
-    buf = torch.empty(13 * n, dtype=torch.uint8, device=t.device)
-    buf[:8 * n].view(torch.int64).copy_(t)
-    buf[8 * n:10 * n].view(torch.int16).copy_(x)
-    buf[10 * n:12 * n].view(torch.int16).copy_(y)
-    buf[12 * n:].view(torch.int8).copy_(p)
-    pin = t.is_cuda and 13 * n <= PINNED_MAX_BYTES
-    host = torch.empty(13 * n, dtype=torch.uint8, pin_memory=pin)
-    host.copy_(buf, non_blocking=pin)
-    if pin:
-        torch.cuda.current_stream(t.device).synchronize()
-    a = host.numpy()
-    return a[:8 * n].view(np.int64), a[8 * n:10 * n].view(np.int16), a[10 * n:12 * n].view(np.int16), a[12 * n:].view(np.int8)
+    starts = np.cumsum([0] + [len(q[0]) for q in parts[:-1]])
+    return fix_seams(t_us, x, y, pol, starts.tolist(), width)
 
 
 class PhaseTimer:
@@ -799,9 +798,10 @@ class PhaseTimer:
 
     Each mark closes a phase that began at the previous mark: ``input`` (checks, state copies),
     ``prep`` (log of the frames), ``pixels`` (the torch reference's frame loop), ``kernel`` (the Triton
-    launch and its event count), ``sort`` (per-chunk device sort), ``noise`` (shot noise), ``merge``
-    (joining chunks), ``copy`` (decoding x/y, packing, the copy to the host) and ``events`` (building the
-    result).  On CUDA the phases are timed with CUDA events (GPU time between marks, which includes any
+    launch and its event count), ``sort`` (per-chunk device sort; with numpy output on CUDA also decoding
+    x/y and queueing the chunk's host copy), ``noise`` (shot noise), ``merge`` (joining chunks), ``copy``
+    (waiting for the host copies still running after the last kernel, :mod:`~sigkit.events.hostcopy`) and
+    ``events`` (building the result).  On CUDA the phases are timed with CUDA events (GPU time between marks, which includes any
     host work the GPU waited for); ``host_ms`` is the host's wall time between the same marks.
 
     >>> pt = PhaseTimer(); pt.mark("start", "cpu"); pt.mark("kernel", "cpu"); pt.mark("kernel", "cpu")
@@ -846,6 +846,12 @@ TRITON_BLOCK = 32
 TRITON_MAXNREG: int | None = None
 #: frames per Triton launch (each launch's events are sorted on the device, then chunks are merged)
 TRITON_CHUNK = 256
+#: with numpy output on CUDA, clips of >= 64 frames run in at least this many launches (of >= 32 frames), so the
+#: host copy of one launch's events overlaps the next kernel (1: launches of :data:`TRITON_CHUNK` only)
+STREAM_MIN_LAUNCHES = 4
+#: stream each launch's events to the host (:class:`~sigkit.events.hostcopy.EventSink`) for numpy output without
+#: shot noise: None on CUDA only; True / False always / never (tests use True to run the path on the CPU)
+STREAM_TO_HOST: bool | None = None
 #: event slots a launch gets beyond 1.5x the previous launch's events per pixel and frame (tests set 0 to
 #: force the overflow rerun)
 TRITON_MIN_SLOTS = 1 << 16

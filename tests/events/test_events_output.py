@@ -6,7 +6,7 @@ import importlib
 import numpy as np
 import pytest
 import torch
-from sigkit.events import EventTensors, SimConfig, Simulator, simulate
+from sigkit.events import EventTensors, SimConfig, Simulator, hostcopy, simulate
 from sigkit.events.scenes import sliding_texture
 
 from sigkit.errors import InputError
@@ -41,18 +41,51 @@ def test_merge_of_sorted_parts_equals_one_stable_sort():
     assert sim._merge_parts([empty]) is None
 
 
-def test_packed_host_copy_keeps_every_field(device):
-    n = 1001
-    t = torch.arange(n, dtype=torch.int64) * 123456789 - 5
-    x, y = torch.arange(n).to(torch.int16), (32767 - torch.arange(n)).to(torch.int16)
-    p = torch.where(torch.arange(n) % 3 == 0, 1, -1).to(torch.int8)
-    # on the device under test (with --device cuda: the pinned copy), and from CPU tensors with CUDA present
-    th, xh, yh, ph = sim_mod._to_host_packed(t.to(device), x.to(device), y.to(device), p.to(device))
-    assert (th.dtype, xh.dtype, yh.dtype, ph.dtype) == (np.int64, np.int16, np.int16, np.int8)
-    for a, b in ((th, t), (xh, x), (yh, y), (ph, p)):
+def _fields(part, width: int):
+    tus, idx, p = part
+    return tus, (idx % width).to(torch.int16), torch.div(idx, width, rounding_mode="floor").to(torch.int16), p
+
+
+@pytest.mark.parametrize("mode", ["staged", "pageable"])
+def test_event_sink_equals_one_stable_sort(device, mode, monkeypatch):
+    """Parts copied piece by piece through a small ring (slots reused, results grown) == one stable sort."""
+    monkeypatch.setattr(hostcopy, "PIECE_EVENTS", 37)
+    monkeypatch.setattr(hostcopy, "RING_SLOTS", 3)
+    sim = Simulator(SimConfig(), 5, 7)
+    gen = torch.Generator().manual_seed(4)
+    raws = [_raw(400, 35, 0.0, 0.0004, gen), _raw(3, 35, 0.0004, 0.00041, gen), _raw(0, 35, 0.00041, 0.0005, gen),
+            _raw(250, 35, 0.00041, 0.0009, gen)]
+    raws[1][0][:] = 0.0004                        # a tiny part entirely in the microsecond of the first seam
+    raws[3][0][:30] = 0.00041                     # ties across the next seam
+    ref = _fields(sim._sort_part(*(torch.cat(a) for a in zip(*raws, strict=True))), 7)
+    sink = hostcopy.EventSink(7, mode=mode)
+    for r in raws:                                # expect_total 10: the result arrays must grow twice
+        sink.submit(*(f.to(device) for f in _fields(sim._sort_part(*r), 7)), expect_total=10)
+    got = sink.result()
+    assert [a.dtype for a in got] == [np.int64, np.int16, np.int16, np.int8] and len(got[0]) == 653
+    for a, b in zip(got, ref, strict=True):
         np.testing.assert_array_equal(a, b.numpy())
-    np.testing.assert_array_equal(sim_mod._to_host_packed(t, x, y, p)[0], t.numpy())
-    assert len(sim_mod._to_host_packed(t[:0], x[:0], y[:0], p[:0])[0]) == 0
+    assert hostcopy.staging_ring().free.qsize() == 3          # every slot given back
+    # a seam that goes back in time: everything re-sorted (stably)
+    late, early = _fields(sim._sort_part(*raws[3]), 7), _fields(sim._sort_part(*raws[0]), 7)
+    sink = hostcopy.EventSink(7, mode=mode)
+    sink.submit(*(f.to(device) for f in late))
+    sink.submit(*(f.to(device) for f in early))
+    both = [(raws[3][i], raws[0][i]) for i in range(3)]
+    ref = _fields(sim._sort_part(*(torch.cat(a) for a in both)), 7)
+    for a, b in zip(sink.result(), ref, strict=True):
+        np.testing.assert_array_equal(a, b.numpy())
+    empty = hostcopy.EventSink(7, mode=mode).result()
+    assert [len(a) for a in empty] == [0] * 4 and empty[0].dtype == np.int64
+    with pytest.raises(ValueError, match="mode"):
+        hostcopy.EventSink(7, mode="mmap")
+
+
+def test_launch_lengths_for_streamed_output():
+    sim = Simulator(SimConfig(), 2, 2)
+    assert sim._launch_lengths(1000, streamed=False) == 256 and sim._launch_lengths(1000, streamed=True) == 250
+    assert sim._launch_lengths(100, streamed=True) == 34 and sim._launch_lengths(100, streamed=False) == 256
+    assert sim._launch_lengths(40, streamed=True) == 40 and sim._launch_lengths(3000, streamed=True) == 250
 
 
 @pytest.mark.parametrize("backend", ["torch", "numba"])
@@ -100,6 +133,16 @@ def test_cuda_output_paths(device):
     finally:
         sim_mod.TRITON_CHUNK = old
     assert c.equals(a)
+    cfg = SimConfig(threshold_sigma=0.03, refractory=1e-4, leak_rate=1.0)        # no shot noise: streamed to the host
+    a = Simulator(cfg, 30, 50, "cuda").run(fr, ts, backend="triton", output="torch").numpy()
+    for mode, launches in (("staged", 4), ("pageable", 4), ("staged", 1)):
+        old = hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES
+        try:
+            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES = mode, launches
+            c = Simulator(cfg, 30, 50, "cuda").run(fr, ts, backend="triton")
+        finally:
+            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES = old
+        assert c.equals(a) and len(a) > 2000, (mode, launches)
     sim = Simulator(cfg, 30, 50, "cuda")
     sim.timer = sim_mod.PhaseTimer()
     sim.run(fr, ts, backend="triton")

@@ -1,0 +1,246 @@
+"""Device events -> numpy arrays on the host, copied while the GPU works on the next chunk.
+
+The Triton back end sorts each chunk's events on the device.  :class:`EventSink` takes those sorted
+parts one by one and copies them into the result's own numpy arrays (ordinary pageable memory that the
+caller owns), without the caller's thread waiting:
+
+* ``mode="staged"`` (default): a *feeder* thread cuts a part into pieces of at most
+  :data:`PIECE_EVENTS` events and copies each piece's four fields device -> host on a side CUDA stream
+  into a slot of a fixed ring of pinned memory (:func:`staging_ring`, allocated once per process and
+  reused by every call: no pinned allocation per call); *copier* threads wait for the piece's CUDA
+  event and ``np.copyto`` the slot into the result arrays, then free the slot.  The device -> host copy of
+  chunk ``k`` and its host copy thus overlap the kernel of chunk ``k + 1``;
+* ``mode="pageable"``: the feeder copies each part straight into the result arrays (the driver stages
+  pageable copies itself), one ``copy_`` per field.
+
+A part is ``(t_us int64, x int16, y int16, p int8)``, 13 bytes per event — the size of the result's own
+fields, so nothing is copied that the result does not keep.  The result arrays are allocated with room
+for the expected events (untouched room is virtual memory only) and grown if a part does not fit.
+Parts follow each other in time and are each sorted by (microsecond, pixel); events of one microsecond on
+both sides of a seam are put in pixel order at the end (:func:`fix_seams`), so the result is what one
+stable sort of all parts by ``t_us * (H W) + pixel`` gives.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+__all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY"]
+
+#: events per staged piece (13 bytes each: 3.4 MB of pinned memory per ring slot)
+PIECE_EVENTS = 1 << 18
+#: slots of the pinned ring (copies in flight at once)
+RING_SLOTS = 8
+#: how :class:`EventSink` copies by default: ``"staged"`` (pinned ring + copier threads) or ``"pageable"``
+HOST_COPY = "staged"
+_FIELDS = ((np.int64, torch.int64, 8), (np.int16, torch.int16, 2), (np.int16, torch.int16, 2), (np.int8, torch.int8, 1))
+_BYTES = sum(f[2] for f in _FIELDS)
+
+
+class _Ring:
+    """``slots`` host buffers of ``13 * piece`` bytes (pinned where CUDA is available) and a queue of free ones."""
+
+    def __init__(self, slots: int, piece: int) -> None:
+        self.piece = piece
+        row = -(-_BYTES * piece // 64) * 64                 # rows 64-byte aligned (the int64 field first)
+        self.buf = torch.empty(slots, row, dtype=torch.uint8, pin_memory=torch.cuda.is_available())
+        self.free: queue.Queue[int] = queue.Queue()
+        for i in range(slots):
+            self.free.put(i)
+
+    def views(self, slot: int, m: int) -> tuple[list[torch.Tensor], list[np.ndarray]]:
+        """The slot's four field regions for ``m`` events, as tensors (copy targets) and numpy views."""
+        row, out_t, out_n, off = self.buf[slot], [], [], 0
+        for _, tdt, size in _FIELDS:
+            seg = row[off:off + size * m].view(tdt)
+            out_t.append(seg)
+            out_n.append(seg.numpy())
+            off += size * self.piece
+        return out_t, out_n
+
+
+_lock = threading.Lock()
+_ring: _Ring | None = None
+_pools: dict[str, ThreadPoolExecutor] = {}
+_streams: dict[int, torch.cuda.Stream] = {}
+
+
+def staging_ring() -> _Ring:
+    """The process's pinned staging ring (:data:`RING_SLOTS` x :data:`PIECE_EVENTS` events), made on first use.
+
+    >>> r = staging_ring(); r.buf.shape[0] == RING_SLOTS and r.piece == PIECE_EVENTS
+    True
+    """
+    global _ring
+    with _lock:
+        if _ring is None or _ring.piece != PIECE_EVENTS or _ring.buf.shape[0] != RING_SLOTS:
+            _ring = _Ring(RING_SLOTS, PIECE_EVENTS)
+        return _ring
+
+
+def _pool(name: str) -> ThreadPoolExecutor:
+    with _lock:
+        if name not in _pools:
+            n = 1 if name == "feeder" else max(1, min(4, (os.cpu_count() or 2) // 2))
+            _pools[name] = ThreadPoolExecutor(n, thread_name_prefix=f"sigkit-events-{name}")
+        return _pools[name]
+
+
+def _copy_stream(device: torch.device) -> torch.cuda.Stream:
+    idx = device.index if device.index is not None else torch.cuda.current_device()
+    with _lock:
+        if idx not in _streams:
+            _streams[idx] = torch.cuda.Stream(device=idx)
+        return _streams[idx]
+
+
+def fix_seams(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray, bounds, width: int) -> tuple:
+    """Join consecutive parts, each sorted by (``t`` microsecond, pixel ``y * width + x``), into one such order.
+
+    ``bounds``: the indices where a part starts.  Parts follow each other in time, so normally only events of
+    one microsecond on both sides of a seam can be out of pixel order: those runs are re-sorted stably, in place;
+    if a seam goes back in time, all events are sorted (stably).  Returns ``(t, x, y, p)``.
+
+    >>> t, x = np.array([5, 7, 7, 7, 9]), np.array([0, 3, 1, 2, 0], np.int16)
+    >>> y, p = np.zeros(5, np.int16), np.array([1, -1, 1, 1, -1], np.int8)
+    >>> _, x2, _, p2 = fix_seams(t, x, y, p, [2], width=4)      # parts [5, 7 (x=3)] and [7, 7, 9]
+    >>> x2.tolist(), p2.tolist()
+    ([0, 1, 2, 3, 0], [1, 1, 1, -1, -1])
+    """
+    n = len(t)
+    seams = [b for b in bounds if 0 < b < n]
+    if any(t[b - 1] > t[b] for b in seams):
+        order = np.lexsort((y.astype(np.int64) * width + x, t))
+        return t[order], x[order], y[order], p[order]
+    for b in seams:
+        if t[b - 1] == t[b]:
+            lo, hi = np.searchsorted(t, t[b], "left"), np.searchsorted(t, t[b], "right")
+            o = lo + np.argsort(y[lo:hi].astype(np.int64) * width + x[lo:hi], kind="stable")
+            x[lo:hi], y[lo:hi], p[lo:hi] = x[o], y[o], p[o]
+    return t, x, y, p
+
+
+class EventSink:
+    """Collects consecutive sorted parts of device events into numpy arrays, copying in the background.
+
+    Args:
+        width: sensor width (pixel index ``y * width + x`` orders events of one microsecond).
+        mode: ``"staged"`` or ``"pageable"`` (module docstring); None: :data:`HOST_COPY`.
+
+    Call :meth:`submit` for each part in time order (on the thread that made it, right after its device work
+    was queued), then :meth:`result` once.
+
+    >>> sink = EventSink(width=4)
+    >>> sink.submit(torch.tensor([3, 8]), torch.tensor([1, 0], dtype=torch.int16),
+    ...             torch.zeros(2, dtype=torch.int16), torch.tensor([1, -1], dtype=torch.int8))
+    >>> sink.submit(torch.tensor([8, 9]), torch.tensor([0, 2], dtype=torch.int16),
+    ...             torch.zeros(2, dtype=torch.int16), torch.tensor([1, 1], dtype=torch.int8))
+    >>> [a.tolist() for a in sink.result()]
+    [[3, 8, 8, 9], [1, 0, 0, 2], [0, 0, 0, 0], [1, -1, 1, 1]]
+    """
+
+    def __init__(self, width: int, mode: str | None = None) -> None:
+        self.width, self.mode = int(width), mode or HOST_COPY
+        if self.mode not in ("staged", "pageable"):
+            raise ValueError(f"EventSink mode must be 'staged' or 'pageable'; got {self.mode!r}")
+        self.dest: list[np.ndarray] = [np.zeros(0, f[0]) for f in _FIELDS]
+        self.n = 0
+        self.bounds: list[int] = []
+        self._feeds: list[Future] = []
+        self._copies: list[Future] = []
+        self._copies_lock = threading.Lock()
+        self._alive: list = []            # device parts kept until their copies are done
+
+    # ----------------------------------------------------------------- main thread
+    def submit(self, t: torch.Tensor, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, expect_total: int = 0) -> None:
+        """Queue the copy of one sorted part (``(n,)`` tensors on one device); returns at once.
+
+        ``expect_total``: the events expected over all parts (room is reserved for them)."""
+        n = int(t.numel())
+        if not n:
+            return
+        need = self.n + n
+        if need > len(self.dest[0]):
+            self._grow(max(need, int(expect_total), int(1.5 * len(self.dest[0]))))
+        off = self.n
+        self.bounds.append(off)
+        self.n = need
+        ready = None
+        if t.is_cuda:
+            ready = torch.cuda.Event()
+            ready.record(torch.cuda.current_stream(t.device))
+        part = (t, x, y, p)
+        self._alive.append(part)
+        dest = list(self.dest)
+        self._feeds.append(_pool("feeder").submit(self._feed, part, ready, dest, off))
+
+    def _grow(self, cap: int) -> None:
+        self._wait()
+        new = [np.empty(cap, f[0]) for f in _FIELDS]
+        for a, b in zip(new, self.dest, strict=True):
+            a[:self.n] = b[:self.n]
+        self.dest = new
+
+    def _wait(self) -> None:
+        for f in self._feeds:
+            f.result()
+        with self._copies_lock:
+            copies = list(self._copies)
+        for f in copies:
+            f.result()
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Wait for every copy; the events ``(t int64 us, x int16, y int16, p int8)`` in one sorted order."""
+        self._wait()
+        self._alive.clear()
+        out = [a[:self.n] for a in self.dest]
+        return fix_seams(*out, self.bounds, self.width)
+
+    # ----------------------------------------------------------------- worker threads
+    def _feed(self, part, ready, dest, off: int) -> None:
+        dev = part[0].device
+        stream = _copy_stream(dev) if part[0].is_cuda else None
+        if stream is not None:
+            stream.wait_event(ready)
+        n = part[0].numel()
+        if self.mode == "pageable":
+            with torch.cuda.stream(stream) if stream is not None else nullcontext():
+                for src, d in zip(part, dest, strict=True):
+                    torch.from_numpy(d[off:off + n]).copy_(src)
+            return
+        ring = staging_ring()
+        for a in range(0, n, ring.piece):
+            b = min(n, a + ring.piece)
+            slot = ring.free.get()
+            try:
+                tens, arrs = ring.views(slot, b - a)
+                done = None
+                with torch.cuda.stream(stream) if stream is not None else nullcontext():
+                    for src, seg in zip(part, tens, strict=True):
+                        seg.copy_(src[a:b], non_blocking=stream is not None)
+                    if stream is not None:
+                        done = torch.cuda.Event()
+                        done.record(stream)
+                fut = _pool("copier").submit(self._unstage, ring, slot, done, arrs, dest, off + a, off + b)
+            except BaseException:
+                ring.free.put(slot)
+                raise
+            with self._copies_lock:
+                self._copies.append(fut)
+
+    @staticmethod
+    def _unstage(ring: _Ring, slot: int, done, arrs: list[np.ndarray], dest: list[np.ndarray], a: int, b: int) -> None:
+        try:
+            if done is not None:
+                done.synchronize()
+            for src, d in zip(arrs, dest, strict=True):
+                np.copyto(d[a:b], src)
+        finally:
+            ring.free.put(slot)
+

@@ -1,11 +1,18 @@
 """Event-simulator throughput: input frames/s, events/s and the real-time factor at 1 kHz input.
 
-    python bench/events_sim.py --device cuda --sizes 346x260,640x480,1280x720 --seconds 0.1 --repeat 3   # auto (triton) + torch
+    python bench/events_sim.py --device cuda --sizes 346x260,640x480,1280x720 --repeat 5   # auto (triton) + torch, 1-s clips
     python bench/events_sim.py --device cpu --threads 2 --backends numba,torch --sizes 346x260 --seconds 0.05
-    python bench/events_sim.py --device cuda --backends triton --output numpy,torch --bandwidth on --profile
+    python bench/events_sim.py --device cuda --backends triton --output numpy,torch --bandwidth on \\
+        --host-copy staged,pageable --profile
 
-The input is a smooth texture sliding at 200 px/s sampled at ``--fps`` (1 kHz): ``seconds * fps``
-frames are simulated after a warm-up of 5 frames.  Real-time factor = simulated seconds / wall seconds.
+The input is a smooth texture sliding at 200 px/s sampled at ``--fps`` (1 kHz).  Per row a fresh simulator
+runs a warm-up of 5 frames (compiles), then a first clip of ``seconds * fps`` frames (reported apart as
+``first call``: first-use allocations such as the pinned staging ring), then ``--repeat`` more clips that
+continue it; the row's figure is their median (steady state).  ``--seconds`` defaults to 1 (1000 frames:
+several launches, so the numpy output's host copies overlap the kernels); 0.1 gives the earlier rows.
+Real-time factor = simulated seconds / wall seconds.  ``--keep`` keeps every result alive (a caller that
+stores them), ``--host-copy staged,pageable`` compares the two ways numpy output reaches the host
+(:mod:`sigkit.events.hostcopy`), ``--stream-launches`` sets the fewest launches of a streamed clip.
 Baselines in the same run: the torch reference (``--backends torch,triton`` on CUDA, ``numba,torch`` on
 CPU) and the bandwidth model off (ideal pixel).  ``--threads`` sets torch's and numba's thread counts.
 Each row also prints the 1-minute load average (the development VM is shared).  v2e is not measured
@@ -34,11 +41,12 @@ impl = sim_mod                # the simulator module benchmarked (--sim-module: 
 KERNEL_MODULE = "sigkit.kernels.events_sim"    # where --profile reads the compiled kernel's registers (--kernel-module)
 
 
-def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0) -> torch.Tensor:
+def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0, start: int = 0) -> torch.Tensor:
+    """Frames ``start .. start + n - 1`` of the sliding texture, ``(n, h, w)`` float32 linear intensity."""
     yy = torch.arange(h, device=device, dtype=torch.float32)[:, None]
     xx = torch.arange(w, device=device, dtype=torch.float32)[None, :]
     out = []
-    for k in range(n):
+    for k in range(start, start + n):
         x = xx + speed * k / fps
         out.append(0.5 + 0.2 * torch.sin(2 * math.pi * x / 16) + 0.15 * torch.sin(2 * math.pi * (x / 7 + yy / 11))
                    + 0.1 * torch.cos(2 * math.pi * (0.3 * x - yy) / 9))
@@ -46,49 +54,64 @@ def frames_on(device, h: int, w: int, n: int, fps: float, speed: float = 200.0) 
 
 
 def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps: float, backend: str,
-              repeat: int = 1, output: str = "numpy", profile: bool = False) -> dict:
-    """One row; with ``repeat`` > 1 the median wall time of the repeats (``wall_s_all`` lists them).
+              repeat: int = 1, output: str = "numpy", profile: bool = False, keep: bool = False) -> dict:
+    """One row: a fresh simulator, a 5-frame warm-up (compiles), its first clip of ``n`` frames (``first_s``,
+    reported apart: first-use allocations), then ``repeat`` more clips continuing the same simulator, whose
+    median wall time is the row's steady-state figure (``wall_s``; ``wall_s_all`` lists them).
 
-    ``profile``: one more run of ``n`` frames with a :class:`PhaseTimer` (not among the timed repeats);
-    ``phases_ms`` holds its per-phase GPU milliseconds (host milliseconds on the CPU)."""
+    ``keep``: keep every result alive (a caller that stores them; by default each result is dropped when the
+    next one arrives).  ``profile``: one more clip with a :class:`PhaseTimer` (not among the timed ones);
+    ``phases_ms`` holds its per-phase GPU milliseconds (host milliseconds on the CPU).  Each clip's frames
+    are made on the device before its timing starts."""
     n = int(round(seconds * fps))
     warm = 5
-    total = (repeat + int(profile)) * n + warm + 1
-    fr = frames_on(device, h, w, total, fps)
-    ts = torch.arange(total, dtype=torch.float64) / fps
     sim = impl.Simulator(SimConfig(bandwidth_model=bandwidth), h, w, device)
     kw = {"output": output} if output != "numpy" else {}      # (an older --sim-module has no output argument)
-    sim.run(fr[:warm + 1], ts[:warm + 1], backend=backend, **kw)          # warm-up (and Triton compile)
-    if device.startswith("cuda"):
+    cuda = device.startswith("cuda")
+
+    def clip(k0: int, k1: int):
+        fr = frames_on(device, h, w, k1 - k0, fps, start=k0)
+        ts = torch.arange(k0, k1, dtype=torch.float64) / fps
+        if cuda:
+            torch.cuda.synchronize()
+        return fr, ts
+
+    sim.run(*clip(0, warm + 1), backend=backend, **kw)          # warm-up (and Triton compile)
+    if cuda:
         torch.cuda.synchronize()
-    walls = []
-    for r in range(repeat):            # each repeat continues the same simulator on the next n frames
-        seg = slice(warm + 1 + r * n, warm + 1 + (r + 1) * n)
+    walls, kept, ev = [], [], None
+    for r in range(repeat + 1):        # clip 0 is the first call; each continues the same simulator on the next n frames
+        fr, ts = clip(warm + 1 + r * n, warm + 1 + (r + 1) * n)
         t0 = time.perf_counter()
-        ev = sim.run(fr[seg], ts[seg], backend=backend, **kw)
-        if device.startswith("cuda"):
+        ev = sim.run(fr, ts, backend=backend, **kw)
+        if cuda:
             torch.cuda.synchronize()
         walls.append(time.perf_counter() - t0)
+        del fr
+        if keep:
+            kept.append(ev)
+    first, walls = walls[0], walls[1:] or walls
     dt = sorted(walls)[len(walls) // 2]
     extra = {}
     if profile:
-        seg = slice(warm + 1 + repeat * n, warm + 1 + (repeat + 1) * n)
+        fr, ts = clip(warm + 1 + (repeat + 1) * n, warm + 1 + (repeat + 2) * n)
         sim.timer = sim_mod.PhaseTimer()
         t0 = time.perf_counter()
-        sim.run(fr[seg], ts[seg], backend=backend, **kw)
-        if device.startswith("cuda"):
+        sim.run(fr, ts, backend=backend, **kw)
+        if cuda:
             torch.cuda.synchronize()
         extra["profiled_wall_ms"] = round(1e3 * (time.perf_counter() - t0), 3)
         summ = sim.timer.summary()
         sim.timer = None
-        key = "gpu_ms" if device.startswith("cuda") else "host_ms"
+        key = "gpu_ms" if cuda else "host_ms"
         extra["phases_ms"] = {k: round(v[key], 3) for k, v in summ.items()}
         extra["phases_host_ms"] = {k: round(v["host_ms"], 3) for k, v in summ.items()}
         if backend == "triton":
             extra["kernel"] = dict(importlib.import_module(KERNEL_MODULE).LAST_COMPILE)
     return dict(device=device, backend=backend, output=output, size=f"{w}x{h}", bandwidth_model=bandwidth, frames=n,
                 wall_s=round(dt, 4), frames_per_s=round(n / dt, 1), events_per_s=round(len(ev) / dt, 1),
-                events=len(ev), realtime_factor=round(n / fps / dt, 4), load_1min=round(os.getloadavg()[0], 2),
+                events=len(ev), realtime_factor=round(n / fps / dt, 4), first_s=round(first, 4),
+                first_realtime_factor=round(n / fps / first, 4), kept=keep, load_1min=round(os.getloadavg()[0], 2),
                 wall_s_all=[round(w_, 4) for w_ in walls], **extra)
 
 
@@ -138,7 +161,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave)")
     p.add_argument("--sizes", default="346x260,640x480,1280x720")
-    p.add_argument("--seconds", type=float, default=0.1)
+    p.add_argument("--seconds", type=float, default=1.0, help="clip length per timed call (1 s: steady state; "
+                   "0.1 s: the earlier rows)")
     p.add_argument("--fps", type=float, default=1000.0)
     p.add_argument("--backends", default="auto,torch",
                    help="comma-separated: auto (numba on CPU, triton on CUDA), torch, numba, triton")
@@ -148,6 +172,10 @@ def main() -> None:
     p.add_argument("--triton-maxnreg", default="", help="comma-separated register caps to compare (0: the compiler's choice)")
     p.add_argument("--output", default="numpy", help="comma-separated: numpy (Events on the host), torch (EventTensors on the device)")
     p.add_argument("--profile", action="store_true", help="time the phases of one extra run per row (CUDA events)")
+    p.add_argument("--host-copy", default="", help="comma-separated EventSink modes for numpy output on CUDA: staged "
+                   "(pinned ring + copier threads), pageable (direct copies); default: the package's")
+    p.add_argument("--stream-launches", type=int, default=0, help="STREAM_MIN_LAUNCHES for numpy output on CUDA (0: leave)")
+    p.add_argument("--keep", action="store_true", help="keep every result alive (a caller that stores them)")
     p.add_argument("--sim-module", default="sigkit.events.simulate",
                    help="module whose Simulator is timed (a saved older version as the baseline)")
     p.add_argument("--kernel-module", default="sigkit.kernels.events_sim", help="the Triton kernel module --sim-module uses "
@@ -180,29 +208,40 @@ def main() -> None:
             blocks = [int(b) for b in a.triton_blocks.split(",") if b] if backend == "triton" else []
             regs = [int(b) for b in a.triton_maxnreg.split(",") if b] if backend == "triton" else []
             runs += [(backend, b, r) for b in (blocks or [None]) for r in (regs or [None])]
+        host = importlib.import_module("sigkit.events.hostcopy") if hasattr(impl, "EventSink") else None
+        if a.stream_launches and hasattr(impl, "STREAM_MIN_LAUNCHES"):
+            impl.STREAM_MIN_LAUNCHES = a.stream_launches
+        outputs = [(o, m) for o in a.output.split(",")
+                   for m in ([m for m in a.host_copy.split(",") if m] if o == "numpy" and host else []) or [None]]
         for backend, block, nreg in runs:
             impl.TRITON_BLOCK = block or default_block
             impl.TRITON_MAXNREG = nreg or None
             for bw in (v == "on" for v in a.bandwidth.split(",")):
-                for output in a.output.split(","):
+                for output, mode in outputs:
+                    if mode:
+                        host.HOST_COPY = mode
                     try:
-                        r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend, a.repeat, output, a.profile)
+                        r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend, a.repeat, output, a.profile, a.keep)
                     except Exception as e:          # e.g. a register cap the compiler refuses: recorded, not fatal
                         r = dict(device=a.device, backend=backend, size=size, bandwidth_model=bw, output=output,
                                  error=f"{type(e).__name__}: {str(e)[:300]}")
                         print(json.dumps(r), flush=True)
                         continue
                     r["threads"] = torch.get_num_threads()
+                    if output == "numpy" and host is not None and a.device.startswith("cuda") and backend == "triton":
+                        r["output"] = f"numpy ({host.HOST_COPY})"
                     r["backend"] = backend + (f"-b{block}" if block else "") + (f"-r{nreg}" if nreg else "") \
                         + ("" if a.sim_module == "sigkit.events.simulate" else f" ({a.sim_module.rsplit('.', 1)[-1]})")
                     rows.append(r)
                     print(json.dumps(r), flush=True)
+    print(f"clips of {a.seconds:g} s; x real time = median of the calls after the first (steady state); the first call apart")
     print("| device | backend | output | threads | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) "
-          "| repeats (ms) | load |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| first call: ms (x) | steady calls (ms) | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['device']} | {r['backend']} | {r['output']} | {r['threads']} | {r['size']} | "
               f"{'on' if r['bandwidth_model'] else 'off'} | {r['frames_per_s']} | {r['events_per_s']:.3g} | {r['realtime_factor']} "
+              f"| {1e3 * r['first_s']:.1f} ({r['first_realtime_factor']:.3g}) "
               f"| {' / '.join(f'{1e3 * v:.1f}' for v in r['wall_s_all'])} | {r['load_1min']} |")
     if a.profile:
         print("\n| backend | output | size | model | " + " | ".join(PHASES) + " | profiled run (ms) | regs / spills |")

@@ -388,6 +388,19 @@ SLAB = 64
 _KEY_EMPTY = torch.iinfo(torch.int64).max
 
 
+def _read_count(count: torch.Tensor) -> list[int]:
+    """``count.tolist()``, waiting on a CUDA event for a CUDA tensor: the wait releases the GIL, so the threads
+    copying earlier chunks' events to the host (:mod:`sigkit.events.hostcopy`) run while the kernel does."""
+    if not count.is_cuda:
+        return count.tolist()
+    host = torch.empty(count.shape, dtype=count.dtype, pin_memory=True)
+    host.copy_(count, non_blocking=True)
+    done = torch.cuda.Event()
+    done.record(torch.cuda.current_stream(count.device))
+    done.synchronize()
+    return host.tolist()
+
+
 def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off: torch.Tensor, g_leak: torch.Tensor,
                    state: KernelState, params: dict, capacity: int | None = None, block: int = 32,
                    maxnreg: int | None = None) -> tuple[KernelState, torch.Tensor, torch.Tensor, int]:
@@ -427,7 +440,7 @@ def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off:
             DIFF_INF=params["diff_inf"], RESET=params["reset"], BLOCK=block, SLAB=SLAB, FAST=not _INTERPRET,
             num_warps=max(1, block // 32), **extra)
         LAST_COMPILE.update(block=block, maxnreg=maxnreg, n_regs=getattr(k, "n_regs", None), n_spills=getattr(k, "n_spills", None))
-        used, n = count.tolist()                                     # the one host sync of a chunk
+        used, n = _read_count(count)                                 # the one host sync of a chunk
         if used <= cap:
             return out, out_k[:used], out_p[:used], n
         cap = int(used * 1.25) + programs * SLAB                     # buffer was too small: redo the chunk

@@ -111,11 +111,12 @@ def _sms(index: int) -> int:
 
 
 def _threads(tt: int, n_fft: int) -> int:
-    """Threads per block: ~8 radix-8 butterflies (or fewer) per thread per stage, so that with
+    """Threads per block: a few radix-8 butterflies per thread per stage, so that with
     ``__launch_bounds__(NT, 2)`` the butterflies fit in registers (ptxas: 64 registers at 512 threads,
-    no spills, for n_fft 512-4096; 128 at 256 threads gave half the resident warps)."""
+    no spills, for n_fft 512-4096; 128 at 256 threads gave half the resident warps). Whisper's 400 at
+    16 frames: 512 threads measured 0.387 ms against 0.47-0.62 ms with 256 (H200, batch 32)."""
     work = tt * n_fft // 2
-    return 512 if work >= 4096 else 256 if work >= 1024 else 128
+    return 512 if work >= 2048 else 256 if work >= 1024 else 128
 
 
 def synthesis_tile(n_fft: int, hop: int, win: int) -> tuple[int, int]:
@@ -132,7 +133,7 @@ def synthesis_tile(n_fft: int, hop: int, win: int) -> tuple[int, int]:
 def supports(n_fft: int, hop: int, win: int, synthesis: bool = False) -> bool:
     """Whether the CUDA kernels handle this geometry (else the caller uses its Triton kernels).
 
-    >>> supports(1024, 80, 320), supports(400, 160, 400), supports(63, 10, 50), supports(42, 10, 40)
+    >>> supports(1024, 80, 320), supports(400, 160, 400), supports(63, 10, 50), supports(60, 15, 40)
     (True, True, False, True)
     """
     if n_fft % 2 or n_fft < 4 or fft_plan(n_fft // 2) is None:

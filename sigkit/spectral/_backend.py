@@ -76,14 +76,46 @@ def auto_prefers_triton(op: str, spec, x: torch.Tensor) -> bool:
     return False
 
 
-def auto_prefers_cuda(op: str, spec, x: torch.Tensor) -> bool:
-    """Whether ``backend="auto"`` runs ``op`` on the CUDA C kernels for ``x`` (a CUDA tensor).
+def auto_prefers_cuda(op: str, spec, x: torch.Tensor, mode: str | None = None) -> bool:
+    """Whether ``backend="auto"`` runs ``op`` on the CUDA C kernels rather than the reference (the
+    rule alone: :func:`auto_choice` applies it where NVRTC is available and the geometry supported).
 
-    True for every op whose geometry the CUDA kernels handle (even ``n_fft`` whose half factors into
-    2, 3 and 5; the inverse also needs its frames in shared memory), when NVRTC is available.
+    The rule, from the H200 benchmark of 2026-11-27 (``bench/spectral.py``, torch 2.11; table in
+    ``docs/benchmarks.md``; "frames" = batch x frames of the call):
+
+    * ``from_amp_phase``: always (1.7-2.1x eager at batch 32, 1.9-2.1x for one 10 s clip).
+    * ``amp_phase``: calls of more than :data:`SMALL_CALL_FRAMES` frames (1.9-2.6x forward, 3.3-4.3x
+      forward + backward at batch 32), or ``n_fft >= 1024`` (1.1-1.2x for one clip; 512/128 measured
+      0.7-1.4x between runs: one clip of it stays on the reference).
+    * ``spectrogram``: more than :data:`SMALL_CALL_FRAMES` frames (1.0-1.7x); a single clip is
+      launch-bound and the eager chain is shorter (0.6-0.8x).
+    * ``log_mel`` / ``mel_spectrogram``: more than :data:`SMALL_CALL_FRAMES` frames (1.2-1.4x forward,
+      1.1-1.7x forward + backward); a single clip only for ``log_mel`` in ``"db"``/``"whisper"`` mode
+      without autograd (1.3-1.4x; natural-log TTS front end 0.4-0.6x, backward 0.7-0.9x).
+
+    Example:
+        >>> from sigkit.spectral import STFTSpec
+        >>> auto_prefers_cuda("spectrogram", STFTSpec(512, 128), torch.zeros(32, 160000))
+        True
+        >>> auto_prefers_cuda("spectrogram", STFTSpec(512, 128), torch.zeros(1, 160000))
+        False
     """
     if op not in OPS:
         raise InputError(f"unknown spectral op {op!r}; one of {OPS}")
+    if op == "from_amp_phase":
+        return True
+    grad = x.requires_grad and torch.is_grad_enabled()
+    batch = x.numel() // max(1, x.shape[-1])
+    big = batch * _frames(spec, x.shape[-1]) > SMALL_CALL_FRAMES
+    if op == "amp_phase":
+        return big or spec.n_fft >= 1024
+    if op == "spectrogram":
+        return big
+    return big or (op == "log_mel" and mode in ("db", "whisper") and not grad)
+
+
+def cuda_supported(op: str, spec) -> bool:
+    """Whether the CUDA C kernels can run ``op`` at ``spec`` here (NVRTC present, geometry handled)."""
     if cuda_unavailable_reason() is not None:
         return False
     from sigkit.kernels import _spectral_cuda
@@ -91,10 +123,15 @@ def auto_prefers_cuda(op: str, spec, x: torch.Tensor) -> bool:
     return _spectral_cuda.supports(spec.n_fft, spec.hop, spec.win, synthesis=op == "from_amp_phase")
 
 
-def auto_choice(op: str, spec, x: torch.Tensor) -> str:
-    """``"cuda"``, ``"triton"`` or ``"reference"``: what ``backend="auto"`` runs for ``op`` on ``x`` (a CUDA tensor)."""
-    if auto_prefers_cuda(op, spec, x):
-        return "cuda"
+def auto_choice(op: str, spec, x: torch.Tensor, mode: str | None = None) -> str:
+    """``"cuda"``, ``"triton"`` or ``"reference"``: what ``backend="auto"`` runs for ``op`` on ``x`` (a CUDA tensor).
+
+    Where the CUDA C kernels can run (:func:`cuda_supported`), :func:`auto_prefers_cuda` chooses
+    between them and the reference; elsewhere (no NVRTC in this torch, odd ``n_fft``, ...) the Triton
+    rule :func:`auto_prefers_triton` does, as before the CUDA kernels existed.
+    """
+    if cuda_supported(op, spec):
+        return "cuda" if auto_prefers_cuda(op, spec, x, mode) else "reference"
     return "triton" if auto_prefers_triton(op, spec, x) else "reference"
 
 
@@ -112,13 +149,13 @@ def kernels_available() -> bool:
     return _kernels() is not None
 
 
-def resolve(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec) -> str:
+def resolve(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec, mode: str | None = None) -> str:
     """The implementation an op called with ``backend`` on ``x`` (and ``others``) runs:
     ``"reference"``, ``"triton"`` or ``"cuda"`` (the last two are ``impl`` of :mod:`sigkit.kernels.spectral`).
 
     The kernels compute in float32, so float64 inputs always take the reference, whatever ``backend``.
-    ``op`` (one of :data:`OPS`) and ``spec`` (the op's ``STFTSpec``) feed the ``auto`` policy
-    (:func:`auto_choice`).
+    ``op`` (one of :data:`OPS`), ``spec`` (the op's ``STFTSpec``) and, for ``log_mel``, its ``mode``
+    feed the ``auto`` policy (:func:`auto_choice`).
 
     Example:
         >>> from sigkit.spectral import STFTSpec
@@ -138,7 +175,7 @@ def resolve(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec)
     if backend == "auto":
         if not (x.is_cuda and kernels_available()):
             return "reference"
-        return auto_choice(op, spec, x)
+        return auto_choice(op, spec, x, mode)
     if not kernels_available():
         raise InputError(f"backend={backend!r} needs Triton and sigkit.kernels.spectral; install triton or use 'reference'")
     if backend == "cuda":

@@ -53,3 +53,37 @@ def test_auto_is_the_reference_off_cuda_and_needs_the_op(monkeypatch):
         auto_prefers_triton("stft", APBWE, x)
     monkeypatch.setenv("SIGKIT_SPECTRAL_BACKEND", "reference")
     assert not use_triton("auto", x, op="amp_phase", spec=APBWE)
+
+
+def test_cuda_rule_follows_the_measured_wins():
+    from sigkit.spectral._backend import auto_prefers_cuda
+
+    # inverse: always (1.7-2.1x at batch 32, 1.9-2.1x for one clip)
+    assert auto_prefers_cuda("from_amp_phase", APBWE, torch.zeros(32, 513, 2001))
+    assert auto_prefers_cuda("from_amp_phase", APBWE, torch.zeros(1, 513, 2001))
+    # amplitude/phase: batches, and single clips from n_fft 1024 (1.1x); not one 512/128 clip (0.7-1.4x)
+    assert auto_prefers_cuda("amp_phase", STFTSpec(512, 128), _wave(32, 10))
+    assert auto_prefers_cuda("amp_phase", APBWE, _wave(1, 10))
+    assert not auto_prefers_cuda("amp_phase", STFTSpec(512, 128), _wave(1, 10))
+    # power: batches only (single clips 0.6-0.8x)
+    assert auto_prefers_cuda("spectrogram", STFTSpec(2048, 512), _wave(32, 10, 48000))
+    assert not auto_prefers_cuda("spectrogram", STFTSpec(2048, 512), _wave(1, 10, 48000))
+    # log-mel: batches (with or without autograd); one clip only for dB / Whisper without autograd
+    assert auto_prefers_cuda("log_mel", WHISPER, _wave(32, 30, grad=True), mode="whisper")
+    assert auto_prefers_cuda("log_mel", WHISPER, _wave(1, 30), mode="whisper")
+    assert not auto_prefers_cuda("log_mel", WHISPER, _wave(1, 30, grad=True), mode="whisper")
+    assert not auto_prefers_cuda("log_mel", STFTSpec(1024, 256), _wave(1, 10, 22050), mode="natural")
+    assert not auto_prefers_cuda("mel_spectrogram", STFTSpec(1024, 256), _wave(1, 10, 22050))
+
+
+def test_backend_cuda_is_refused_cleanly_without_a_gpu(monkeypatch):
+    from sigkit.spectral import _backend
+
+    monkeypatch.delenv("SIGKIT_SPECTRAL_BACKEND", raising=False)
+    x = _wave(1, 1)
+    if _backend.cuda_unavailable_reason() is None:
+        pytest.skip("CUDA kernels available here")
+    with pytest.raises(InputError, match="backend='cuda' is unavailable"):
+        _backend.resolve("cuda", x, op="amp_phase", spec=APBWE)
+    assert _backend.resolve("auto", x, op="amp_phase", spec=APBWE) == "reference"
+    assert not _backend.cuda_supported("amp_phase", APBWE)

@@ -13,6 +13,9 @@ CASES = {
     "nominal": dict(),
     "refractory_leak_mismatch": dict(refractory=2e-4, leak_rate=20.0, threshold_sigma=0.05),
     "lti_diff_reset": dict(ip_to_it_fa=math.inf, output_time_const_us=0.0, sf_cutoff_hz=math.inf, diff_cutoff_hz=500.0),
+    # slow source follower: w h = 0.094 < 0.1 in 1-ms sub-steps (the cascade's first-order-hold branch, taken by
+    # the source follower and not by the differencing amplifier)
+    "slow_sf": dict(sf_cutoff_hz=15.0, diff_cutoff_hz=400.0, threshold_on=0.03, threshold_off=0.03),
 }
 
 
@@ -27,6 +30,8 @@ def main() -> int:
         if len(a) < 20 or not (len(a) == len(b) and np.abs(a.t - b.t).max() <= 1 and np.array_equal(a.x, b.x)
                                and np.array_equal(a.p, b.p)):
             bad.append(f"{name}/1 sub-step: {len(a)} vs {len(b)} events")
+        if name == "slow_sf":          # (its adaptive run takes the interpreter ~15 s; the branch is covered above)
+            continue
         # adaptive sub-steps (per pixel in both): the same events
         cfg = SimConfig(**kw)
         a = Simulator(cfg, 4, 6).run(fr, ts, backend="torch")

@@ -693,18 +693,31 @@ class Simulator:
             self._kinputs = cached
         return cached[1:5]
 
-    def _launch_lengths(self, frames: int, streamed: bool) -> int:
-        """Frames per Triton launch: :data:`TRITON_CHUNK`; when the events are streamed to the host, also at least
-        :data:`STREAM_MIN_LAUNCHES` launches of >= 32 frames, so the host copy of one overlaps the next kernel."""
-        chunk = int(TRITON_CHUNK)
-        if streamed and STREAM_MIN_LAUNCHES > 1:
-            launches = max(-(-frames // chunk), min(STREAM_MIN_LAUNCHES, frames // 32))
-            chunk = min(chunk, -(-frames // max(1, launches)))
-        return max(1, chunk)
+    def _launch_plan(self, frames: int, streamed: bool) -> list[int]:
+        """Frames per Triton launch for a clip of ``frames`` new frames.
+
+        Launches of :data:`TRITON_CHUNK` frames (the last one shorter).  When the events are streamed to the host
+        (``streamed``, clips of >= 64 frames) the host copy of each launch overlaps the next kernel and only the last
+        launch's copy is left after the last kernel: so the clip ends with a short launch (``frames // 8``, within
+        16 .. :data:`STREAM_TAIL_FRAMES`), and the rest is split evenly into at least ``STREAM_MIN_LAUNCHES - 1``
+        launches of >= 32 frames.
+
+        >>> sim = Simulator(SimConfig(), 2, 2)
+        >>> sim._launch_plan(1000, streamed=True), sim._launch_plan(1000, streamed=False)
+        ([234, 234, 234, 234, 64], [256, 256, 256, 232])
+        """
+        chunk = max(1, int(TRITON_CHUNK))
+        if not streamed or STREAM_MIN_LAUNCHES <= 1 or frames < 64:
+            return [chunk] * (frames // chunk) + ([frames % chunk] if frames % chunk else [])
+        tail = min(chunk, STREAM_TAIL_FRAMES, max(16, frames // 8))
+        body = frames - tail
+        k = max(-(-body // chunk), min(STREAM_MIN_LAUNCHES - 1, body // 32), 1)
+        return [body // k + (i < body % k) for i in range(k)] + [tail]
 
     def _run_triton(self, fr: torch.Tensor, ts: np.ndarray, start: int, chunk: int | None = None,
                     sink: EventSink | None = None) -> list:
-        """The Triton kernel over ``fr[start:]`` in chunks of ``chunk`` frames; the events of each chunk sorted
+        """The Triton kernel over ``fr[start:]`` in the launches of :meth:`_launch_plan` (or of ``chunk`` frames each);
+        the events of each chunk sorted
         on the device (:meth:`_sort_keys`), one part per chunk, for :meth:`_merge_parts` — or, with ``sink``,
         decoded and handed to it chunk by chunk (copied to the host while the next chunk runs; returns ``[]``)."""
         from sigkit.kernels.events_sim import simulate_chunk
@@ -721,12 +734,13 @@ class Simulator:
         ts_dev = torch.as_tensor(ts_all, dtype=torch.float64, device=self.device)
         n_pix = self.u.numel()
         total = new_fr.shape[0]
-        chunk = int(chunk or self._launch_lengths(total, sink is not None))
+        plan = [chunk] * (total // chunk) + [total % chunk] if chunk else self._launch_plan(total, sink is not None)
+        plan = [m for m in plan if m > 0]
         # one log-input buffer for every chunk (row 0, the state's input, is not read: the state has it)
-        u_buf = torch.empty(min(chunk, total) + 1, n_pix, dtype=torch.float32, device=self.device)
+        u_buf = torch.empty(max(plan, default=0) + 1, n_pix, dtype=torch.float32, device=self.device)
         k0 = 0
-        while k0 < total:
-            k1 = min(k0 + chunk, total)
+        for m in plan:
+            k1 = k0 + m
             u = u_buf[:k1 - k0 + 1]
             src = new_fr[k0:k1].reshape(k1 - k0, -1)
             src = src if src.dtype == torch.float32 else src.to(torch.float32)     # as the reference: float32, then log
@@ -846,9 +860,11 @@ TRITON_BLOCK = 32
 TRITON_MAXNREG: int | None = None
 #: frames per Triton launch (each launch's events are sorted on the device, then chunks are merged)
 TRITON_CHUNK = 256
-#: with numpy output on CUDA, clips of >= 64 frames run in at least this many launches (of >= 32 frames), so the
-#: host copy of one launch's events overlaps the next kernel (1: launches of :data:`TRITON_CHUNK` only)
+#: with numpy output on CUDA, clips of >= 64 frames run in at least this many launches, so the host copy of one
+#: launch's events overlaps the next kernel (:meth:`Simulator._launch_plan`; 1: launches of :data:`TRITON_CHUNK` only)
 STREAM_MIN_LAUNCHES = 4
+#: the longest last launch of a streamed clip (its host copy is the part not overlapped by a kernel)
+STREAM_TAIL_FRAMES = 64
 #: stream each launch's events to the host (:class:`~sigkit.events.hostcopy.EventSink`) for numpy output without
 #: shot noise: None on CUDA only; True / False always / never (tests use True to run the path on the CPU)
 STREAM_TO_HOST: bool | None = None

@@ -81,11 +81,15 @@ def test_event_sink_equals_one_stable_sort(device, mode, monkeypatch):
         hostcopy.EventSink(7, mode="mmap")
 
 
-def test_launch_lengths_for_streamed_output():
+def test_launch_plan_for_streamed_output():
     sim = Simulator(SimConfig(), 2, 2)
-    assert sim._launch_lengths(1000, streamed=False) == 256 and sim._launch_lengths(1000, streamed=True) == 250
-    assert sim._launch_lengths(100, streamed=True) == 34 and sim._launch_lengths(100, streamed=False) == 256
-    assert sim._launch_lengths(40, streamed=True) == 40 and sim._launch_lengths(3000, streamed=True) == 250
+    for frames in (1, 63, 64, 100, 129, 255, 1000, 3001):
+        for streamed in (False, True):
+            plan = sim._launch_plan(frames, streamed)
+            assert sum(plan) == frames and min(plan) > 0 and max(plan) <= sim_mod.TRITON_CHUNK, (frames, streamed, plan)
+    assert sim._launch_plan(100, streamed=True) == [42, 42, 16] and sim._launch_plan(100, streamed=False) == [100]
+    assert sim._launch_plan(3001, streamed=True)[-1] == 64 and len(sim._launch_plan(3001, streamed=True)) == 13
+    assert sim._launch_plan(63, streamed=True) == [63]
 
 
 @pytest.mark.parametrize("backend", ["torch", "numba"])

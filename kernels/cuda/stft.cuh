@@ -343,39 +343,45 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_synthesis(
   (void)eps;
   constexpr int F = HALF + 1;
   const long long base = (long long)b * F * T;
-  constexpr int LOADS = (NF * HALF + NT - 1) / NT;
+  // one item per (bin pair k, HALF - k with k <= HALF / 2; frame), frames fastest: X[k] and X[HALF - k]
+  // give both Z[k] = E + i O and Z[HALF - k] = conj(E) + i conj(O), each input read and transformed once
+  constexpr int KP = HALF / 2 + 1;
+  constexpr int LOADS = (NF * KP + NT - 1) / NT;
   constexpr int LMAX = HALF >= 1024 ? 2 : 4;
   constexpr int LCH = LOADS < LMAX ? LOADS : LMAX;
 #pragma unroll 1
   for (int p0 = 0; p0 < LOADS; p0 += LCH) {
     Raw ra[LCH], rb[LCH];
 #pragma unroll
-    for (int c = 0; c < LCH; ++c) {  // the chunk's loads first (bins k and HALF - k)
+    for (int c = 0; c < LCH; ++c) {  // the chunk's loads first
       const int idx = threadIdx.x + (p0 + c) * NT;
       const int k = idx / NF, fi = idx - k * NF;
       const int t = first + fi;
-      if (idx < NF * HALF && t >= 0 && t < T) {
+      if (idx < NF * KP && t >= 0 && t < T) {
         ra[c] = load_raw(a1, a2, a3, a4, base + (long long)k * T + t, has1, has2);
         rb[c] = load_raw(a1, a2, a3, a4, base + (long long)(HALF - k) * T + t, has1, has2);
       }
     }
 #pragma unroll
     for (int c = 0; c < LCH; ++c) {
-    const int idx = threadIdx.x + (p0 + c) * NT;
-    if (idx >= NF * HALF) continue;
-    const int k = idx / NF, fi = idx - k * NF;
-    const int t = first + fi;
-    cf Zk = make_float2(0.0f, 0.0f);
-    if (t >= 0 && t < T) {
-      const cf A = spectral_in(ra[c], k, has1, has2, eps, power);
-      const cf Bc = cconj(spectral_in(rb[c], HALF - k, has1, has2, eps, power));
-      // E = (A + conj B) / 2, O = (A - conj B) conj(W_N^k) / 2, Z = E + i O; stored conjugated so that
-      // the forward FFT computes the inverse
-      const cf e = make_float2(0.5f * (A.x + Bc.x), 0.5f * (A.y + Bc.y));
-      const cf o = cmul(make_float2(0.5f * (A.x - Bc.x), 0.5f * (A.y - Bc.y)), cconj(__ldg(tw + k)));
-      Zk = cconj(make_float2(e.x - o.y, e.y + o.x));
-    }
-    z[fi * FSTRIDE + ZI(k)] = Zk;
+      const int idx = threadIdx.x + (p0 + c) * NT;
+      if (idx >= NF * KP) continue;
+      const int k = idx / NF, fi = idx - k * NF;
+      const int t = first + fi;
+      cf zk = make_float2(0.0f, 0.0f), zm = zk;
+      if (t >= 0 && t < T) {
+        const cf A = spectral_in(ra[c], k, has1, has2, eps, power);
+        const cf Bc = cconj(spectral_in(rb[c], HALF - k, has1, has2, eps, power));
+        // E = (A + conj B) / 2, O = (A - conj B) conj(W_N^k) / 2; stored conjugated so that the
+        // forward FFT computes the inverse
+        const cf e = make_float2(0.5f * (A.x + Bc.x), 0.5f * (A.y + Bc.y));
+        const cf o = cmul(make_float2(0.5f * (A.x - Bc.x), 0.5f * (A.y - Bc.y)), cconj(__ldg(tw + k)));
+        zk = make_float2(e.x - o.y, -(e.y + o.x));  // conj(E + i O)
+        zm = make_float2(e.x + o.y, e.y - o.x);     // conj(conj(E) + i conj(O))
+      }
+      cf* zf = z + fi * FSTRIDE;
+      zf[ZI(k)] = zk;
+      if (k != 0 && 2 * k != HALF) zf[ZI(HALF - k)] = zm;
     }
   }
   __syncthreads();

@@ -14,8 +14,12 @@ caller owns), without the caller's thread waiting:
   pageable copies itself), one ``copy_`` per field.
 
 A part is ``(t_us int64, x int16, y int16, p int8)``, 13 bytes per event — the size of the result's own
-fields, so nothing is copied that the result does not keep.  The result arrays are allocated with room
-for the expected events (untouched room is virtual memory only) and grown if a part does not fit.
+fields, so nothing is copied that the result does not keep.  The result arrays are views of one host
+slab with room for the expected events, grown if a part does not fit.  Slabs come from a pool
+(:class:`_HostPool`, at most :data:`POOL_BYTES`): a slab that no result refers to any more is reused, so a
+caller that drops each result before the next-but-one copies into memory that is already paged in; a
+caller that keeps its results gets fresh memory each time (its first touch, a page fault per 4 KiB,
+happens in the copier threads).
 Parts follow each other in time and are each sorted by (microsecond, pixel); events of one microsecond on
 both sides of a seam are put in pixel order at the end (:func:`fix_seams`), so the result is what one
 stable sort of all parts by ``t_us * (H W) + pixel`` gives.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -31,12 +36,14 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-__all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY"]
+__all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY", "POOL_BYTES"]
 
 #: events per staged piece (13 bytes each: 3.4 MB of pinned memory per ring slot)
 PIECE_EVENTS = 1 << 18
 #: slots of the pinned ring (copies in flight at once)
 RING_SLOTS = 8
+#: host memory (bytes) kept to be reused by later results once no result refers to it (0: every result fresh)
+POOL_BYTES = 1 << 30
 #: how :class:`EventSink` copies by default: ``"staged"`` (pinned ring + copier threads) or ``"pageable"``
 HOST_COPY = "staged"
 _FIELDS = ((np.int64, torch.int64, 8), (np.int16, torch.int16, 2), (np.int16, torch.int16, 2), (np.int8, torch.int8, 1))
@@ -100,6 +107,56 @@ def _copy_stream(device: torch.device) -> torch.cuda.Stream:
         return _streams[idx]
 
 
+def _refs(slabs: list, i: int) -> int:
+    return sys.getrefcount(slabs[i])
+
+
+#: what :func:`_refs` gives for a slab that only the pool holds (measured, so it holds on any CPython version)
+_FREE_REFS = _refs([np.empty(1)], 0)
+
+
+class _HostPool:
+    """Host memory for results, reused once no result refers to it any more (a caching allocator for the result
+    arrays: without it every large result is fresh memory whose first touch costs a page fault per 4 KiB).
+
+    Slabs are 1-D uint8 arrays; the result's arrays are views of one slab, and numpy views keep a reference to
+    the array that owns the memory, so a slab is free exactly when the pool holds its only reference.  At most
+    :data:`POOL_BYTES` are kept; beyond that results get memory of their own."""
+
+    def __init__(self) -> None:
+        self.slabs: list[np.ndarray] = []
+        self.lock = threading.Lock()
+
+    def take(self, need: int, size: int) -> np.ndarray:
+        """A slab of at least ``need`` bytes: the smallest free pooled one, else a new one of ``size`` bytes."""
+        with self.lock:
+            free = [i for i in range(len(self.slabs)) if _refs(self.slabs, i) == _FREE_REFS]
+            fits = [i for i in free if self.slabs[i].nbytes >= need]
+            if fits:
+                return self.slabs[min(fits, key=lambda i: self.slabs[i].nbytes)]
+            slab = np.empty(max(need, size), np.uint8)
+            kept = sum(s.nbytes for s in self.slabs)
+            for i in sorted(free, reverse=True):           # free slabs too small: make room for the new one
+                if kept + slab.nbytes <= POOL_BYTES:
+                    break
+                kept -= self.slabs.pop(i).nbytes
+            if kept + slab.nbytes <= POOL_BYTES:
+                self.slabs.append(slab)
+            return slab
+
+
+_pool_host = _HostPool()
+
+
+def _field_views(slab: np.ndarray, cap: int) -> list[np.ndarray]:
+    """The four field arrays ``(cap,)`` (t int64, x int16, y int16, p int8) laid out one after another in ``slab``."""
+    out, off = [], 0
+    for ndt, _, size in _FIELDS:
+        out.append(slab[off:off + size * cap].view(ndt))
+        off += size * cap
+    return out
+
+
 def fix_seams(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray, bounds, width: int) -> tuple:
     """Join consecutive parts, each sorted by (``t`` microsecond, pixel ``y * width + x``), into one such order.
 
@@ -150,6 +207,7 @@ class EventSink:
         if self.mode not in ("staged", "pageable"):
             raise ValueError(f"EventSink mode must be 'staged' or 'pageable'; got {self.mode!r}")
         self.dest: list[np.ndarray] = [np.zeros(0, f[0]) for f in _FIELDS]
+        self._slab: np.ndarray | None = None
         self.n = 0
         self.bounds: list[int] = []
         self._feeds: list[Future] = []
@@ -181,11 +239,14 @@ class EventSink:
         self._feeds.append(_pool("feeder").submit(self._feed, part, ready, dest, off))
 
     def _grow(self, cap: int) -> None:
+        """Room for ``cap`` events: a slab of the host pool (one that fits ``cap`` events, or a new one with 25 %
+        more room); the events copied so far move over."""
         self._wait()
-        new = [np.empty(cap, f[0]) for f in _FIELDS]
+        slab = _pool_host.take(_BYTES * cap, _BYTES * (cap + cap // 4))
+        new = _field_views(slab, slab.nbytes // _BYTES)
         for a, b in zip(new, self.dest, strict=True):
             a[:self.n] = b[:self.n]
-        self.dest = new
+        self.dest, self._slab = new, slab
 
     def _wait(self) -> None:
         for f in self._feeds:
@@ -200,6 +261,7 @@ class EventSink:
         self._wait()
         self._alive.clear()
         out = [a[:self.n] for a in self.dest]
+        self.dest, self._slab = [], None          # the result's views are now the only holders of the slab
         return fix_seams(*out, self.bounds, self.width)
 
     # ----------------------------------------------------------------- worker threads

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import weakref
 
 import numpy as np
 import pytest
@@ -79,6 +80,37 @@ def test_event_sink_equals_one_stable_sort(device, mode, monkeypatch):
     assert [len(a) for a in empty] == [0] * 4 and empty[0].dtype == np.int64
     with pytest.raises(ValueError, match="mode"):
         hostcopy.EventSink(7, mode="mmap")
+
+
+def test_result_memory_is_reused_only_once_no_result_refers_to_it(monkeypatch):
+    monkeypatch.setattr(hostcopy, "_pool_host", hostcopy._HostPool())
+    t = torch.arange(5000, dtype=torch.int64)
+    xy, p = (t % 7).to(torch.int16), torch.ones(5000, dtype=torch.int8)
+
+    def run(offset: int):
+        sink = hostcopy.EventSink(7)
+        sink.submit(t + offset, xy, xy, p, expect_total=5000)
+        return sink.result()
+
+    def slab(res):
+        return res[0].base
+
+    a = run(0)
+    b = run(10**6)                                 # a is alive: b gets other memory, a keeps its values
+    assert slab(a) is not slab(b) and int(a[0][-1]) == 4999 and int(b[0][0]) == 10**6
+    view = a[1][10:20]                             # a view of a's memory keeps it in use
+    base_a = weakref.ref(slab(a))
+    del a
+    c = run(2 * 10**6)
+    assert slab(c) is not base_a() and int(view[0]) == 10 % 7
+    del view
+    d = run(3 * 10**6)                             # nothing refers to a's slab any more: reused
+    assert slab(d) is base_a() and int(d[0][-1]) == 3 * 10**6 + 4999
+    assert len(hostcopy._pool_host.slabs) == 3 and int(b[0][0]) == 10**6 and int(c[0][0]) == 2 * 10**6
+    monkeypatch.setattr(hostcopy, "POOL_BYTES", 0)  # nothing more kept: a dropped result's memory is freed
+    monkeypatch.setattr(hostcopy, "_pool_host", hostcopy._HostPool())
+    e = weakref.ref(slab(run(0)))
+    assert e() is None and not hostcopy._pool_host.slabs
 
 
 def test_launch_plan_for_streamed_output():

@@ -16,10 +16,10 @@ caller owns), without the caller's thread waiting:
 A part is ``(t_us int64, x int16, y int16, p int8)``, 13 bytes per event — the size of the result's own
 fields, so nothing is copied that the result does not keep.  The result arrays are views of one host
 slab with room for the expected events, grown if a part does not fit.  Slabs come from a pool
-(:class:`_HostPool`, at most :data:`POOL_BYTES`): a slab that no result refers to any more is reused, so a
-caller that drops each result before the next-but-one copies into memory that is already paged in; a
-caller that keeps its results gets fresh memory each time (its first touch, a page fault per 4 KiB,
-happens in the copier threads).
+(:class:`_HostPool`, at most :data:`POOL_BYTES`; :func:`empty_pool` frees what no result uses): a slab
+that no result refers to any more is reused, so a caller that drops each result before the next-but-one
+copies into memory that is already paged in; a caller that keeps its results gets fresh memory each time
+(its first touch, a page fault per 4 KiB, happens in the copier threads).
 Parts follow each other in time and are each sorted by (microsecond, pixel); events of one microsecond on
 both sides of a seam are put in pixel order at the end (:func:`fix_seams`), so the result is what one
 stable sort of all parts by ``t_us * (H W) + pixel`` gives.
@@ -36,14 +36,15 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-__all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY", "POOL_BYTES"]
+__all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY", "POOL_BYTES", "empty_pool"]
 
 #: events per staged piece (13 bytes each: 3.4 MB of pinned memory per ring slot)
 PIECE_EVENTS = 1 << 18
 #: slots of the pinned ring (copies in flight at once)
 RING_SLOTS = 8
-#: host memory (bytes) kept to be reused by later results once no result refers to it (0: every result fresh)
-POOL_BYTES = 1 << 30
+#: host memory (bytes) kept to be reused by later results once no result refers to it (0: every result fresh;
+#: :func:`empty_pool` gives back what no result uses)
+POOL_BYTES = 4 << 30
 #: how :class:`EventSink` copies by default: ``"staged"`` (pinned ring + copier threads) or ``"pageable"``
 HOST_COPY = "staged"
 _FIELDS = ((np.int64, torch.int64, 8), (np.int16, torch.int16, 2), (np.int16, torch.int16, 2), (np.int8, torch.int8, 1))
@@ -148,6 +149,18 @@ class _HostPool:
 _pool_host = _HostPool()
 
 
+def empty_pool() -> int:
+    """Give back the pooled result memory that no result refers to any more; returns the bytes released.
+
+    >>> empty_pool() >= 0
+    True
+    """
+    pool = _pool_host
+    with pool.lock:
+        free = [i for i in range(len(pool.slabs)) if _refs(pool.slabs, i) == _FREE_REFS]
+        return sum(pool.slabs.pop(i).nbytes for i in sorted(free, reverse=True))
+
+
 def _field_views(slab: np.ndarray, cap: int) -> list[np.ndarray]:
     """The four field arrays ``(cap,)`` (t int64, x int16, y int16, p int8) laid out one after another in ``slab``."""
     out, off = [], 0
@@ -225,7 +238,8 @@ class EventSink:
             return
         need = self.n + n
         if need > len(self.dest[0]):
-            self._grow(max(need, int(expect_total), int(1.5 * len(self.dest[0]))))
+            want = max(need, int(expect_total), int(1.5 * len(self.dest[0])))
+            self._grow(max(need, int(0.8 * want)), want)
         off = self.n
         self.bounds.append(off)
         self.n = need
@@ -238,11 +252,12 @@ class EventSink:
         dest = list(self.dest)
         self._feeds.append(_pool("feeder").submit(self._feed, part, ready, dest, off))
 
-    def _grow(self, cap: int) -> None:
-        """Room for ``cap`` events: a slab of the host pool (one that fits ``cap`` events, or a new one with 25 %
-        more room); the events copied so far move over."""
+    def _grow(self, need: int, want: int) -> None:
+        """Room for at least ``need`` events: a free slab of the host pool that holds them, else a new one for
+        ``want`` events (a little more than a pooled slab must hold, so the next call of similar size reuses it);
+        the events copied so far move over."""
         self._wait()
-        slab = _pool_host.take(_BYTES * cap, _BYTES * (cap + cap // 4))
+        slab = _pool_host.take(_BYTES * need, _BYTES * want)
         new = _field_views(slab, slab.nbytes // _BYTES)
         for a, b in zip(new, self.dest, strict=True):
             a[:self.n] = b[:self.n]

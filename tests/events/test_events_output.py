@@ -107,6 +107,9 @@ def test_result_memory_is_reused_only_once_no_result_refers_to_it(monkeypatch):
     d = run(3 * 10**6)                             # nothing refers to a's slab any more: reused
     assert slab(d) is base_a() and int(d[0][-1]) == 3 * 10**6 + 4999
     assert len(hostcopy._pool_host.slabs) == 3 and int(b[0][0]) == 10**6 and int(c[0][0]) == 2 * 10**6
+    del b, d
+    assert hostcopy.empty_pool() > 0 and len(hostcopy._pool_host.slabs) == 1     # c's slab is still in use
+    assert int(c[0][-1]) == 2 * 10**6 + 4999
     monkeypatch.setattr(hostcopy, "POOL_BYTES", 0)  # nothing more kept: a dropped result's memory is freed
     monkeypatch.setattr(hostcopy, "_pool_host", hostcopy._HostPool())
     e = weakref.ref(slab(run(0)))

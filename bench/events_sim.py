@@ -10,7 +10,7 @@ runs a warm-up of 5 frames (compiles), then a first clip of ``seconds * fps`` fr
 ``first call``: first-use allocations such as the pinned staging ring), then ``--repeat`` more clips that
 continue it; the row's figure is their median (steady state).  ``--seconds`` defaults to 1 (1000 frames:
 several launches, so the numpy output's host copies overlap the kernels); 0.1 gives the earlier rows.
-Real-time factor = simulated seconds / wall seconds.  ``--keep`` keeps every result alive (a caller that
+Real-time factor = simulated seconds / wall seconds.  ``--keep off,on`` adds rows that keep every result alive (a caller that
 stores them), ``--host-copy staged,pageable`` compares the two ways numpy output reaches the host
 (:mod:`sigkit.events.hostcopy`), ``--stream-launches`` sets the fewest launches of a streamed clip.
 Baselines in the same run: the torch reference (``--backends torch,triton`` on CUDA, ``numba,torch`` on
@@ -175,7 +175,8 @@ def main() -> None:
     p.add_argument("--host-copy", default="", help="comma-separated EventSink modes for numpy output on CUDA: staged "
                    "(pinned ring + copier threads), pageable (direct copies); default: the package's")
     p.add_argument("--stream-launches", type=int, default=0, help="STREAM_MIN_LAUNCHES for numpy output on CUDA (0: leave)")
-    p.add_argument("--keep", action="store_true", help="keep every result alive (a caller that stores them)")
+    p.add_argument("--keep", default="off", help="comma-separated off,on: on keeps every result alive (a caller "
+                   "that stores them; numpy output rows only)")
     p.add_argument("--sim-module", default="sigkit.events.simulate",
                    help="module whose Simulator is timed (a saved older version as the baseline)")
     p.add_argument("--kernel-module", default="sigkit.kernels.events_sim", help="the Triton kernel module --sim-module uses "
@@ -211,17 +212,19 @@ def main() -> None:
         host = importlib.import_module("sigkit.events.hostcopy") if hasattr(impl, "EventSink") else None
         if a.stream_launches and hasattr(impl, "STREAM_MIN_LAUNCHES"):
             impl.STREAM_MIN_LAUNCHES = a.stream_launches
-        outputs = [(o, m) for o in a.output.split(",")
-                   for m in ([m for m in a.host_copy.split(",") if m] if o == "numpy" and host else []) or [None]]
+        keeps = [v == "on" for v in a.keep.split(",")]
+        outputs = [(o, m, k) for o in a.output.split(",")
+                   for m in ([m for m in a.host_copy.split(",") if m] if o == "numpy" and host else []) or [None]
+                   for k in (keeps if o == "numpy" else [False])]
         for backend, block, nreg in runs:
             impl.TRITON_BLOCK = block or default_block
             impl.TRITON_MAXNREG = nreg or None
             for bw in (v == "on" for v in a.bandwidth.split(",")):
-                for output, mode in outputs:
+                for output, mode, keep in outputs:
                     if mode:
                         host.HOST_COPY = mode
                     try:
-                        r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend, a.repeat, output, a.profile, a.keep)
+                        r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend, a.repeat, output, a.profile, keep)
                     except Exception as e:          # e.g. a register cap the compiler refuses: recorded, not fatal
                         r = dict(device=a.device, backend=backend, size=size, bandwidth_model=bw, output=output,
                                  error=f"{type(e).__name__}: {str(e)[:300]}")
@@ -230,6 +233,8 @@ def main() -> None:
                     r["threads"] = torch.get_num_threads()
                     if output == "numpy" and host is not None and a.device.startswith("cuda") and backend == "triton":
                         r["output"] = f"numpy ({host.HOST_COPY})"
+                    if keep:
+                        r["output"] += ", kept"
                     r["backend"] = backend + (f"-b{block}" if block else "") + (f"-r{nreg}" if nreg else "") \
                         + ("" if a.sim_module == "sigkit.events.simulate" else f" ({a.sim_module.rsplit('.', 1)[-1]})")
                     rows.append(r)

@@ -182,11 +182,12 @@ def test_cuda_output_paths(device):
         finally:
             hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES = old
         assert c.equals(a) and len(a) > 2000, (mode, launches)
-    sim = Simulator(cfg, 30, 50, "cuda")
-    sim.timer = sim_mod.PhaseTimer()
-    sim.run(fr, ts, backend="triton")
-    summ = sim.timer.summary()
-    assert {"kernel", "sort", "merge", "copy", "events"} <= set(summ) and summ["kernel"]["gpu_ms"] > 0
+    for shot, phases in ((0.0, {"kernel", "sort", "copy", "events"}), (5.0, {"kernel", "sort", "merge", "copy", "events"})):
+        sim = Simulator(SimConfig(shot_rate=shot), 30, 50, "cuda")      # streamed (no merge phase) / merged on the device
+        sim.timer = sim_mod.PhaseTimer()
+        sim.run(fr, ts, backend="triton")
+        summ = sim.timer.summary()
+        assert phases <= set(summ) and ("merge" in summ) == (shot > 0) and summ["kernel"]["gpu_ms"] > 0, summ
 
 
 def test_misaligned_fields_are_refused_by_both_containers():

@@ -83,15 +83,15 @@ def auto_prefers_cuda(op: str, spec, x: torch.Tensor, mode: str | None = None) -
     The rule, from the H200 benchmark of 2026-11-27 (``bench/spectral.py``, torch 2.11; table in
     ``docs/benchmarks.md``; "frames" = batch x frames of the call):
 
-    * ``from_amp_phase``: always (1.7-2.1x eager at batch 32, 1.9-2.1x for one 10 s clip).
-    * ``amp_phase``: calls of more than :data:`SMALL_CALL_FRAMES` frames (1.9-2.6x forward, 3.3-4.3x
-      forward + backward at batch 32), or ``n_fft >= 1024`` (1.1-1.2x for one clip; 512/128 measured
-      0.7-1.4x between runs: one clip of it stays on the reference).
-    * ``spectrogram``: more than :data:`SMALL_CALL_FRAMES` frames (1.0-1.7x); a single clip is
+    * ``from_amp_phase``: always (1.5-2.7x eager at batch 32, 2.0-2.8x for one 10 s clip).
+    * ``amp_phase``: calls of more than :data:`SMALL_CALL_FRAMES` frames (2.0-2.6x forward, 3.7-5.1x
+      forward + backward at batch 32), or ``n_fft >= 1024`` (1.0-1.4x for one clip across runs; 512/128
+      measured 0.7-1.4x between runs: one clip of it stays on the reference).
+    * ``spectrogram``: more than :data:`SMALL_CALL_FRAMES` frames (1.3-1.5x); a single clip is
       launch-bound and the eager chain is shorter (0.6-0.8x).
-    * ``log_mel`` / ``mel_spectrogram``: more than :data:`SMALL_CALL_FRAMES` frames (1.2-1.4x forward,
-      1.1-1.7x forward + backward); a single clip only for ``log_mel`` in ``"db"``/``"whisper"`` mode
-      without autograd (1.3-1.4x; natural-log TTS front end 0.4-0.6x, backward 0.7-0.9x).
+    * ``log_mel`` / ``mel_spectrogram``: more than :data:`SMALL_CALL_FRAMES` frames (1.3-2.5x forward,
+      1.2-1.6x forward + backward); a single clip only for ``log_mel`` in ``"db"``/``"whisper"`` mode
+      without autograd (1.0-1.4x; natural-log TTS front end 0.4-1.0x, backward 0.7-0.9x).
 
     Example:
         >>> from sigkit.spectral import STFTSpec

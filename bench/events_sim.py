@@ -10,6 +10,7 @@ runs a warm-up of 5 frames (compiles), then a first clip of ``seconds * fps`` fr
 ``first call``: first-use allocations such as the pinned staging ring), then ``--repeat`` more clips that
 continue it; the row's figure is their median (steady state).  ``--seconds`` defaults to 1 (1000 frames:
 several launches, so the numpy output's host copies overlap the kernels); 0.1 gives the earlier rows.
+The torch reference runs ``--reference-seconds`` clips (0.1 s): it is ~1000x slower than the kernels.
 Real-time factor = simulated seconds / wall seconds.  ``--keep off,on`` adds rows that keep every result alive (a caller that
 stores them), ``--host-copy staged,pageable`` compares the two ways numpy output reaches the host
 (:mod:`sigkit.events.hostcopy`), ``--stream-launches`` sets the fewest launches of a streamed clip.
@@ -163,6 +164,8 @@ def main() -> None:
     p.add_argument("--sizes", default="346x260,640x480,1280x720")
     p.add_argument("--seconds", type=float, default=1.0, help="clip length per timed call (1 s: steady state; "
                    "0.1 s: the earlier rows)")
+    p.add_argument("--reference-seconds", type=float, default=0.1, help="clip length for the torch reference back end "
+                   "(a baseline ~1000x slower than the kernels: its rate does not depend on the clip length)")
     p.add_argument("--fps", type=float, default=1000.0)
     p.add_argument("--backends", default="auto,torch",
                    help="comma-separated: auto (numba on CPU, triton on CUDA), torch, numba, triton")
@@ -224,7 +227,8 @@ def main() -> None:
                     if mode:
                         host.HOST_COPY = mode
                     try:
-                        r = bench_one(a.device, h, w, bw, a.seconds, a.fps, backend, a.repeat, output, a.profile, keep)
+                        secs = a.reference_seconds if backend == "torch" else a.seconds
+                        r = bench_one(a.device, h, w, bw, secs, a.fps, backend, a.repeat, output, a.profile, keep)
                     except Exception as e:          # e.g. a register cap the compiler refuses: recorded, not fatal
                         r = dict(device=a.device, backend=backend, size=size, bandwidth_model=bw, output=output,
                                  error=f"{type(e).__name__}: {str(e)[:300]}")
@@ -239,7 +243,8 @@ def main() -> None:
                         + ("" if a.sim_module == "sigkit.events.simulate" else f" ({a.sim_module.rsplit('.', 1)[-1]})")
                     rows.append(r)
                     print(json.dumps(r), flush=True)
-    print(f"clips of {a.seconds:g} s; x real time = median of the calls after the first (steady state); the first call apart")
+    print(f"clips of {a.seconds:g} s (torch reference: {a.reference_seconds:g} s); x real time = median of the calls after "
+          "the first (steady state); the first call apart")
     print("| device | backend | output | threads | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) "
           "| first call: ms (x) | steady calls (ms) | load |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -406,7 +406,7 @@ class FastAPBWE:
     def run(self, x: Tensor) -> Tensor:
         """The pipeline without CUDA graphs (what the graph captures): ``(B, T) -> (B, T)``."""
         s = self.spec
-        with _tf32(self.device):
+        with _tf32(self.device), _shape_per_compile():
             log_amp, x_mag, x_pha = self._front(x.float(), self.window, s.n_fft, s.hop, *self.w_front)
             # two buffers: one aliased pair would be a different graph for torch.compile than later layers'
             y_mag, y_pha = (torch.zeros(x_mag.shape, device=x_mag.device, dtype=self.w_layers[0][0][6].dtype) for _ in "mp")
@@ -447,6 +447,21 @@ class FastAPBWE:
         with torch.cuda.graph(graph):
             static_out = self.run(static_in)
         return graph, static_in, static_out
+
+
+# Shapes one FastAPBWE may compile: it compiles front/layer/back once per input shape by design (static shapes
+# keep cuBLAS products and per-shape CUDA graphs), while dynamo's default of 8 compilations per function would
+# silently fall back to eager at the 9th shape, whose torch.istft then fails inside the CUDA-graph capture.
+MAX_SHAPES = 64
+
+
+@contextlib.contextmanager
+def _shape_per_compile():
+    import torch._dynamo.config as dynamo_config
+
+    name = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"
+    with dynamo_config.patch(**{name: max(MAX_SHAPES, getattr(dynamo_config, name))}):
+        yield
 
 
 @contextlib.contextmanager

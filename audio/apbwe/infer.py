@@ -335,7 +335,7 @@ class APBWE(nn.Module):
 def fast_batch_shape(pieces: int, longest: int, chunk: int, hop: int, max_batch: int) -> tuple[int, int]:
     """The padded ``(rows, samples)`` a batch of ``pieces`` chunks (longest ``longest`` samples) runs at
     with ``APBWE(fast=True)``: rows rounded up to a power of two (at most ``max_batch``), samples to
-    ``chunk / 2**k`` (k = 0..3, on the hop grid), so a run compiles at most ``4 * log2(max_batch)`` shapes.
+    ``chunk / 2**k`` (k = 0..3, on the hop grid), so a run compiles at most ``4 * (1 + log2(max_batch))`` shapes.
 
     >>> fast_batch_shape(3, 70_000, 480_000, 80, 16)  # 3 short clips, 30 s chunks at 16 kHz
     (4, 120000)
@@ -528,8 +528,8 @@ def build_parser():
     p.add_argument(
         "--fast",
         action="store_true",
-        help="on CUDA: the compiled bf16 path with CUDA graphs (FastAPBWE; 10x eager fp32 at 48 kHz on an H200, "
-        "0.004 LSD off it); each new batch shape compiles once (7-17 s), a run uses a few shapes",
+        help="on CUDA: the compiled bf16 path with CUDA graphs (FastAPBWE; the model runs 10x eager fp32 at 48 kHz "
+        "on an H200, 0.004 LSD off it); each batch shape compiles once (7-17 s, up to 20 shapes): for large corpora",
     )
     return p
 

@@ -156,3 +156,19 @@ def test_apbwe_fast_is_the_models_fast_path(gen, wave):
         b = FastAPBWE(gen, SPEC, compile=False)(wave)
     torch.testing.assert_close(a, b)
     assert model.fast(compile=False).precision == {"trunk": "bf16", "pre": "bf16", "heads": "fp32", "gelu": "fused"}
+
+
+def test_compiles_every_shape_past_dynamos_default_limit(gen, monkeypatch):
+    # dynamo stops compiling a function after 8 shapes and runs it eagerly; on CUDA that eager torch.istft
+    # then failed inside the graph capture (seen on an H200 with 9+ batch shapes of `sigkit bwe --fast`)
+    import functools
+
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    torch._dynamo.reset()
+    fast = FastAPBWE(gen, SPEC, compile=True, heads="fp32", trunk="fp32", pre="fp32")
+    before = counters["stats"]["unique_graphs"]
+    for n in range(10):
+        fast(torch.randn(1 + n % 2, 1600 + 80 * n))
+    assert counters["stats"]["unique_graphs"] - before == 3 * 10  # front, layer and back for each shape

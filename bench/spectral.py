@@ -15,6 +15,8 @@ Usage::
     python bench/spectral.py --tune fft,path  # sweep block shapes / DFT paths on a few configs
     python bench/spectral.py --tune cuda_analysis,cuda_synthesis  # frames/threads per block of the CUDA kernels
     python bench/spectral.py --static-regs   # registers/spills of every CUDA kernel variant (no GPU needed)
+    python bench/spectral.py --arms eager,compiled --cuda-variants block,warp,fast,warp_fast --configs 0,3
+                                             # the CUDA kernel variants side by side
 """
 from __future__ import annotations
 
@@ -120,6 +122,22 @@ def minimal_bytes(op: str, B: int, N: int, F: int, T: int, M: int) -> int:
 
 
 KERNEL_ARMS = ("cuda", "triton")
+# CUDA kernel variants (kernels/_spectral_cuda.VARIANT) timed side by side with --cuda-variants as arms
+# "cuda@<name>": (analysis warp, analysis fast, synthesis warp)
+CUDA_VARIANTS = {"block": (0, 0, 0), "warp": (1, 0, 1), "fast": (0, 1, 0), "warp_fast": (1, 1, 1)}
+
+
+def _arm_backend(arm: str) -> str:
+    base = arm.split("@")[0]
+    return base if base in KERNEL_ARMS else "reference"
+
+
+def _variant_ctx(arm: str):
+    """The kernel-variant context of arm ``cuda@<name>`` (a no-op context for the other arms)."""
+    if "@" not in arm:
+        return kc.variant()
+    aw, af, sw = CUDA_VARIANTS[arm.split("@")[1]]
+    return kc.variant(analysis=dict(warp=aw, fast=af), synthesis=dict(warp=sw))
 
 
 def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms: float | None = None,
@@ -140,7 +158,7 @@ def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms
         if arm == "eager" and eager_ms is not None:
             row["eager"] = eager_ms
             continue
-        fn = make_op(op, spec, sr, n_mels, arm if arm in KERNEL_ARMS else "reference")
+        fn = make_op(op, spec, sr, n_mels, _arm_backend(arm))
         if arm == "compiled":
             fn = torch.compile(fn, fullgraph=False, dynamic=False)
         try:
@@ -153,14 +171,15 @@ def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms
             else:
                 run = lambda fn=fn: fn(*inputs)  # noqa: E731
             t0 = time.time()
-            row[arm] = time_ms(run, flush, reps=reps)
+            with _variant_ctx(arm):  # read at launch time (forward and backward): held around the timing
+                row[arm] = time_ms(run, flush, reps=reps)
             row[arm + "_first_s"] = round(time.time() - t0, 1)
         except Exception as exc:  # noqa: BLE001 - report compile failures as such
             row[arm] = None
             row[arm + "_error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
     M = n_mels if "mel" in op else 0
     row["bytes"] = minimal_bytes(op, B, N, F, T, M)
-    for k in KERNEL_ARMS:
+    for k in [a for a in row if a in KERNEL_ARMS or a.startswith("cuda@")]:
         if row.get(k):
             row[k + "_hbm_frac"] = row["bytes"] / (row[k] * 1e-3) / peak_bw
             for arm in ("eager", "compiled"):
@@ -185,6 +204,19 @@ def table(rows) -> str:
             f"{fmt(r.get('cuda_x_compiled'), '{:.1f}')} | {fmt(r.get('triton_x_eager'), '{:.1f}')} | "
             f"{fmt(100 * hbm if hbm else None, '{:.0f}')} |"
         )
+    return "\n".join(lines)
+
+
+def variant_table(rows, names) -> str:
+    """Markdown table of the ``cuda@<name>`` arms against the eager and compiled chains."""
+    head = " | ".join(f"{n} ms | {n} x eager" for n in names)
+    lines = [f"| config | op | B | eager ms | compiled ms | {head} | best HBM % |",
+             "|---|---|---|---|---|" + "---|---|" * len(names) + "---|"]
+    for r in rows:
+        cells = " | ".join(f"{fmt(r.get('cuda@' + n))} | {fmt(r.get(f'cuda@{n}_x_eager'), '{:.1f}')}" for n in names)
+        best = max((r.get(f"cuda@{n}_hbm_frac") or 0.0) for n in names)
+        lines.append(f"| {r['config']} | {r['op']} | {r['batch']} | {fmt(r.get('eager'))} | {fmt(r.get('compiled'))} "
+                     f"| {cells} | {100 * best:.0f} |")
     return "\n".join(lines)
 
 
@@ -351,6 +383,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write the rows here")
     ap.add_argument("--arms", default="cuda,triton,eager,compiled", help="comma list of cuda,triton,eager,compiled")
     ap.add_argument("--configs", default=None, help="comma list of config indices (default: all)")
+    ap.add_argument("--ops", default=None, help="comma list of ops to keep (default: each config's)")
+    ap.add_argument("--cuda-variants", default=None, help="comma list of " + ",".join(CUDA_VARIANTS) +
+                    ": time the CUDA kernels under each variant (arms cuda@<name>) next to --arms")
+    ap.add_argument("--compile-ops", default=None, help="comma list: the compiled arm only for these ops")
     ap.add_argument("--launch-overhead", action="store_true", help="host us per call and back-to-back device ms")
     ap.add_argument("--static-regs", action="store_true", help="NVRTC-compile every CUDA kernel variant of the "
                     "benchmark configs for sm_90 and print registers/spills (no GPU needed)")
@@ -385,18 +421,26 @@ def main(argv=None) -> int:
     else:
         rows = []
         batches = [32] if args.quick else [int(b) for b in args.batches.split(",")]
-        arms = tuple(args.arms.split(","))
+        arms = tuple(a for a in args.arms.split(",") if a)
+        names = args.cuda_variants.split(",") if args.cuda_variants else []
+        arms += tuple(f"cuda@{n}" for n in names)
         cfgs = CONFIGS if args.configs is None else [CONFIGS[int(i)] for i in args.configs.split(",")]
+        keep = set(args.ops.split(",")) if args.ops else None
         for B in batches:
             for cfg in cfgs:
                 for op in cfg[-1]:
+                    if keep is not None and op not in keep:
+                        continue
                     # the compiled chain at batch 32, forward ops (device time: ~10 s of compile each)
                     compile_arm = (not (args.quick or args.no_compile) and B == 32
-                                   and not op.endswith("fwd_bwd"))
+                                   and not op.endswith("fwd_bwd")
+                                   and (args.compile_ops is None or op in args.compile_ops.split(",")))
                     r = bench_one(cfg, op, B, flush, peak_bw, compile_arm, args.reps, arms=arms)
                     rows.append(r)
                     print(json.dumps(r), flush=True)
         print(table(rows))
+        if names:
+            print(variant_table(rows, names))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(dict(device=dev, torch=torch.__version__, bandwidth=peak_bw, rows=rows), fh, indent=1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from pathlib import Path
 
@@ -34,6 +35,14 @@ SMEM_MAX = 227 * 1024  # per-block limit of sm_90
 MAX_TT = 16
 # Tile overrides for benchmarks and sweeps: {"analysis": (frames, threads), "synthesis": (frames, threads)}.
 CONFIG: dict[str, tuple[int, int]] = {}
+# Compile-time variants of each kernel kind (what :func:`analysis`, :func:`mel` and :func:`synthesis` launch):
+#   warp: 1 = warp-synchronous FFT (a group of wpf(n_fft) warps owns a frame and separates its Stockham
+#         stages by __syncwarp / a named group barrier, no block barrier until the epilogue; the analysis
+#         kernel's first stage reads its butterflies straight from global memory, skipping pair blocks
+#         outside the window's support); 0 = the block-synchronous stages.
+#   fast: 1 = approximate sqrt / log / atan2 in the analysis epilogue (errors ~1e-7, see stft.cuh); 0 = IEEE.
+# Benchmarks and tests change these (``variant``); the defaults are the variants measured fastest.
+VARIANT: dict[str, dict[str, int]] = {"analysis": {"warp": 0, "fast": 0}, "synthesis": {"warp": 0}}
 
 EPI_COMPLEX, EPI_AMP_PHASE, EPI_POWER, EPI_MAG, EPI_INV_BWD, EPI_MEL = range(6)
 MODE_INV, MODE_AP_BWD, MODE_SPEC_BWD = range(3)
@@ -85,6 +94,66 @@ def extra_frames(hop: int, win: int) -> int:
     return max(0, -(-win // hop) - 1)
 
 
+class variant:
+    """Context manager setting :data:`VARIANT` entries, e.g. ``with variant(analysis=dict(warp=1, fast=1)):``."""
+
+    def __init__(self, **kinds: dict[str, int]):
+        self.kinds = kinds
+        self.saved: dict[str, dict[str, int]] = {}
+
+    def __enter__(self):
+        for kind, flags in self.kinds.items():
+            self.saved[kind] = dict(VARIANT[kind])
+            VARIANT[kind].update(flags)
+        return self
+
+    def __exit__(self, *exc):
+        for kind, flags in self.saved.items():
+            VARIANT[kind].clear()
+            VARIANT[kind].update(flags)
+
+
+def wpf(n_fft: int) -> int:
+    """Warps per frame of the warp-synchronous FFT: one up to n_fft 1024 (2 radix-8 butterflies per lane
+    and stage), then 256 points per warp (1 per lane), so that a stage fits in 64 registers (ptxas:
+    wpf 2 at n_fft 2048 spilled 24-56 bytes, wpf 4 none).
+
+    >>> wpf(400), wpf(1024), wpf(2048), wpf(4096)
+    (1, 1, 4, 8)
+    """
+    half = n_fft // 2
+    return 1 if half <= 512 else half // 256
+
+
+def _warp_threads(tt: int, nf: int, n_fft: int, cap: int = 512) -> int:
+    """Threads of a warp-mode block of ``nf`` frames (``tt`` owned): one group per frame up to ``cap`` threads."""
+    gt = 32 * wpf(n_fft)
+    groups = max(1, min(nf, cap // gt))
+    if gt > 32:
+        groups = min(groups, 15)  # named barriers 1..15 (0 is __syncthreads)
+    return groups * gt
+
+
+def _minb(nt: int, warp: int, kind: str = "analysis") -> int:
+    """Blocks per multiprocessor promised to ptxas: 2 (the block kernels' and the warp synthesis kernel's
+    setting: 85 registers at 384 threads), or for the warp analysis kernel enough for 64 registers per
+    thread (1024 threads resident)."""
+    return max(2, 1024 // nt) if warp and kind == "analysis" else 2
+
+
+def _parse_variant(text: str) -> None:
+    """Apply ``SIGKIT_CUDA_SPECTRAL_VARIANT`` (``"analysis.warp=1,analysis.fast=1,synthesis.warp=1"``) to :data:`VARIANT`."""
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, val = item.partition("=")
+        kind, _, flag = key.partition(".")
+        if kind not in VARIANT or flag not in VARIANT[kind]:
+            raise ValueError(f"SIGKIT_CUDA_SPECTRAL_VARIANT: unknown entry {item!r}")
+        VARIANT[kind][flag] = int(val)
+
+
+_parse_variant(os.environ.get("SIGKIT_CUDA_SPECTRAL_VARIANT", ""))
+
+
 def analysis_tile(n_fft: int, mel: bool = False, frames: int | None = None, sms: int = 132) -> tuple[int, int]:
     """``(frames per block, threads)`` of the analysis kernel.
 
@@ -102,6 +171,8 @@ def analysis_tile(n_fft: int, mel: bool = False, frames: int | None = None, sms:
     if frames is not None:
         while tt > 1 and -(-frames // tt) < 2 * sms:
             tt //= 2
+    if VARIANT["analysis"]["warp"]:
+        return tt, _warp_threads(tt, tt, n_fft)
     return tt, _threads(tt, n_fft)
 
 
@@ -127,7 +198,11 @@ def synthesis_tile(n_fft: int, hop: int, win: int) -> tuple[int, int]:
     tt = MAX_TT
     while tt > 1 and (tt + ex) * _frame_bytes(n_fft) > SMEM_SYNTHESIS:
         tt //= 2
-    return tt, _threads(tt + ex, n_fft)
+    nt = _threads(tt + ex, n_fft)
+    if VARIANT["synthesis"]["warp"]:
+        # 384 threads (85 registers with 2 blocks): at 512 the 1024-point stages spilled 8 bytes
+        nt = _warp_threads(tt, tt + ex, n_fft, cap=384)
+    return tt, nt
 
 
 def supports(n_fft: int, hop: int, win: int, synthesis: bool = False) -> bool:
@@ -158,19 +233,36 @@ def _stages(half: int) -> str:
     return " ".join(out)
 
 
-def kernel_source(kind: str, n_fft: int = 0, tt: int = 1, nt: int = 128, extra: int = 0, minb: int = 2,
-                  **macros: int) -> str:
+def _wstages(half: int, skip_first: bool) -> str:
+    out, ns = [], 1
+    for i, r in enumerate(fft_plan(half)):
+        if i or not skip_first:
+            out.append(f"wstage<{r}, {ns}>(zf, tw, lane, grp);")
+        ns *= r
+    return " ".join(out)
+
+
+def kernel_source(kind: str, n_fft: int = 0, tt: int = 1, nt: int = 128, extra: int = 0, minb: int | None = None,
+                  warp: int = 0, fast: int = 0, **macros: int) -> str:
     """The CUDA source of one variant: compile-time ``#define`` lines, then ``kernels/cuda/stft.cuh``.
 
-    ``kind``: ``"analysis"`` (macros EPI, POWER, LOG), ``"synthesis"`` (MODE) or ``"util"``.
+    ``kind``: ``"analysis"`` (macros EPI, POWER, LOG), ``"synthesis"`` (MODE) or ``"util"``; ``warp`` and
+    ``fast`` select the variant (:data:`VARIANT`); ``minb`` defaults to :func:`_minb`.
     """
-    lines = [f"#define KIND_{kind.upper()} 1"]
+    lines = [f"#define KIND_{kind.upper()} 1", f"#define WARP {int(warp)}", f"#define FAST {int(fast)}"]
     if kind != "util":
         half = n_fft // 2
         nf = tt + extra
+        minb = _minb(nt, warp, kind) if minb is None else minb
         lines += [f"#define NFFT {n_fft}", f"#define HALF {half}", f"#define TT {tt}", f"#define NF {nf}",
                   f"#define NT {nt}", f"#define MINB {minb}", f"#define FSTRIDE {fstride(n_fft)}", f"#define EXTRA {extra}",
                   f"#define FFT_STAGES {_stages(half)}"]
+        if warp:
+            gt = 32 * wpf(n_fft)
+            if nt % gt or (gt > 32 and nt // gt > 15):
+                raise ValueError(f"warp variant: {nt} threads do not split into groups of {gt} (at most 15 groups)")
+            lines += [f"#define WPF {wpf(n_fft)}", f"#define R0 {fft_plan(half)[0]}",
+                      f"#define WFFT_REST {_wstages(half, True)}", f"#define WFFT_ALL {_wstages(half, False)}"]
     lines += [f"#define {k} {int(v)}" for k, v in sorted(macros.items())]
     return "\n".join(lines) + "\n" + _source_text()
 
@@ -355,7 +447,8 @@ def analysis(x2: torch.Tensor, g, window: str, epi: int, T: int, aux1: torch.Ten
     tb = _tables(g.n_fft, g.win, window, x2.device)
     tt, nt = analysis_tile(g.n_fft, frames=B * T, sms=_sms(x2.device.index))
     smem = tt * _frame_bytes(g.n_fft)
-    k = _kernel(x2.device, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=0)
+    k = _kernel(x2.device, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=0,
+                **VARIANT["analysis"])
     k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
         x2, L, T, g.hop, -g.pad if off is None else off, g.padmode if padmode is None else padmode, g.left, g.win,
         tb["wpad"], tb["tw"], out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2,
@@ -381,7 +474,7 @@ def mel(x2: torch.Tensor, g, window: str, fb: torch.Tensor, power: int, log: int
     tt, nt = analysis_tile(g.n_fft, mel=True, frames=B * T, sms=_sms(dev.index))
     smem = tt * _frame_bytes(g.n_fft) + tt * (F + 1) * 4
     k = _kernel(dev, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=EPI_MEL, POWER=power,
-                LOG=log)
+                LOG=log, **VARIANT["analysis"])
     k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
         x2, L, T, g.hop, -g.pad, g.padmode, g.left, g.win, tb["wpad"], tb["tw"], out, out, out, out, float(eps),
         fb, rng, M, peak])
@@ -418,7 +511,8 @@ def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: t
             y.zero_()
         else:
             smem = (tt + ex) * _frame_bytes(g.n_fft)
-            k = _kernel(dev, "stft_synthesis", "synthesis", smem, n_fft=g.n_fft, tt=tt, nt=nt, extra=ex, MODE=mode)
+            k = _kernel(dev, "stft_synthesis", "synthesis", smem, n_fft=g.n_fft, tt=tt, nt=nt, extra=ex, MODE=mode,
+                        **VARIANT["synthesis"])
             k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
                 a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4, int(a1 is not None), int(a2 is not None),
                 float(eps), int(power), T, g.hop, g.left, g.win, tb["wpad"], tb["tw"], y, out_len, start, lexp])

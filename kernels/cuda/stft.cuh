@@ -115,6 +115,58 @@ __device__ __forceinline__ void stage(cf* __restrict__ z, const cf* __restrict__
   __syncthreads();
 }
 
+#if WARP
+// ------------------------------------------------------------------ warp-synchronous FFT (WARP = 1)
+// A group of WPF warps (GT = 32 WPF threads) transforms one frame alone: its Stockham stages are
+// separated by __syncwarp (WPF = 1) or a named barrier of the group (bar.sync 1 + group, GT threads)
+// instead of block barriers, so groups run their frames' stages out of step. Same index maps as stage.
+#define GT (32 * WPF)
+#define NG (NT / GT)
+
+__device__ __forceinline__ void gsync(int grp) {
+#if WPF == 1
+  (void)grp;
+  __syncwarp();
+#else
+  asm volatile("bar.sync %0, %1;" ::"r"(1 + grp), "r"(GT) : "memory");
+#endif
+}
+
+// One stage of frame zf by a group (lane 0..GT-1): read all butterflies, sync, twiddle + DFT + write, sync.
+template <int R, int NS>
+__device__ __forceinline__ void wstage(cf* __restrict__ zf, const cf* __restrict__ tw, int lane, int grp) {
+  constexpr int NB = HALF / R;
+  constexpr int PER = (NB + GT - 1) / GT;
+  constexpr int TWS = 2 * (HALF / (NS * R));
+  cf v[PER][R];
+#pragma unroll
+  for (int p = 0; p < PER; ++p) {
+    const int j = lane + p * GT;
+    if (NB % GT == 0 || j < NB) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) v[p][r] = zf[ZI(j + r * NB)];
+    }
+  }
+  gsync(grp);
+#pragma unroll
+  for (int p = 0; p < PER; ++p) {
+    const int j = lane + p * GT;
+    if (NB % GT == 0 || j < NB) {
+      const int k = j % NS;
+      if (NS > 1) {
+#pragma unroll
+        for (int r = 1; r < R; ++r) v[p][r] = cmul(v[p][r], __ldg(tw + k * r * TWS));
+      }
+      Dft<R>::run(v[p]);
+      const int d0 = (j / NS) * NS * R + k;
+#pragma unroll
+      for (int r = 0; r < R; ++r) zf[ZI(d0 + r * NS)] = v[p][r];
+    }
+  }
+  gsync(grp);
+}
+#endif  // WARP
+
 // Bins k and HALF - k (k in 0..HALF/2) of the real frame whose (even, odd) samples' FFT is in z:
 // X[k] = E + W_N^k O and X[HALF - k] = conj(E - W_N^k O), E = (Z[k] + conj Z[HALF - k]) / 2,
 // O = (Z[k] - conj Z[HALF - k]) / (2 i) (Z indices mod HALF).
@@ -145,6 +197,45 @@ __device__ __forceinline__ void atomic_max_float(float* a, float v) {
   else atomicMin(reinterpret_cast<unsigned int*>(a), __float_as_uint(v));
 }
 
+// ------------------------------------------------------------------ FAST = 1: approximate epilogue math
+// sqrt.approx (relative error ~2^-23), log via lg2.approx (absolute error ~2^-22 in log2), and an
+// atan2 from a degree-15 odd minimax polynomial on [0, 1] (float32 error 1.2e-7 rad, NumPy-checked in
+// tests/kernels/test_spectral_cuda.py) with one approximate division: all far inside issue 3's 1e-3.
+__device__ __forceinline__ float sqrt_fast(float v) {
+  float r;
+  asm("sqrt.approx.f32 %0, %1;" : "=f"(r) : "f"(v));
+  return r;
+}
+
+__device__ __forceinline__ float atan2_fast(float y, float x) {
+  const float ax = fabsf(x), ay = fabsf(y);
+  const float mx = fmaxf(ax, ay), mn = fminf(ax, ay);
+  const float a = mx > 0.0f ? __fdividef(mn, mx) : 0.0f;
+  const float t = a * a;
+  float p = -0.004054560326039791f;
+  p = fmaf(p, t, 0.021862952038645744f);
+  p = fmaf(p, t, -0.055912356823682785f);
+  p = fmaf(p, t, 0.09642203897237778f);
+  p = fmaf(p, t, -0.13908633589744568f);
+  p = fmaf(p, t, 0.19946567714214325f);
+  p = fmaf(p, t, -0.33329862356185913f);
+  p = fmaf(p, t, 0.9999993443489075f);
+  float r = p * a;
+  if (ay > ax) r = 1.57079632679489662f - r;
+  if (x < 0.0f) r = 3.14159265358979324f - r;
+  return copysignf(r, y);
+}
+
+#if FAST
+#define SQRT_E(v) sqrt_fast(v)
+#define LOG_E(v) __logf(v)
+#define ATAN2_E(y, x) atan2_fast(y, x)
+#else
+#define SQRT_E(v) sqrtf(v)
+#define LOG_E(v) logf(v)
+#define ATAN2_E(y, x) atan2f(y, x)
+#endif
+
 #ifdef KIND_ANALYSIS
 // Epilogue of bin k (0..HALF) with value X at output offset o (see stft_analysis).
 template <int E>
@@ -153,12 +244,12 @@ __device__ __forceinline__ void store_bin(cf X, int k, long long o, float* __res
   if (E == 0) {
     out1[o] = X.x; out2[o] = X.y;
   } else if (E == 1) {
-    out1[o] = logf(sqrtf(X.x * X.x + X.y * X.y) + eps);
-    out2[o] = atan2f(X.y, X.x);
+    out1[o] = LOG_E(SQRT_E(X.x * X.x + X.y * X.y) + eps);
+    out2[o] = ATAN2_E(X.y, X.x);
   } else if (E == 2) {
     out1[o] = X.x * X.x + X.y * X.y;
   } else if (E == 3) {
-    out1[o] = sqrtf(X.x * X.x + X.y * X.y);
+    out1[o] = SQRT_E(X.x * X.x + X.y * X.y);
   } else if (E == 4) {
     const float c = (k == 0 || k == HALF) ? 1.0f / NFFT : 2.0f / NFFT;
     const float m = expf(aux1[o]);
@@ -189,6 +280,56 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
   (void)eps;
   const float* xb = x + (long long)b * L;
   constexpr int F = HALF + 1;
+#if WARP
+  // group grp loads and transforms frames grp, grp + NG, ...: the first stage (radix R0, no twiddle)
+  // reads its butterflies' sample pairs j + r HALF / R0 straight from global memory (lanes over j:
+  // coalesced), skipping pair blocks outside the window's support; no block barrier until the epilogue
+  {
+    const int grp = threadIdx.x / GT, lane = threadIdx.x - grp * GT;
+    constexpr int NB0 = HALF / R0;
+    constexpr int PER0 = (NB0 + GT - 1) / GT;
+#pragma unroll 1
+    for (int f = grp; f < TT; f += NG) {
+      const int t = t0 + f;
+      cf* zf = z + f * FSTRIDE;
+      cf v[PER0][R0];
+#pragma unroll
+      for (int p = 0; p < PER0; ++p) {
+        const int j = lane + p * GT;
+#pragma unroll
+        for (int r = 0; r < R0; ++r) {
+          const int q0 = r * NB0 + p * GT;  // first pair of this (p, r) block of the group: uniform test
+          const bool live = t < T && 2 * q0 < left + win && 2 * (q0 + GT) > left;
+          float h2[2] = {0.0f, 0.0f};
+          if (live && (NB0 % GT == 0 || j < NB0)) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              const int s = 2 * (j + r * NB0) + h;
+              if (s >= left && s < left + win) {
+                bool ok;
+                const int i = reflect_index(t * hop + s + off, L, padmode, &ok);
+                if (ok) h2[h] = xb[i] * __ldg(wpad + s);
+              }
+            }
+          }
+          v[p][r] = make_float2(h2[0], h2[1]);
+        }
+      }
+#pragma unroll
+      for (int p = 0; p < PER0; ++p) {
+        const int j = lane + p * GT;
+        if (NB0 % GT == 0 || j < NB0) {
+          Dft<R0>::run(v[p]);
+#pragma unroll
+          for (int r = 0; r < R0; ++r) zf[ZI(j * R0 + r)] = v[p][r];
+        }
+      }
+      gsync(grp);
+      WFFT_REST
+    }
+  }
+  __syncthreads();
+#else
   // load in chunks of LCH sample pairs per thread: all loads of a chunk are issued before any is used
   constexpr int LOADS = (TT * HALF + NT - 1) / NT;
   constexpr int LMAX = HALF >= 1024 ? 2 : 8;  // chunk size that fits in the 64 registers of 512 threads x 2 blocks
@@ -221,6 +362,7 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
   }
   __syncthreads();
   FFT_STAGES
+#endif
 #if EPI == 5
   constexpr int FP = F + 1;
   float* P = reinterpret_cast<float*>(smem + NF * FSTRIDE);
@@ -229,8 +371,8 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
     cf X, Y;
     real_bins(z + f * FSTRIDE, tw, k, &X, &Y);
     const float px = X.x * X.x + X.y * X.y, py = Y.x * Y.x + Y.y * Y.y;
-    P[f * FP + k] = POWER == 2 ? px : sqrtf(px);
-    P[f * FP + HALF - k] = POWER == 2 ? py : sqrtf(py);
+    P[f * FP + k] = POWER == 2 ? px : SQRT_E(px);
+    P[f * FP + HALF - k] = POWER == 2 ? py : SQRT_E(py);
   }
   __syncthreads();
   float vmax = __int_as_float(0xff800000);  // -inf
@@ -244,11 +386,11 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
     float acc = 0.0f;
     for (int k = lo; k < hi; ++k) acc = fmaf(__ldg(row + k), pf[k], acc);
 #if LOG == 1
-    acc = logf(fmaxf(acc, eps));
+    acc = LOG_E(fmaxf(acc, eps));
 #elif LOG == 2
-    acc = 4.342944819032518f * logf(fmaxf(acc, 1e-10f));
+    acc = 4.342944819032518f * LOG_E(fmaxf(acc, 1e-10f));
 #elif LOG == 3
-    acc = 0.4342944819032518f * logf(fmaxf(acc, 1e-10f));
+    acc = 0.4342944819032518f * LOG_E(fmaxf(acc, 1e-10f));
 #endif
     vmax = fmaxf(vmax, acc);
     out1[((long long)b * nmel + m) * T + t] = acc;
@@ -385,7 +527,22 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_synthesis(
     }
   }
   __syncthreads();
+#if WARP
+  {
+    const int grp = threadIdx.x / GT, lane0 = threadIdx.x - grp * GT;
+#pragma unroll 1
+    for (int f = grp; f < NF; f += NG) {
+      cf* zf = z + f * FSTRIDE;
+      int lane = lane0;
+      asm volatile("" : "+r"(lane));  // opaque per frame: keeps the twiddle loads from being hoisted out of
+                                       // the frame loop (they held ~56 registers and spilled)
+      WFFT_ALL
+    }
+  }
+  __syncthreads();
+#else
   FFT_STAGES
+#endif
   const float scale = MODE == 0 ? 1.0f / HALF : 2.0f;
   const int nblk = (T + TT - 1) / TT;
   int p_lo = blockIdx.x == 0 ? start : blockIdx.x * TT * hop + left;

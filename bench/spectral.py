@@ -235,6 +235,9 @@ TUNE = {
     # CUDA kernels: (frames per block, threads); kernels/_spectral_cuda.py CONFIG
     "cuda_analysis": [(16, 512), (8, 512), (4, 256)],
     "cuda_synthesis": [(16, 512), (8, 256), (8, 512), (32, 512)],
+    # the same under the warp_fast variant (threads a multiple of 32 wpf(n_fft); synthesis <= 384: registers)
+    "cuda_analysis_warp": [(8, 256), (16, 512), (4, 128), (8, 128), (16, 256)],
+    "cuda_synthesis_warp": [(16, 384), (8, 256), (16, 256)],
 }
 TUNE_CASES = {
     "split": [(0, "amp_phase"), (2, "power")],
@@ -247,6 +250,8 @@ TUNE_CASES = {
              (5, "log_mel_db")],
     "cuda_analysis": [(0, "amp_phase"), (3, "log_mel_whisper"), (5, "amp_phase"), (4, "log_mel_natural_mag")],
     "cuda_synthesis": [(0, "from_amp_phase"), (5, "from_amp_phase"), (2, "from_amp_phase")],
+    "cuda_analysis_warp": [(0, "amp_phase"), (3, "log_mel_whisper")],
+    "cuda_synthesis_warp": [(0, "from_amp_phase")],
 }
 
 
@@ -258,12 +263,13 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
         for ci, op in TUNE_CASES[kernel]:
             if kernel.startswith("cuda_"):
                 eager = None
+                arm = "cuda@warp_fast" if kernel.endswith("_warp") else "cuda"
                 for v in variants:
-                    kc.CONFIG[kernel[5:]] = v
+                    kc.CONFIG[kernel[5:].replace("_warp", "")] = v
                     try:
                         r = bench_one(CONFIGS[ci], op, batch, flush, peak_bw, False, reps, eager_ms=eager,
-                                      arms=("cuda", "eager"))
-                        ms, eager = r.get("cuda"), r.get("eager")
+                                      arms=(arm, "eager"))
+                        ms, eager = r.get(arm), r.get("eager")
                     except Exception as exc:  # noqa: BLE001
                         ms = None
                         print(kernel, v, "error", exc, file=sys.stderr)

@@ -41,8 +41,22 @@ CONFIG: dict[str, tuple[int, int]] = {}
 #         kernel's first stage reads its butterflies straight from global memory, skipping pair blocks
 #         outside the window's support); 0 = the block-synchronous stages.
 #   fast: 1 = approximate sqrt / log / atan2 in the analysis epilogue (errors ~1e-7, see stft.cuh); 0 = IEEE.
-# Benchmarks and tests change these (``variant``); the defaults are the variants measured fastest.
-VARIANT: dict[str, dict[str, int]] = {"analysis": {"warp": 0, "fast": 0}, "synthesis": {"warp": 0}}
+# Benchmarks and tests set these (``variant``, SIGKIT_CUDA_SPECTRAL_VARIANT); None = the per-geometry
+# default of :data:`AUTO` (the variants measured fastest).
+VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": None}, "synthesis": {"warp": None}}
+# Default flags by (kind, n_fft, EPI / MODE or None = any), the most specific entry first; absent = 0.
+AUTO: dict[tuple[str, int, int | None], dict[str, int]] = {}
+
+
+def flags(kind: str, n_fft: int, code: int | None = None) -> dict[str, int]:
+    """The variant flags a ``kind`` kernel of ``n_fft`` (epilogue / mode ``code``) is compiled with.
+
+    >>> with variant(analysis=dict(warp=1)):
+    ...     flags("analysis", 1024, EPI_AMP_PHASE)["warp"]
+    1
+    """
+    auto = AUTO.get((kind, n_fft, code)) or AUTO.get((kind, n_fft, None)) or {}
+    return {f: int(auto.get(f, 0)) if v is None else int(v) for f, v in VARIANT[kind].items()}
 
 EPI_COMPLEX, EPI_AMP_PHASE, EPI_POWER, EPI_MAG, EPI_INV_BWD, EPI_MEL = range(6)
 MODE_INV, MODE_AP_BWD, MODE_SPEC_BWD = range(3)
@@ -154,7 +168,8 @@ def _parse_variant(text: str) -> None:
 _parse_variant(os.environ.get("SIGKIT_CUDA_SPECTRAL_VARIANT", ""))
 
 
-def analysis_tile(n_fft: int, mel: bool = False, frames: int | None = None, sms: int = 132) -> tuple[int, int]:
+def analysis_tile(n_fft: int, mel: bool = False, frames: int | None = None, sms: int = 132,
+                  epi: int | None = None) -> tuple[int, int]:
     """``(frames per block, threads)`` of the analysis kernel.
 
     At most :data:`MAX_TT` frames (8 from n_fft 1024: the H200 sweep of 2026-11-27 timed 8 frames /
@@ -171,7 +186,7 @@ def analysis_tile(n_fft: int, mel: bool = False, frames: int | None = None, sms:
     if frames is not None:
         while tt > 1 and -(-frames // tt) < 2 * sms:
             tt //= 2
-    if VARIANT["analysis"]["warp"]:
+    if flags("analysis", n_fft, EPI_MEL if mel else epi)["warp"]:
         return tt, _warp_threads(tt, tt, n_fft)
     return tt, _threads(tt, n_fft)
 
@@ -190,7 +205,7 @@ def _threads(tt: int, n_fft: int) -> int:
     return 512 if work >= 2048 else 256 if work >= 1024 else 128
 
 
-def synthesis_tile(n_fft: int, hop: int, win: int) -> tuple[int, int]:
+def synthesis_tile(n_fft: int, hop: int, win: int, mode: int | None = None) -> tuple[int, int]:
     """``(frames per block, threads)`` of the synthesis kernel (shared memory ~ :data:`SMEM_SYNTHESIS`)."""
     if "synthesis" in CONFIG:
         return CONFIG["synthesis"]
@@ -199,7 +214,7 @@ def synthesis_tile(n_fft: int, hop: int, win: int) -> tuple[int, int]:
     while tt > 1 and (tt + ex) * _frame_bytes(n_fft) > SMEM_SYNTHESIS:
         tt //= 2
     nt = _threads(tt + ex, n_fft)
-    if VARIANT["synthesis"]["warp"]:
+    if flags("synthesis", n_fft, mode)["warp"]:
         # 384 threads (85 registers with 2 blocks): at 512 the 1024-point stages spilled 8 bytes
         nt = _warp_threads(tt, tt + ex, n_fft, cap=384)
     return tt, nt
@@ -445,10 +460,10 @@ def analysis(x2: torch.Tensor, g, window: str, epi: int, T: int, aux1: torch.Ten
     if B == 0 or T <= 0:
         return out1, out2
     tb = _tables(g.n_fft, g.win, window, x2.device)
-    tt, nt = analysis_tile(g.n_fft, frames=B * T, sms=_sms(x2.device.index))
+    tt, nt = analysis_tile(g.n_fft, frames=B * T, sms=_sms(x2.device.index), epi=epi)
     smem = tt * _frame_bytes(g.n_fft)
     k = _kernel(x2.device, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=0,
-                **VARIANT["analysis"])
+                **flags("analysis", g.n_fft, epi))
     k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
         x2, L, T, g.hop, -g.pad if off is None else off, g.padmode if padmode is None else padmode, g.left, g.win,
         tb["wpad"], tb["tw"], out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2,
@@ -474,7 +489,7 @@ def mel(x2: torch.Tensor, g, window: str, fb: torch.Tensor, power: int, log: int
     tt, nt = analysis_tile(g.n_fft, mel=True, frames=B * T, sms=_sms(dev.index))
     smem = tt * _frame_bytes(g.n_fft) + tt * (F + 1) * 4
     k = _kernel(dev, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=EPI_MEL, POWER=power,
-                LOG=log, **VARIANT["analysis"])
+                LOG=log, **flags("analysis", g.n_fft, EPI_MEL))
     k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
         x2, L, T, g.hop, -g.pad, g.padmode, g.left, g.win, tb["wpad"], tb["tw"], out, out, out, out, float(eps),
         fb, rng, M, peak])
@@ -498,7 +513,7 @@ def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: t
     """
     dev = a3.device
     ex = extra_frames(g.hop, g.win)
-    tt, nt = synthesis_tile(g.n_fft, g.hop, g.win)
+    tt, nt = synthesis_tile(g.n_fft, g.hop, g.win, mode)
     tb = _tables(g.n_fft, g.win, window, dev)
     lexp = g.n_fft + g.hop * (T - 1)
     if inverse is None:
@@ -512,7 +527,7 @@ def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: t
         else:
             smem = (tt + ex) * _frame_bytes(g.n_fft)
             k = _kernel(dev, "stft_synthesis", "synthesis", smem, n_fft=g.n_fft, tt=tt, nt=nt, extra=ex, MODE=mode,
-                        **VARIANT["synthesis"])
+                        **flags("synthesis", g.n_fft, mode))
             k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
                 a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4, int(a1 is not None), int(a2 is not None),
                 float(eps), int(power), T, g.hop, g.left, g.win, tb["wpad"], tb["tw"], y, out_len, start, lexp])

@@ -79,6 +79,21 @@ def test_variant_context_and_environment():
         assert nt == 32 * C.wpf(1024) * tt  # one warp per frame
         assert C.analysis_tile(4096)[1] % (32 * C.wpf(4096)) == 0
     assert C.VARIANT == before
+    auto = dict(C.AUTO)
+    try:  # per-geometry defaults: the most specific AUTO entry wins where VARIANT holds None
+        C.AUTO.clear()
+        C.AUTO[("analysis", 1024, None)] = dict(warp=1, fast=1)
+        C.AUTO[("analysis", 1024, C.EPI_MEL)] = dict(warp=0, fast=1)
+        with C.variant(analysis=dict(warp=None, fast=None)):
+            assert C.flags("analysis", 1024, C.EPI_AMP_PHASE) == dict(warp=1, fast=1)
+            assert C.flags("analysis", 1024, C.EPI_MEL) == dict(warp=0, fast=1)
+            assert C.flags("analysis", 512, C.EPI_AMP_PHASE) == dict(warp=0, fast=0)
+            assert C.analysis_tile(1024, epi=C.EPI_AMP_PHASE)[1] == 32 * C.analysis_tile(1024)[0]
+        with C.variant(analysis=dict(warp=0)):  # an explicit setting overrides AUTO
+            assert C.flags("analysis", 1024, C.EPI_AMP_PHASE)["warp"] == 0
+    finally:
+        C.AUTO.clear()
+        C.AUTO.update(auto)
     saved = {k: dict(v) for k, v in C.VARIANT.items()}
     try:
         C._parse_variant("analysis.fast=1, synthesis.warp=1")

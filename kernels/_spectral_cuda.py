@@ -40,10 +40,12 @@ CONFIG: dict[str, tuple[int, int]] = {}
 #         stages by __syncwarp / a named group barrier, no block barrier until the epilogue; the analysis
 #         kernel's first stage reads its butterflies straight from global memory, skipping pair blocks
 #         outside the window's support); 0 = the block-synchronous stages.
-#   fast: 1 = approximate sqrt / log / atan2 in the analysis epilogue (errors ~1e-7, see stft.cuh); 0 = IEEE.
+#   fast: 1 = approximate sqrt / log / atan2 in the analysis epilogue and exp / sincos (argument reduced
+#         to [-pi, pi]) in the synthesis prologue (errors ~1e-7 to 1e-6, see stft.cuh); 0 = IEEE.
 # Benchmarks and tests set these (``variant``, SIGKIT_CUDA_SPECTRAL_VARIANT); None = the per-geometry
 # default of :data:`AUTO` (the variants measured fastest).
-VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": None}, "synthesis": {"warp": None}}
+VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": None},
+                                             "synthesis": {"warp": None, "fast": None}}
 # Default flags by (kind, n_fft, EPI / MODE or None = any), the most specific entry first; absent = 0.
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = {}
 

@@ -197,7 +197,7 @@ __device__ __forceinline__ void atomic_max_float(float* a, float v) {
   else atomicMin(reinterpret_cast<unsigned int*>(a), __float_as_uint(v));
 }
 
-// ------------------------------------------------------------------ FAST = 1: approximate epilogue math
+// ------------------------------------------------------------------ FAST = 1: approximate epilogue / prologue math
 // sqrt.approx (relative error ~2^-23), log via lg2.approx (absolute error ~2^-22 in log2), and an
 // atan2 from a degree-15 odd minimax polynomial on [0, 1] (float32 error 1.2e-7 rad, NumPy-checked in
 // tests/kernels/test_spectral_cuda.py) with one approximate division: all far inside issue 3's 1e-3.
@@ -226,12 +226,25 @@ __device__ __forceinline__ float atan2_fast(float y, float x) {
   return copysignf(r, y);
 }
 
+// exp via ex2.approx (relative error ~2^-22 plus |x| 2^-24 from scaling by log2 e) and sincos of the
+// argument reduced to [-pi, pi] (two-constant 2 pi) through __sincosf (absolute error ~2^-21.4 there).
+__device__ __forceinline__ void sincos_fast(float x, float* s, float* c) {
+  const float k = rintf(x * 0.15915494309189535f);
+  float r = fmaf(-k, 6.28318548202514648f, x);  // 2 pi rounded up to float32 ...
+  r = fmaf(-k, -1.7484556000744883e-7f, r);     // ... and the rest of 2 pi
+  __sincosf(r, s, c);
+}
+
 #if FAST
 #define SQRT_E(v) sqrt_fast(v)
+#define EXP_E(v) __expf(v)
+#define SINCOS_E(v, s, c) sincos_fast(v, s, c)
 #define LOG_E(v) __logf(v)
 #define ATAN2_E(y, x) atan2_fast(y, x)
 #else
 #define SQRT_E(v) sqrtf(v)
+#define EXP_E(v) expf(v)
+#define SINCOS_E(v, s, c) sincosf(v, s, c)
 #define LOG_E(v) logf(v)
 #define ATAN2_E(y, x) atan2f(y, x)
 #endif
@@ -438,15 +451,15 @@ __device__ __forceinline__ Raw load_raw(const float* __restrict__ a1, const floa
 __device__ __forceinline__ cf spectral_in(Raw r, int k, int has1, int has2, float eps, int power) {
   cf X;
 #if MODE == 0
-  const float m = expf(r.a3);
+  const float m = EXP_E(r.a3);
   float sn, cs;
-  sincosf(r.a4, &sn, &cs);
+  SINCOS_E(r.a4, &sn, &cs);
   X = make_float2(m * cs, m * sn);
 #elif MODE == 1
-  const float ea = expf(r.a3);
+  const float ea = EXP_E(r.a3);
   const float mag = ea - eps;
   float sn, cs;
-  sincosf(r.a4, &sn, &cs);
+  SINCOS_E(r.a4, &sn, &cs);
   float gr = 0.0f, gi = 0.0f;
   if (has1) { const float g = r.a1 / ea; gr += g * cs; gi += g * sn; }
   if (has2 && mag > 0.0f) { const float g = r.a2 / mag; gr -= g * sn; gi += g * cs; }

@@ -42,12 +42,14 @@ def test_fft_plan_and_supported_geometries():
     assert C.extra_frames(80, 320) == 3 and C.extra_frames(160, 400) == 2
 
 
-# (warp, fast) variants of kernels/_spectral_cuda.VARIANT; "fast" only changes the analysis epilogue
+# (warp, fast) variants of kernels/_spectral_cuda.VARIANT (both kinds); "fast" changes the analysis
+# epilogues of amplitude/phase, magnitude and mel, and the synthesis prologues of the inverse and its backward
 FLAGS = {"block": (0, 0), "warp": (1, 0), "fast": (0, 1), "warp_fast": (1, 1)}
 VARIANTS = [(n, kind, code, flags) for n in (48, 400, 1024, 2048, 4096)
             for kind, code in [("analysis", e) for e in range(6)] + [("synthesis", m) for m in range(3)]
             for flags in FLAGS
-            if not (FLAGS[flags][1] and (kind == "synthesis" or code not in (C.EPI_AMP_PHASE, C.EPI_MAG, C.EPI_MEL)))
+            if not (FLAGS[flags][1] and code not in ((C.MODE_INV, C.MODE_AP_BWD) if kind == "synthesis"
+                                                     else (C.EPI_AMP_PHASE, C.EPI_MAG, C.EPI_MEL)))
             # the block kernel's 2048-point amplitude/phase and inverse-backward epilogues spill 8-12 bytes
             # (known, before the warp variant; the warp variant at 2048 does not)
             and not (n == 2048 and FLAGS[flags][0] == 0 and kind == "analysis" and code in (1, 4))]
@@ -58,7 +60,7 @@ VARIANTS = [(n, kind, code, flags) for n in (48, 400, 1024, 2048, 4096)
 def test_every_variant_compiles_for_sm90_without_spills(n_fft, kind, code, flags):
     hop, win = n_fft // 4, n_fft
     warp, fast = FLAGS[flags]
-    with C.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp)):
+    with C.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp, fast=fast)):
         if kind == "analysis":
             tt, nt = C.analysis_tile(n_fft, mel=code == C.EPI_MEL)
             report = C.compile_offline("analysis", "stft_analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=code,
@@ -66,7 +68,7 @@ def test_every_variant_compiles_for_sm90_without_spills(n_fft, kind, code, flags
         else:
             tt, nt = C.synthesis_tile(n_fft, hop, win)
             report = C.compile_offline("synthesis", "stft_synthesis", n_fft=n_fft, tt=tt, nt=nt,
-                                       extra=C.extra_frames(hop, win), MODE=code, warp=warp)
+                                       extra=C.extra_frames(hop, win), MODE=code, warp=warp, fast=fast)
     assert "Used" in report and "registers" in report
     assert "0 bytes spill stores" in report and "0 bytes spill loads" in report, report
 
@@ -133,6 +135,22 @@ def test_fast_atan2_polynomial_of_the_source_is_accurate():
     r = np.copysign(r, y)
     err = np.abs(np.angle(np.exp(1j * (r.astype(np.float64) - np.arctan2(y.astype(np.float64), x.astype(np.float64))))))
     assert err.max() < 5e-7, err.max()
+
+
+def test_fast_sincos_range_reduction_of_the_source():
+    """sincos_fast's reduction (constants read from stft.cuh) in float32 keeps sin/cos within 2e-6 of the
+    float64 values up to |x| = 1000 rad (the reduced argument's error grows as k ulp(2 pi)), with r in [-pi, pi]."""
+    body = C.SOURCE.read_text().split("void sincos_fast(")[1].split("__sincosf")[0]
+    inv, c1, c2 = (np.float32(float(v)) for v in re.findall(r"(-?\d\.\d+(?:e-?\d+)?)f", body))
+    assert abs(float(c1) + float(c2) - 2 * np.pi) < 1e-12 and abs(float(inv) - 1 / (2 * np.pi)) < 1e-8
+    x = np.random.default_rng(1).uniform(-1000, 1000, 100000).astype(np.float32)
+    k = np.rint(x * inv).astype(np.float32)
+    r = (x.astype(np.float64) - k.astype(np.float64) * c1).astype(np.float32)  # fmaf: one rounding
+    r = (r.astype(np.float64) - k.astype(np.float64) * c2).astype(np.float32)
+    assert np.abs(r).max() <= np.float32(np.pi) + 1e-5
+    x64 = x.astype(np.float64)
+    assert np.abs(np.sin(r.astype(np.float64)) - np.sin(x64)).max() < 2e-6
+    assert np.abs(np.cos(r.astype(np.float64)) - np.cos(x64)).max() < 2e-6
 
 
 def _stockham_model(x: np.ndarray, n_fft: int, gt: int, left: int, win: int) -> np.ndarray:
@@ -223,7 +241,7 @@ GEOMS = [STFTSpec(256, 64), STFTSpec(400, 160), STFTSpec(512, 128), STFTSpec(102
 def flags(request):
     """Each kernel variant (:data:`FLAGS`) for the duration of a test."""
     warp, fast = FLAGS[request.param]
-    with C.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp)):
+    with C.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp, fast=fast)):
         yield request.param
 
 

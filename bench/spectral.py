@@ -179,7 +179,7 @@ def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms
             row[arm + "_error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
     M = n_mels if "mel" in op else 0
     row["bytes"] = minimal_bytes(op, B, N, F, T, M)
-    for k in [a for a in row if a in KERNEL_ARMS or a.startswith("cuda@")]:
+    for k in [a for a in row if a in KERNEL_ARMS or a.split("@", 1)[-1] in CUDA_VARIANTS]:
         if row.get(k):
             row[k + "_hbm_frac"] = row["bytes"] / (row[k] * 1e-3) / peak_bw
             for arm in ("eager", "compiled"):

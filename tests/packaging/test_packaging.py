@@ -24,9 +24,19 @@ def _source_packages() -> set[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    str(ROOT), "-w", str(out)], check=True, capture_output=True, timeout=300)
+    """A wheel built from a copy of the tracked files: an in-tree build shares build/ and *.egg-info with
+    the checkout, where other test workers write caches meanwhile (a CI run failed that way)."""
+    import shutil
+
+    out, src = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("src")
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], check=True, capture_output=True).stdout
+    for rel in filter(None, tracked.decode().split("\0")):
+        if (ROOT / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, src / rel)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           str(src), "-w", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"pip wheel failed:\n{done.stdout}\n{done.stderr}"
     (whl,) = out.glob("sigkit-*.whl")
     return whl
 
@@ -45,6 +55,9 @@ class TestWheel:
         zf = zipfile.ZipFile(wheel)
         entry = next(n for n in zf.namelist() if n.endswith("entry_points.txt"))
         assert "sigkit = sigkit.cli:main" in zf.read(entry).decode()
+        names = set(zf.namelist())
+        # the CUDA C source that the NVRTC kernels compile at run time lives in a data folder, not a package
+        assert "sigkit/kernels/cuda/stft.cuh" in names, sorted(n for n in names if n.startswith("sigkit/kernels"))
 
     def test_wheel_install_imports(self, wheel, tmp_path):
         target = tmp_path / "site"

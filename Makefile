@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/spectral.py
 	$(BIN)/python bench/apbwe.py
 	$(BIN)/python bench/kde.py --device cuda
-	$(BIN)/python bench/events_sim.py --device cuda --repeat 3
+	$(BIN)/python bench/events_sim.py --device cuda --repeat 5 --output numpy,torch
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo_out

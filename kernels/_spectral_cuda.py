@@ -47,21 +47,37 @@ CONFIG: dict[str, tuple[int, int]] = {}
 VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": None},
                                              "synthesis": {"warp": None, "fast": None}}
 # Default flags by (kind, n_fft, EPI / MODE or None = any), the most specific entry first; absent = 0.
+# Only the batch-32 ops measured faster and passing their GPU tests in the same call (docs/benchmarks.md,
+# H100 call of 2026-11-27 08:00): at n_fft 2048 the warp + fast variant timed 0.514 / 0.429 / 0.497 /
+# 0.485 ms against the block kernels' 0.628 / 0.537 / 0.526 / 0.588 ms (power, amplitude/phase, dB
+# log-mel, inverse). They apply at the full analysis tile only (not to calls of few frames, whose
+# smaller tiles were not timed).
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = {}
 
 
-def flags(kind: str, n_fft: int, code: int | None = None) -> dict[str, int]:
-    """The variant flags a ``kind`` kernel of ``n_fft`` (epilogue / mode ``code``) is compiled with.
+def _code_consts():  # filled in after the EPI / MODE constants are defined
+    AUTO.update({("analysis", 2048, EPI_POWER): dict(warp=1, fast=1),
+                 ("analysis", 2048, EPI_AMP_PHASE): dict(warp=1, fast=1),
+                 ("analysis", 2048, EPI_MEL): dict(warp=1, fast=1),
+                 ("synthesis", 2048, MODE_INV): dict(warp=1, fast=1)})
+
+
+def flags(kind: str, n_fft: int, code: int | None = None, small: bool = False) -> dict[str, int]:
+    """The variant flags a ``kind`` kernel of ``n_fft`` (epilogue / mode ``code``) is compiled with;
+    ``small``: a shrunk analysis tile (few frames), where :data:`AUTO` does not apply.
 
     >>> with variant(analysis=dict(warp=1)):
     ...     flags("analysis", 1024, EPI_AMP_PHASE)["warp"]
     1
+    >>> flags("analysis", 2048, EPI_AMP_PHASE)["warp"], flags("analysis", 2048, EPI_AMP_PHASE, small=True)["warp"]
+    (1, 0)
     """
-    auto = AUTO.get((kind, n_fft, code)) or AUTO.get((kind, n_fft, None)) or {}
+    auto = {} if small else AUTO.get((kind, n_fft, code)) or AUTO.get((kind, n_fft, None)) or {}
     return {f: int(auto.get(f, 0)) if v is None else int(v) for f, v in VARIANT[kind].items()}
 
 EPI_COMPLEX, EPI_AMP_PHASE, EPI_POWER, EPI_MAG, EPI_INV_BWD, EPI_MEL = range(6)
 MODE_INV, MODE_AP_BWD, MODE_SPEC_BWD = range(3)
+_code_consts()
 
 
 # ------------------------------------------------------------------------------------ availability
@@ -172,25 +188,32 @@ _parse_variant(os.environ.get("SIGKIT_CUDA_SPECTRAL_VARIANT", ""))
 
 def analysis_tile(n_fft: int, mel: bool = False, frames: int | None = None, sms: int = 132,
                   epi: int | None = None) -> tuple[int, int]:
-    """``(frames per block, threads)`` of the analysis kernel.
+    """``(frames per block, threads)`` of the analysis kernel (see :func:`analysis_plan`)."""
+    return analysis_plan(n_fft, mel, frames, sms, epi)[:2]
+
+
+def analysis_plan(n_fft: int, mel: bool = False, frames: int | None = None, sms: int = 132,
+                  epi: int | None = None) -> tuple[int, int, dict[str, int]]:
+    """``(frames per block, threads, variant flags)`` of the analysis kernel.
 
     At most :data:`MAX_TT` frames (8 from n_fft 1024: the H200 sweep of 2026-11-27 timed 8 frames /
     512 threads at 0.469 ms against 0.511 ms for 16 at AP-BWE 16 kHz batch 32, and 0.517 against
     0.780 ms at 2048/512), within :data:`SMEM_ANALYSIS`; for calls of few ``frames`` (batch x frames)
     fewer per block, so that there are at least two blocks per multiprocessor (``sms``).
     """
+    code = EPI_MEL if mel else epi
     if "analysis" in CONFIG:
-        return CONFIG["analysis"]
+        return (*CONFIG["analysis"], flags("analysis", n_fft, code))
     per = _frame_bytes(n_fft) + ((n_fft // 2 + 2) * 4 if mel else 0)
     tt = MAX_TT if n_fft // 2 <= 256 else MAX_TT // 2
     while tt > 1 and tt * per > SMEM_ANALYSIS:
         tt //= 2
+    full = tt
     if frames is not None:
         while tt > 1 and -(-frames // tt) < 2 * sms:
             tt //= 2
-    if flags("analysis", n_fft, EPI_MEL if mel else epi)["warp"]:
-        return tt, _warp_threads(tt, tt, n_fft)
-    return tt, _threads(tt, n_fft)
+    fl = flags("analysis", n_fft, code, small=tt < full)
+    return tt, _warp_threads(tt, tt, n_fft) if fl["warp"] else _threads(tt, n_fft), fl
 
 
 @functools.lru_cache(maxsize=16)
@@ -462,10 +485,10 @@ def analysis(x2: torch.Tensor, g, window: str, epi: int, T: int, aux1: torch.Ten
     if B == 0 or T <= 0:
         return out1, out2
     tb = _tables(g.n_fft, g.win, window, x2.device)
-    tt, nt = analysis_tile(g.n_fft, frames=B * T, sms=_sms(x2.device.index), epi=epi)
+    tt, nt, fl = analysis_plan(g.n_fft, frames=B * T, sms=_sms(x2.device.index), epi=epi)
     smem = tt * _frame_bytes(g.n_fft)
     k = _kernel(x2.device, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=0,
-                **flags("analysis", g.n_fft, epi))
+                **fl)
     k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
         x2, L, T, g.hop, -g.pad if off is None else off, g.padmode if padmode is None else padmode, g.left, g.win,
         tb["wpad"], tb["tw"], out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2,
@@ -488,10 +511,10 @@ def mel(x2: torch.Tensor, g, window: str, fb: torch.Tensor, power: int, log: int
     _kernel(dev, "mel_ranges", "util")(grid=(M, 1, 1), block=(32, 1, 1), args=[fb, F, rng])
     peak = torch.full((B,), -float("inf"), device=dev, dtype=torch.float32)
     tb = _tables(g.n_fft, g.win, window, dev)
-    tt, nt = analysis_tile(g.n_fft, mel=True, frames=B * T, sms=_sms(dev.index))
+    tt, nt, fl = analysis_plan(g.n_fft, mel=True, frames=B * T, sms=_sms(dev.index))
     smem = tt * _frame_bytes(g.n_fft) + tt * (F + 1) * 4
     k = _kernel(dev, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=EPI_MEL, POWER=power,
-                LOG=log, **flags("analysis", g.n_fft, EPI_MEL))
+                LOG=log, **fl)
     k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
         x2, L, T, g.hop, -g.pad, g.padmode, g.left, g.win, tb["wpad"], tb["tw"], out, out, out, out, float(eps),
         fb, rng, M, peak])

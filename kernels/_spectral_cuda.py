@@ -51,7 +51,7 @@ VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": 
 # H100 call of 2026-11-27 08:00): at n_fft 2048 the warp + fast variant timed 0.514 / 0.429 / 0.497 /
 # 0.485 ms against the block kernels' 0.628 / 0.537 / 0.526 / 0.588 ms (power, amplitude/phase, dB
 # log-mel, inverse). They apply at the full analysis tile only (not to calls of few frames, whose
-# smaller tiles were not timed).
+# smaller tiles were not timed) and to synthesis blocks that own at least as many frames as they recompute.
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = {}
 
 
@@ -231,18 +231,30 @@ def _threads(tt: int, n_fft: int) -> int:
 
 
 def synthesis_tile(n_fft: int, hop: int, win: int, mode: int | None = None) -> tuple[int, int]:
-    """``(frames per block, threads)`` of the synthesis kernel (shared memory ~ :data:`SMEM_SYNTHESIS`)."""
-    if "synthesis" in CONFIG:
-        return CONFIG["synthesis"]
+    """``(frames per block, threads)`` of the synthesis kernel (see :func:`synthesis_plan`)."""
+    return synthesis_plan(n_fft, hop, win, mode)[:2]
+
+
+def synthesis_plan(n_fft: int, hop: int, win: int, mode: int | None = None) -> tuple[int, int, dict[str, int]]:
+    """``(frames per block, threads, variant flags)`` of the synthesis kernel (shared memory ~
+    :data:`SMEM_SYNTHESIS`). :data:`AUTO` applies only where the block owns at least as many frames as
+    it recomputes (the measured tiles: 2048/512 owns 8, recomputes 3), not to dense hops.
+
+    >>> synthesis_plan(2048, 512, 2048, MODE_INV)[2]["warp"], synthesis_plan(2048, 128, 2048, MODE_INV)[2]["warp"]
+    (1, 0)
+    """
     ex = extra_frames(hop, win)
     tt = MAX_TT
     while tt > 1 and (tt + ex) * _frame_bytes(n_fft) > SMEM_SYNTHESIS:
         tt //= 2
+    fl = flags("synthesis", n_fft, mode, small=ex > tt)
+    if "synthesis" in CONFIG:
+        return (*CONFIG["synthesis"], fl)
     nt = _threads(tt + ex, n_fft)
-    if flags("synthesis", n_fft, mode)["warp"]:
+    if fl["warp"]:
         # 384 threads (85 registers with 2 blocks): at 512 the 1024-point stages spilled 8 bytes
         nt = _warp_threads(tt, tt + ex, n_fft, cap=384)
-    return tt, nt
+    return tt, nt, fl
 
 
 def supports(n_fft: int, hop: int, win: int, synthesis: bool = False) -> bool:
@@ -538,7 +550,7 @@ def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: t
     """
     dev = a3.device
     ex = extra_frames(g.hop, g.win)
-    tt, nt = synthesis_tile(g.n_fft, g.hop, g.win, mode)
+    tt, nt, fl = synthesis_plan(g.n_fft, g.hop, g.win, mode)
     tb = _tables(g.n_fft, g.win, window, dev)
     lexp = g.n_fft + g.hop * (T - 1)
     if inverse is None:
@@ -552,7 +564,7 @@ def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: t
         else:
             smem = (tt + ex) * _frame_bytes(g.n_fft)
             k = _kernel(dev, "stft_synthesis", "synthesis", smem, n_fft=g.n_fft, tt=tt, nt=nt, extra=ex, MODE=mode,
-                        **flags("synthesis", g.n_fft, mode))
+                        **fl)
             k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
                 a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4, int(a1 is not None), int(a2 is not None),
                 float(eps), int(power), T, g.hop, g.left, g.win, tb["wpad"], tb["tw"], y, out_len, start, lexp])

@@ -190,11 +190,6 @@ def resolve(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec,
     return "triton"
 
 
-def use_triton(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec) -> bool:
-    """Whether an op called with ``backend`` on ``x`` should run a fused kernel (Triton or CUDA): :func:`resolve`."""
-    return resolve(backend, x, *others, op=op, spec=spec) != "reference"
-
-
 def cuda_unavailable_reason() -> str | None:
     """Why ``backend="cuda"`` cannot run here (no NVRTC in this torch, no GPU), or None."""
     try:
@@ -205,5 +200,5 @@ def cuda_unavailable_reason() -> str | None:
 
 
 def kernels():
-    """The kernel module (call only after :func:`use_triton` returned True)."""
+    """The kernel module (call only after :func:`resolve` chose ``"triton"`` or ``"cuda"``)."""
     return _kernels()

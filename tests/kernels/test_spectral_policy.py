@@ -11,7 +11,7 @@ import torch
 
 from sigkit.errors import InputError
 from sigkit.spectral import STFTSpec
-from sigkit.spectral._backend import auto_prefers_triton, use_triton
+from sigkit.spectral._backend import auto_prefers_triton, resolve
 
 APBWE = STFTSpec(1024, 80, 320)
 WHISPER = STFTSpec(400, 160)
@@ -46,13 +46,13 @@ def test_policy_follows_the_measured_wins():
 def test_auto_is_the_reference_off_cuda_and_needs_the_op(monkeypatch):
     monkeypatch.delenv("SIGKIT_SPECTRAL_BACKEND", raising=False)
     x = _wave(1, 10)
-    assert not use_triton("auto", x, op="amp_phase", spec=APBWE)  # a CPU tensor
+    assert resolve("auto", x, op="amp_phase", spec=APBWE) == "reference"  # a CPU tensor
     with pytest.raises(TypeError):
-        use_triton("auto", x)  # the policy needs the op and its spec
+        resolve("auto", x)  # the policy needs the op and its spec
     with pytest.raises(InputError, match="unknown spectral op"):
         auto_prefers_triton("stft", APBWE, x)
     monkeypatch.setenv("SIGKIT_SPECTRAL_BACKEND", "reference")
-    assert not use_triton("auto", x, op="amp_phase", spec=APBWE)
+    assert resolve("auto", x, op="amp_phase", spec=APBWE) == "reference"
 
 
 def test_cuda_rule_follows_the_measured_wins():

@@ -456,7 +456,8 @@ def _kernel(device: torch.device, name: str, kind: str, smem: int = 0, **kw):
 
 
 # ------------------------------------------------------------------------------------ tables
-def _window64(win: int, window: str) -> torch.Tensor:
+def window64(win: int, window: str) -> torch.Tensor:
+    """The ``win``-sample analysis window in float64 (periodic; ``"rect"`` = ones), for both kernel families' tables."""
     if window == "rect":
         return torch.ones(win, dtype=torch.float64)
     return getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
@@ -465,7 +466,7 @@ def _window64(win: int, window: str) -> torch.Tensor:
 def _host_tables(n_fft: int, win: int, window: str) -> dict:
     """Window in the n_fft frame (``wpad``), its square over the support (``wsq``), twiddles ``exp(-2 pi i k / n_fft)``."""
     left = (n_fft - win) // 2
-    w = _window64(win, window)
+    w = window64(win, window)
     wpad = torch.zeros(n_fft, dtype=torch.float64)
     wpad[left:left + win] = w
     theta = torch.arange(n_fft, dtype=torch.float64) * (2.0 * math.pi / n_fft)

@@ -77,12 +77,6 @@ def _device_consts(name: str, build: Callable[..., dict], *key) -> dict:
     return device_constant((name, *key[:-1]), lambda: build(*key[:-1]), key[-1])
 
 
-def _window64(win: int, window: str) -> torch.Tensor:
-    if window == "rect":
-        return torch.ones(win, dtype=torch.float64)
-    return getattr(torch, f"{window}_window")(win, periodic=True, dtype=torch.float64)
-
-
 def _tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
     return _device_consts("dense", _dense_tables, n_fft, win, window, torch.device(device))
 
@@ -95,7 +89,7 @@ def _dense_tables(n_fft: int, win: int, window: str) -> dict:
     """Windowed DFT bases (float64 maths, float32 storage), their transposes, ``c_k / n_fft`` and ``w^2``."""
     F = n_fft // 2 + 1
     WP, FP = -(-win // _PAD) * _PAD, -(-F // _PAD) * _PAD
-    w = _window64(win, window)
+    w = C.window64(win, window)
     left = (n_fft - win) // 2
     n = torch.arange(left, left + win, dtype=torch.int64)[:, None]
     k = torch.arange(F, dtype=torch.int64)[None, :]
@@ -162,7 +156,7 @@ def _fft_host_tables(n_fft: int, win: int, window: str) -> dict:
     twc, tws = cis(torch.arange(Q), torch.arange(P), QP, PP, n_fft)
     c2, s2 = cis(torch.arange(Q), torch.arange(K2), QP, K2P, Q)
     wpad = torch.zeros(n_fft, dtype=torch.float64)
-    wpad[left:left + win] = _window64(win, window)
+    wpad[left:left + win] = C.window64(win, window)
     f32 = dict(dtype=torch.float32)
     d1s = -d1s + 0.0
     return dict(
@@ -194,7 +188,7 @@ def _check_nola(n_fft: int, hop: int, win: int, window: str, center: bool, T: in
     on the device, so it is safe inside a CUDA-graph capture. The kernels compute the envelope itself.
     """
     start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
-    w = _window64(win, window)
+    w = C.window64(win, window)
     left = (n_fft - win) // 2
     env = torch.zeros(lexp, dtype=torch.float64)
     idx = (torch.arange(T)[:, None] * hop + left + torch.arange(win)[None, :]).reshape(-1)

@@ -443,13 +443,12 @@ class Simulator:
 
     def _sort_part(self, t: torch.Tensor, idx: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One stable sort on the device by ``t_us * N + pixel``: ``(t_us int64, pixel int64, p int8)``."""
-        n = self.height * self.width
-        key, order = torch.sort(torch.round(t * 1e6).to(torch.int64) * n + idx.long(), stable=True)
-        return torch.div(key, n, rounding_mode="floor"), torch.remainder(key, n), p[order]
+        key = torch.round(t * 1e6).to(torch.int64) * (self.height * self.width) + idx.long()
+        return self._sort_keys(key, p, key.numel())
 
     def _sort_keys(self, key: torch.Tensor, p: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The kernel's ``t_us * N + pixel`` keys (``n`` events, the other slots ``int64 max``) -> a part as
-        :meth:`_sort_part` gives it: one stable sort on the device, the empty slots last and dropped."""
+        """``t_us * N + pixel`` keys (the kernel's: ``n`` events, the other slots ``int64 max``) -> a sorted
+        part ``(t_us, pixel, p)``: one stable sort on the device, the empty slots last and dropped."""
         n_pix = self.height * self.width
         key, order = torch.sort(key, stable=True)
         key = key[:n]

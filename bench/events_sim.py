@@ -3,7 +3,7 @@
     python bench/events_sim.py --device cuda --sizes 346x260,640x480,1280x720 --repeat 5   # auto (triton) + torch, 1-s clips
     python bench/events_sim.py --device cpu --threads 2 --backends numba,torch --sizes 346x260 --seconds 0.05
     python bench/events_sim.py --device cuda --backends triton --output numpy,torch --bandwidth on \\
-        --host-copy staged,pageable --profile
+        --host-copy direct,staged --keep off,on --profile
 
 The input is a smooth texture sliding at 200 px/s sampled at ``--fps`` (1 kHz).  Per row a fresh simulator
 runs a warm-up of 5 frames (compiles), then a first clip of ``seconds * fps`` frames (reported apart as
@@ -12,8 +12,9 @@ continue it; the row's figure is their median (steady state).  ``--seconds`` def
 several launches, so the numpy output's host copies overlap the kernels); 0.1 gives the earlier rows.
 The torch reference runs ``--reference-seconds`` clips (0.1 s): it is ~1000x slower than the kernels.
 Real-time factor = simulated seconds / wall seconds.  ``--keep off,on`` adds rows that keep every result alive (a caller that
-stores them), ``--host-copy staged,pageable`` compares the two ways numpy output reaches the host
-(:mod:`sigkit.events.hostcopy`), ``--stream-launches`` sets the fewest launches of a streamed clip.
+stores them), ``--host-copy direct,staged,pageable`` compares the ways numpy output reaches the host
+(:mod:`sigkit.events.hostcopy`; each numpy row lists the paths its timed calls took, ``host_paths``),
+``--stream-launches`` sets the fewest launches of a streamed clip and ``--stream-tail`` its last launch's frames.
 Baselines in the same run: the torch reference (``--backends torch,triton`` on CUDA, ``numba,torch`` on
 CPU) and the bandwidth model off (ideal pixel).  ``--threads`` sets torch's and numba's thread counts.
 Each row also prints the 1-minute load average (the development VM is shared).  v2e is not measured
@@ -80,7 +81,7 @@ def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps:
     sim.run(*clip(0, warm + 1), backend=backend, **kw)          # warm-up (and Triton compile)
     if cuda:
         torch.cuda.synchronize()
-    walls, kept, ev = [], [], None
+    walls, kept, ev, paths = [], [], None, []
     for r in range(repeat + 1):        # clip 0 is the first call; each continues the same simulator on the next n frames
         fr, ts = clip(warm + 1 + r * n, warm + 1 + (r + 1) * n)
         t0 = time.perf_counter()
@@ -88,6 +89,8 @@ def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps:
         if cuda:
             torch.cuda.synchronize()
         walls.append(time.perf_counter() - t0)
+        used = getattr(sim, "last_host_paths", None)      # how the events reached the host (numpy output, EventSink)
+        paths.append("+".join(sorted(set(used))) if used else "-")
         del fr
         if keep:
             kept.append(ev)
@@ -113,7 +116,7 @@ def bench_one(device: str, h: int, w: int, bandwidth: bool, seconds: float, fps:
                 wall_s=round(dt, 4), frames_per_s=round(n / dt, 1), events_per_s=round(len(ev) / dt, 1),
                 events=len(ev), realtime_factor=round(n / fps / dt, 4), first_s=round(first, 4),
                 first_realtime_factor=round(n / fps / first, 4), kept=keep, load_1min=round(os.getloadavg()[0], 2),
-                wall_s_all=[round(w_, 4) for w_ in walls], **extra)
+                wall_s_all=[round(w_, 4) for w_ in walls], host_paths=paths, **extra)
 
 
 def static_registers(maxnregs: list[int], blocks: list[int]) -> list[dict]:
@@ -175,9 +178,11 @@ def main() -> None:
     p.add_argument("--triton-maxnreg", default="", help="comma-separated register caps to compare (0: the compiler's choice)")
     p.add_argument("--output", default="numpy", help="comma-separated: numpy (Events on the host), torch (EventTensors on the device)")
     p.add_argument("--profile", action="store_true", help="time the phases of one extra run per row (CUDA events)")
-    p.add_argument("--host-copy", default="", help="comma-separated EventSink modes for numpy output on CUDA: staged "
-                   "(pinned ring + copier threads), pageable (direct copies); default: the package's")
+    p.add_argument("--host-copy", default="", help="comma-separated EventSink modes for numpy output on CUDA: direct "
+                   "(DMA into pinned result slabs), staged (pinned ring + copier threads), pageable (copies into pageable "
+                   "memory); default: the package's")
     p.add_argument("--stream-launches", type=int, default=0, help="STREAM_MIN_LAUNCHES for numpy output on CUDA (0: leave)")
+    p.add_argument("--stream-tail", type=int, default=0, help="STREAM_TAIL_FRAMES for numpy output on CUDA (0: leave)")
     p.add_argument("--keep", default="off", help="comma-separated off,on: on keeps every result alive (a caller "
                    "that stores them; numpy output rows only)")
     p.add_argument("--sim-module", default="sigkit.events.simulate",
@@ -212,9 +217,12 @@ def main() -> None:
             blocks = [int(b) for b in a.triton_blocks.split(",") if b] if backend == "triton" else []
             regs = [int(b) for b in a.triton_maxnreg.split(",") if b] if backend == "triton" else []
             runs += [(backend, b, r) for b in (blocks or [None]) for r in (regs or [None])]
-        host = importlib.import_module("sigkit.events.hostcopy") if hasattr(impl, "EventSink") else None
+        # the host-copy module the timed simulator uses (a baseline copy has its own)
+        host = importlib.import_module(impl.EventSink.__module__) if hasattr(impl, "EventSink") else None
         if a.stream_launches and hasattr(impl, "STREAM_MIN_LAUNCHES"):
             impl.STREAM_MIN_LAUNCHES = a.stream_launches
+        if a.stream_tail and hasattr(impl, "STREAM_TAIL_FRAMES"):
+            impl.STREAM_TAIL_FRAMES = a.stream_tail
         keeps = [v == "on" for v in a.keep.split(",")]
         outputs = [(o, m, k) for o in a.output.split(",")
                    for m in ([m for m in a.host_copy.split(",") if m] if o == "numpy" and host else []) or [None]
@@ -246,13 +254,14 @@ def main() -> None:
     print(f"clips of {a.seconds:g} s (torch reference: {a.reference_seconds:g} s); x real time = median of the calls after "
           "the first (steady state); the first call apart")
     print("| device | backend | output | threads | size | bandwidth model | frames/s | events/s | x real time (1 kHz input) "
-          "| first call: ms (x) | steady calls (ms) | load |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| first call: ms (x) | steady calls (ms) | host paths (first; steady) | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['device']} | {r['backend']} | {r['output']} | {r['threads']} | {r['size']} | "
               f"{'on' if r['bandwidth_model'] else 'off'} | {r['frames_per_s']} | {r['events_per_s']:.3g} | {r['realtime_factor']} "
               f"| {1e3 * r['first_s']:.1f} ({r['first_realtime_factor']:.3g}) "
-              f"| {' / '.join(f'{1e3 * v:.1f}' for v in r['wall_s_all'])} | {r['load_1min']} |")
+              f"| {' / '.join(f'{1e3 * v:.1f}' for v in r['wall_s_all'])} "
+              f"| {r['host_paths'][0]}; {' / '.join(r['host_paths'][1:])} | {r['load_1min']} |")
     if a.profile:
         print("\n| backend | output | size | model | " + " | ".join(PHASES) + " | profiled run (ms) | regs / spills |")
         print("| --- " * (len(PHASES) + 6) + "|")

@@ -1,25 +1,33 @@
 """Device events -> numpy arrays on the host, copied while the GPU works on the next chunk.
 
 The Triton back end sorts each chunk's events on the device.  :class:`EventSink` takes those sorted
-parts one by one and copies them into the result's own numpy arrays (ordinary pageable memory that the
-caller owns), without the caller's thread waiting:
+parts one by one and copies them into the result's own numpy arrays, without the caller's thread waiting:
 
-* ``mode="staged"`` (default): a *feeder* thread cuts a part into pieces of at most
-  :data:`PIECE_EVENTS` events and copies each piece's four fields device -> host on a side CUDA stream
-  into a slot of a fixed ring of pinned memory (:func:`staging_ring`, allocated once per process and
-  reused by every call: no pinned allocation per call); *copier* threads wait for the piece's CUDA
-  event and ``np.copyto`` the slot into the result arrays, then free the slot.  The device -> host copy of
-  chunk ``k`` and its host copy thus overlap the kernel of chunk ``k + 1``;
-* ``mode="pageable"``: the feeder copies each part straight into the result arrays (the driver stages
+* ``mode="direct"`` (default): the result's arrays are views of a slab of *pinned* host memory from a pool
+  (:class:`_HostPool`: at most :data:`PINNED_SLABS` slabs and :data:`PINNED_BYTES` bytes, allocated once
+  and reused once no result refers to a slab), and each part's four fields are DMA'd straight into it on a
+  side CUDA stream, issued from the submitting thread (four ``copy_`` per part, ordered after the part's
+  device work by a CUDA event): no host memcpy and no helper threads, so the device -> host copy of chunk
+  ``k`` overlaps the kernel of chunk ``k + 1`` and nothing competes with the simulator's thread for the GIL.
+  When no pinned slab is free and the limits leave no room for another (a caller that keeps its results),
+  the sink takes the ``"staged"`` path below; CPU parts are copied at once (pinned slabs are ordinary
+  memory where CUDA is not available);
+* ``mode="staged"``: a *feeder* thread cuts a part into pieces of at most :data:`PIECE_EVENTS` events and
+  copies each piece's four fields device -> host on a side CUDA stream into a slot of a fixed ring of
+  pinned memory (:func:`staging_ring`, allocated once per process); *copier* threads wait for the piece's
+  CUDA event and ``np.copyto`` the slot into the result arrays (ordinary pageable memory from the pool),
+  then free the slot;
+* ``mode="pageable"``: the feeder copies each part straight into pageable result arrays (the driver stages
   pageable copies itself), one ``copy_`` per field.
 
 A part is ``(t_us int64, x int16, y int16, p int8)``, 13 bytes per event — the size of the result's own
 fields, so nothing is copied that the result does not keep.  The result arrays are views of one host
-slab with room for the expected events, grown if a part does not fit.  Slabs come from a pool
-(:class:`_HostPool`, at most :data:`POOL_BYTES`; :func:`empty_pool` frees what no result uses): a slab
-that no result refers to any more is reused, so a caller that drops each result before the next-but-one
-copies into memory that is already paged in; a caller that keeps its results gets fresh memory each time
-(its first touch, a page fault per 4 KiB, happens in the copier threads).
+slab with room for the expected events, grown if a part does not fit (the events so far move over).  Slabs
+come from the pool (pageable ones up to :data:`POOL_BYTES`; :func:`empty_pool` frees what no result uses):
+a slab that no result refers to any more is reused, so a caller that drops each result before the
+next-but-one gets memory that is already paged in (and, for ``"direct"``, already pinned); a caller that
+keeps its results gets fresh pageable memory each time once the pinned slabs are all in use (its first
+touch, a page fault per 4 KiB, happens in the copier threads).
 Parts follow each other in time and are each sorted by (microsecond, pixel); events of one microsecond on
 both sides of a seam are put in pixel order at the end (:func:`fix_seams`), so the result is what one
 stable sort of all parts by ``t_us * (H W) + pixel`` gives.
@@ -36,7 +44,8 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-__all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY", "POOL_BYTES", "empty_pool"]
+__all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY", "POOL_BYTES", "PINNED_BYTES",
+           "PINNED_SLABS", "empty_pool"]
 
 #: events per staged piece (13 bytes each: 3.4 MB of pinned memory per ring slot)
 PIECE_EVENTS = 1 << 18
@@ -45,8 +54,14 @@ RING_SLOTS = 8
 #: host memory (bytes) kept to be reused by later results once no result refers to it (0: every result fresh;
 #: :func:`empty_pool` gives back what no result uses)
 POOL_BYTES = 4 << 30
-#: how :class:`EventSink` copies by default: ``"staged"`` (pinned ring + copier threads) or ``"pageable"``
-HOST_COPY = "staged"
+#: pinned result slabs kept at most (``"direct"`` copies; two: a caller's last result and the one being made)
+PINNED_SLABS = 2
+#: pinned result bytes kept at most (slabs are powers of two: torch's caching host allocator rounds to them)
+PINNED_BYTES = 1 << 30
+#: how :class:`EventSink` copies by default: ``"direct"`` (DMA into a pinned result slab; ``"staged"`` when none is
+#: free), ``"staged"`` (pinned ring + copier threads into pageable results) or ``"pageable"``
+HOST_COPY = "direct"
+_MODES = ("direct", "staged", "pageable")
 _FIELDS = ((np.int64, torch.int64, 8), (np.int16, torch.int16, 2), (np.int16, torch.int16, 2), (np.int8, torch.int8, 1))
 _BYTES = sum(f[2] for f in _FIELDS)
 
@@ -118,47 +133,75 @@ _FREE_REFS = _refs([np.empty(1)], 0)
 
 class _HostPool:
     """Host memory for results, reused once no result refers to it any more (a caching allocator for the result
-    arrays: without it every large result is fresh memory whose first touch costs a page fault per 4 KiB).
+    arrays: without it every large result is fresh memory whose first touch costs a page fault per 4 KiB, and a
+    pinned one costs ~1 ms per MB to allocate).
 
-    Slabs are 1-D uint8 arrays; the result's arrays are views of one slab, and numpy views keep a reference to
-    the array that owns the memory, so a slab is free exactly when the pool holds its only reference.  At most
-    :data:`POOL_BYTES` are kept; beyond that results get memory of their own."""
+    Slabs are 1-D uint8 arrays, pageable (``slabs``) or pinned (``pinned``: numpy views of pinned torch tensors,
+    ordinary memory where CUDA is not available); the result's arrays are views of one slab, and numpy views
+    keep a reference to the array that owns the memory, so a slab is free exactly when the pool holds its only
+    reference.  At most :data:`POOL_BYTES` pageable bytes are kept (beyond that results get memory of their
+    own); at most :data:`PINNED_SLABS` pinned slabs and :data:`PINNED_BYTES` pinned bytes exist (beyond that
+    :meth:`take` gives none)."""
 
     def __init__(self) -> None:
         self.slabs: list[np.ndarray] = []
+        self.pinned: list[np.ndarray] = []
         self.lock = threading.Lock()
 
-    def take(self, need: int, size: int) -> np.ndarray:
-        """A slab of at least ``need`` bytes: the smallest free pooled one, else a new one of ``size`` bytes."""
+    def take(self, need: int, size: int, pinned: bool = False) -> np.ndarray | None:
+        """A slab of at least ``need`` bytes: the smallest free pooled one, else a new one of ``size`` bytes
+        (pinned: the next power of two, which torch's pinned allocator takes anyway); free slabs too small are
+        dropped to make room.  Pinned: None if the limits leave no room."""
         with self.lock:
-            free = [i for i in range(len(self.slabs)) if _refs(self.slabs, i) == _FREE_REFS]
-            fits = [i for i in free if self.slabs[i].nbytes >= need]
+            slabs = self.pinned if pinned else self.slabs
+            free = [i for i in range(len(slabs)) if _refs(slabs, i) == _FREE_REFS]
+            fits = [i for i in free if slabs[i].nbytes >= need]
             if fits:
-                return self.slabs[min(fits, key=lambda i: self.slabs[i].nbytes)]
-            slab = np.empty(max(need, size), np.uint8)
-            kept = sum(s.nbytes for s in self.slabs)
-            for i in sorted(free, reverse=True):           # free slabs too small: make room for the new one
-                if kept + slab.nbytes <= POOL_BYTES:
+                return slabs[min(fits, key=lambda i: slabs[i].nbytes)]
+            size = max(need, size)
+            if pinned:
+                size = 1 << (size - 1).bit_length()
+                room = sum(slabs[i].nbytes for i in free) + PINNED_BYTES - sum(s.nbytes for s in slabs)
+                if size > room or len(slabs) - len(free) >= PINNED_SLABS:
+                    return None                        # (the free slabs are kept: dropping them would not make room)
+            limit, most = (PINNED_BYTES, PINNED_SLABS) if pinned else (POOL_BYTES, None)
+            kept = sum(s.nbytes for s in slabs)
+            for i in sorted(free, reverse=True):       # free slabs too small: make room for the new one
+                if kept + size <= limit and (most is None or len(slabs) < most):
                     break
-                kept -= self.slabs.pop(i).nbytes
-            if kept + slab.nbytes <= POOL_BYTES:
-                self.slabs.append(slab)
+                kept -= slabs.pop(i).nbytes
+            if pinned:
+                slab = torch.empty(size, dtype=torch.uint8, pin_memory=torch.cuda.is_available()).numpy()
+            else:
+                slab = np.empty(size, np.uint8)
+            if kept + size <= limit:
+                slabs.append(slab)
             return slab
+
+    def owns_pinned(self, slab: np.ndarray) -> bool:
+        """Whether ``slab`` is one of the pinned slabs."""
+        return any(s is slab for s in self.pinned)
 
 
 _pool_host = _HostPool()
 
 
 def empty_pool() -> int:
-    """Give back the pooled result memory that no result refers to any more; returns the bytes released.
+    """Give back the pooled result memory that no result refers to any more; returns the bytes released
+    (pinned slabs go back to the driver through torch's caching host allocator, which synchronises the device).
 
     >>> empty_pool() >= 0
     True
     """
     pool = _pool_host
     with pool.lock:
-        free = [i for i in range(len(pool.slabs)) if _refs(pool.slabs, i) == _FREE_REFS]
-        return sum(pool.slabs.pop(i).nbytes for i in sorted(free, reverse=True))
+        gone = 0
+        for slabs in (pool.slabs, pool.pinned):
+            free = [i for i in range(len(slabs)) if _refs(slabs, i) == _FREE_REFS]
+            gone += sum(slabs.pop(i).nbytes for i in sorted(free, reverse=True))
+            if slabs is pool.pinned and free and torch.cuda.is_available() and hasattr(torch._C, "_host_emptyCache"):
+                torch._C._host_emptyCache()
+        return gone
 
 
 def _field_views(slab: np.ndarray, cap: int) -> list[np.ndarray]:
@@ -166,6 +209,17 @@ def _field_views(slab: np.ndarray, cap: int) -> list[np.ndarray]:
     out, off = [], 0
     for ndt, _, size in _FIELDS:
         out.append(slab[off:off + size * cap].view(ndt))
+        off += size * cap
+    return out
+
+
+def _field_tensors(slab: np.ndarray, cap: int) -> list[torch.Tensor]:
+    """:func:`_field_views` as tensors (copy targets): views of the pinned tensor behind ``slab`` where there is one
+    (so torch sees pinned memory), else of the numpy memory."""
+    base = slab.base if isinstance(slab.base, torch.Tensor) else torch.from_numpy(slab)
+    out, off = [], 0
+    for _, tdt, size in _FIELDS:
+        out.append(base[off:off + size * cap].view(tdt))
         off += size * cap
     return out
 
@@ -201,31 +255,35 @@ class EventSink:
 
     Args:
         width: sensor width (pixel index ``y * width + x`` orders events of one microsecond).
-        mode: ``"staged"`` or ``"pageable"`` (module docstring); None: :data:`HOST_COPY`.
+        mode: ``"direct"``, ``"staged"`` or ``"pageable"`` (module docstring); None: :data:`HOST_COPY`.
 
     Call :meth:`submit` for each part in time order (on the thread that made it, right after its device work
-    was queued), then :meth:`result` once.
+    was queued), then :meth:`result` once.  ``used`` lists the path each part took (``"direct"`` into a pinned
+    slab, ``"staged"``, ``"pageable"``).
 
     >>> sink = EventSink(width=4)
     >>> sink.submit(torch.tensor([3, 8]), torch.tensor([1, 0], dtype=torch.int16),
     ...             torch.zeros(2, dtype=torch.int16), torch.tensor([1, -1], dtype=torch.int8))
     >>> sink.submit(torch.tensor([8, 9]), torch.tensor([0, 2], dtype=torch.int16),
     ...             torch.zeros(2, dtype=torch.int16), torch.tensor([1, 1], dtype=torch.int8))
-    >>> [a.tolist() for a in sink.result()]
-    [[3, 8, 8, 9], [1, 0, 0, 2], [0, 0, 0, 0], [1, -1, 1, 1]]
+    >>> [a.tolist() for a in sink.result()], sink.used
+    ([[3, 8, 8, 9], [1, 0, 0, 2], [0, 0, 0, 0], [1, -1, 1, 1]], ['direct', 'direct'])
     """
 
     def __init__(self, width: int, mode: str | None = None) -> None:
         self.width, self.mode = int(width), mode or HOST_COPY
-        if self.mode not in ("staged", "pageable"):
-            raise ValueError(f"EventSink mode must be 'staged' or 'pageable'; got {self.mode!r}")
+        if self.mode not in _MODES:
+            raise ValueError(f"EventSink mode must be one of {_MODES}; got {self.mode!r}")
         self.dest: list[np.ndarray] = [np.zeros(0, f[0]) for f in _FIELDS]
         self._slab: np.ndarray | None = None
+        self._dest_t: list[torch.Tensor] | None = None     # tensor views of a pinned slab (direct copies), else None
         self.n = 0
         self.bounds: list[int] = []
+        self.used: list[str] = []
         self._feeds: list[Future] = []
         self._copies: list[Future] = []
         self._copies_lock = threading.Lock()
+        self._done: list = []             # CUDA events after each direct copy
         self._alive: list = []            # device parts kept until their copies are done
 
     # ----------------------------------------------------------------- main thread
@@ -243,27 +301,60 @@ class EventSink:
         off = self.n
         self.bounds.append(off)
         self.n = need
+        part = (t, x, y, p)
+        if self._dest_t is not None:
+            self._direct(part, off)
+            return
         ready = None
         if t.is_cuda:
             ready = torch.cuda.Event()
             ready.record(torch.cuda.current_stream(t.device))
-        part = (t, x, y, p)
         self._alive.append(part)
         dest = list(self.dest)
-        self._feeds.append(_pool("feeder").submit(self._feed, part, ready, dest, off))
+        mode = "pageable" if self.mode == "pageable" else "staged"
+        self.used.append(mode)
+        self._feeds.append(_pool("feeder").submit(self._feed, part, ready, dest, off, mode))
+
+    def _direct(self, part, off: int) -> None:
+        """Copy ``part`` into the pinned slab at ``off``: on the side stream after the part's device work (CUDA),
+        at once (CPU)."""
+        n = int(part[0].numel())
+        self.used.append("direct")
+        if not part[0].is_cuda:
+            for src, d in zip(part, self._dest_t, strict=True):
+                d[off:off + n].copy_(src)
+            return
+        dev = part[0].device
+        stream = _copy_stream(dev)
+        stream.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(stream):
+            for src, d in zip(part, self._dest_t, strict=True):
+                d[off:off + n].copy_(src, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record(stream)
+        self._done.append(done)
+        self._alive.append(part)
 
     def _grow(self, need: int, want: int) -> None:
-        """Room for at least ``need`` events: a free slab of the host pool that holds them, else a new one for
-        ``want`` events (a little more than a pooled slab must hold, so the next call of similar size reuses it);
-        the events copied so far move over."""
+        """Room for at least ``need`` events: a free slab of the host pool that holds them (a pinned one in
+        ``"direct"`` mode if one is free or the limits allow a new one), else a new one for ``want`` events (a
+        little more than a pooled slab must hold, so the next call of similar size reuses it); the events copied
+        so far move over."""
         self._wait()
-        slab = _pool_host.take(_BYTES * need, _BYTES * want)
-        new = _field_views(slab, slab.nbytes // _BYTES)
+        slab = _pool_host.take(_BYTES * need, _BYTES * want, pinned=True) if self.mode == "direct" else None
+        pinned = slab is not None
+        if slab is None:
+            slab = _pool_host.take(_BYTES * need, _BYTES * want)
+        cap = slab.nbytes // _BYTES
+        new = _field_views(slab, cap)
         for a, b in zip(new, self.dest, strict=True):
             a[:self.n] = b[:self.n]
         self.dest, self._slab = new, slab
+        self._dest_t = _field_tensors(slab, cap) if pinned else None
 
     def _wait(self) -> None:
+        for ev in self._done:
+            ev.synchronize()
         for f in self._feeds:
             f.result()
         with self._copies_lock:
@@ -276,17 +367,17 @@ class EventSink:
         self._wait()
         self._alive.clear()
         out = [a[:self.n] for a in self.dest]
-        self.dest, self._slab = [], None          # the result's views are now the only holders of the slab
+        self.dest, self._slab, self._dest_t = [], None, None   # the result's views are now the only holders of the slab
         return fix_seams(*out, self.bounds, self.width)
 
     # ----------------------------------------------------------------- worker threads
-    def _feed(self, part, ready, dest, off: int) -> None:
+    def _feed(self, part, ready, dest, off: int, mode: str) -> None:
         dev = part[0].device
         stream = _copy_stream(dev) if part[0].is_cuda else None
         if stream is not None:
             stream.wait_event(ready)
         n = part[0].numel()
-        if self.mode == "pageable":
+        if mode == "pageable":
             with torch.cuda.stream(stream) if stream is not None else nullcontext():
                 for src, d in zip(part, dest, strict=True):
                     torch.from_numpy(d[off:off + n]).copy_(src)

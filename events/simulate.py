@@ -196,6 +196,9 @@ class Simulator:
         self.t_last: float | None = None
         #: a :class:`PhaseTimer` to time the phases of :meth:`run` (``bench/events_sim.py --profile``); None: off
         self.timer: PhaseTimer | None = None
+        #: how the last :meth:`run`'s events reached numpy arrays through an :class:`~sigkit.events.hostcopy.EventSink`:
+        #: one path per part (``"direct"``, ``"staged"``, ``"pageable"``); None when the run used none
+        self.last_host_paths: list[str] | None = None
 
     # ----------------------------------------------------------------- parameters
     def _apply_config(self) -> None:
@@ -490,13 +493,14 @@ class Simulator:
             return EventTensors(*fields, self.height, self.width)
         if fields[0].device.type == "cpu":
             return Events(*(f.numpy() for f in fields), self.height, self.width)
-        sink = EventSink(self.width)               # through the reused pinned ring into the result's own arrays
+        sink = EventSink(self.width)               # DMA'd into a pooled pinned slab (or staged into pageable memory)
         sink.submit(*fields)
         return self._collect(sink)
 
     def _collect(self, sink: EventSink) -> Events:
         """Wait for ``sink``'s copies: the run's :class:`Events`."""
         res = sink.result()
+        self.last_host_paths = list(sink.used)
         self._mark("copy")
         return Events(*res, self.height, self.width)
 
@@ -515,6 +519,7 @@ class Simulator:
         simulator's device: on CUDA the events never leave the GPU)."""
         if output not in ("numpy", "torch"):
             raise InputError(f"output must be 'numpy' or 'torch'; got {output!r}")
+        self.last_host_paths = None
         self._mark("start")
         fr, ts = _as_frames(frames, timestamps, self.device, min_frames=2 if self.t_last is None else 1)
         if tuple(fr.shape[1:]) != (self.height, self.width):

@@ -55,12 +55,16 @@ def main() -> int:
     mod.TRITON_CHUNK = 256
     if not five.equals(one):
         bad.append("5-frame launches differ from one launch")
-    # the same launches streamed to the host chunk by chunk (EventSink, as numpy output on CUDA does)
-    mod.TRITON_CHUNK, mod.STREAM_TO_HOST = 5, True
-    streamed = Simulator(cfg, 4, 6).run(fr, ts, backend="triton")
-    mod.TRITON_CHUNK, mod.STREAM_TO_HOST = 256, None
-    if not streamed.equals(one):
-        bad.append("5-frame launches streamed to the host differ from one launch")
+    # the same launches streamed to the host chunk by chunk (EventSink, as numpy output on CUDA does), through
+    # the pinned result slabs (direct) and through the staging ring (staged)
+    from sigkit.events import hostcopy
+
+    for mode in ("direct", "staged"):
+        mod.TRITON_CHUNK, mod.STREAM_TO_HOST, hostcopy.HOST_COPY = 5, True, mode
+        streamed = Simulator(cfg, 4, 6).run(fr, ts, backend="triton")
+        mod.TRITON_CHUNK, mod.STREAM_TO_HOST, hostcopy.HOST_COPY = 256, None, "direct"
+        if not streamed.equals(one):
+            bad.append(f"5-frame launches streamed to the host ({mode}) differ from one launch")
     # several programs (the last one partly masked), events in many slabs, and a launch whose event buffer
     # overflows (rerun from the untouched input state with a larger one): the reference's events
     a = Simulator(cfg, 7, 10).run(*sliding_texture(7, 10, 0.03, 1000, speed_px_s=300.0), backend="torch")

@@ -47,7 +47,7 @@ def _fields(part, width: int):
     return tus, (idx % width).to(torch.int16), torch.div(idx, width, rounding_mode="floor").to(torch.int16), p
 
 
-@pytest.mark.parametrize("mode", ["staged", "pageable"])
+@pytest.mark.parametrize("mode", ["direct", "staged", "pageable"])
 def test_event_sink_equals_one_stable_sort(device, mode, monkeypatch):
     """Parts copied piece by piece through a small ring (slots reused, results grown) == one stable sort."""
     monkeypatch.setattr(hostcopy, "PIECE_EVENTS", 37)
@@ -64,6 +64,7 @@ def test_event_sink_equals_one_stable_sort(device, mode, monkeypatch):
         sink.submit(*(f.to(device) for f in _fields(sim._sort_part(*r), 7)), expect_total=10)
     got = sink.result()
     assert [a.dtype for a in got] == [np.int64, np.int16, np.int16, np.int8] and len(got[0]) == 653
+    assert set(sink.used) == {mode} and len(sink.used) == 3            # (the empty part is not copied)
     for a, b in zip(got, ref, strict=True):
         np.testing.assert_array_equal(a, b.numpy())
     assert hostcopy.staging_ring().free.qsize() == 3          # every slot given back
@@ -88,7 +89,7 @@ def test_result_memory_is_reused_only_once_no_result_refers_to_it(monkeypatch):
     xy, p = (t % 7).to(torch.int16), torch.ones(5000, dtype=torch.int8)
 
     def run(offset: int):
-        sink = hostcopy.EventSink(7)
+        sink = hostcopy.EventSink(7, mode="staged")     # the pageable slabs (the direct path's are tested below)
         sink.submit(t + offset, xy, xy, p, expect_total=5000)
         return sink.result()
 
@@ -114,6 +115,66 @@ def test_result_memory_is_reused_only_once_no_result_refers_to_it(monkeypatch):
     monkeypatch.setattr(hostcopy, "_pool_host", hostcopy._HostPool())
     e = weakref.ref(slab(run(0)))
     assert e() is None and not hostcopy._pool_host.slabs
+
+
+def test_direct_slabs_are_bounded_reused_and_fall_back_to_staged(monkeypatch):
+    """The direct path's pinned slabs: at most PINNED_SLABS / PINNED_BYTES, reused once free, too-small free ones
+    replaced; with none free (a caller keeping its results) the staged path into pageable memory."""
+    pool = hostcopy._HostPool()
+    monkeypatch.setattr(hostcopy, "_pool_host", pool)
+    monkeypatch.setattr(hostcopy, "PINNED_SLABS", 2)
+    monkeypatch.setattr(hostcopy, "PINNED_BYTES", 1 << 20)
+
+    def run(n: int, offset: int, parts: int = 1, expect: int | None = None):
+        t = torch.arange(n, dtype=torch.int64) + offset
+        xy, p = (t % 7).to(torch.int16), torch.ones(n, dtype=torch.int8)
+        sink = hostcopy.EventSink(7, mode="direct")
+        for k in range(parts):
+            a, b = k * n // parts, (k + 1) * n // parts
+            sink.submit(t[a:b], xy[a:b], xy[a:b], p[a:b], expect_total=n if expect is None else expect)
+        res = sink.result()
+        np.testing.assert_array_equal(res[0], t.numpy())
+        np.testing.assert_array_equal(res[1], (t % 7).numpy())
+        return res, sink.used
+
+    def pinned(res) -> bool:
+        return any(res[0].base is s for s in pool.pinned)
+
+    a, used = run(5000, 0)
+    assert used == ["direct"] and pinned(a) and a[0].base.nbytes == 65536          # 65,000 bytes -> a power of two
+    b, used = run(5000, 10**6)
+    assert used == ["direct"] and pinned(b) and a[0].base is not b[0].base
+    c, used = run(5000, 2 * 10**6)                   # both pinned slabs in use: staged into pageable memory
+    assert used == ["staged"] and not pinned(c) and len(pool.pinned) == 2
+    base_a = weakref.ref(a[0].base)
+    del a
+    d, used = run(5000, 3 * 10**6)                   # a's slab is free again: reused
+    assert used == ["direct"] and d[0].base is base_a() and int(b[0][0]) == 10**6
+    del b
+    e, used = run(20000, 0)                          # b's free slab is too small: replaced by a larger one
+    assert used == ["direct"] and e[0].base.nbytes == 1 << 18 and len(pool.pinned) == 2
+    del d
+    f, used = run(100000, 0)                         # 1.3 MB: over PINNED_BYTES; the free slab is kept
+    assert used == ["staged"] and len(pool.pinned) == 2 and any(s is base_a() for s in pool.pinned)
+    g = e[2][:10]                                    # a view keeps e's slab in use
+    del e, f
+    assert hostcopy.empty_pool() > 0 and len(pool.pinned) == 1 and g.base is pool.pinned[0]
+    del g
+    assert hostcopy.empty_pool() == 1 << 18 and not pool.pinned
+    # parts beyond the room reserved: the sink grows into larger pinned slabs, the events so far move over
+    g, used = run(3000, 0, parts=3, expect=1000)
+    assert used == ["direct"] * 3 and pinned(g) and g[0].base.nbytes == 65536
+    del g
+    hostcopy.empty_pool()
+    # one pinned slab at most: the second part cannot grow into another (it is staged into pageable memory); the
+    # third grows again, into a new pinned slab that replaces the first (free by then)
+    monkeypatch.setattr(hostcopy, "PINNED_SLABS", 1)
+    h, used = run(3000, 0, parts=3, expect=1000)
+    assert used == ["direct", "staged", "direct"] and pinned(h) and len(pool.pinned) == 1
+    del h
+    assert hostcopy.empty_pool() > 0 and not pool.pinned
+    monkeypatch.setattr(hostcopy, "PINNED_SLABS", 0)  # none at all: every call staged
+    assert run(100, 0)[1] == ["staged"]
 
 
 def test_launch_plan_for_streamed_output():
@@ -174,7 +235,7 @@ def test_cuda_output_paths(device):
     assert c.equals(a)
     cfg = SimConfig(threshold_sigma=0.03, refractory=1e-4, leak_rate=1.0)        # no shot noise: streamed to the host
     a = Simulator(cfg, 30, 50, "cuda").run(fr, ts, backend="triton", output="torch").numpy()
-    for mode, launches in (("staged", 4), ("pageable", 4), ("staged", 1)):
+    for mode, launches in (("direct", 4), ("staged", 4), ("pageable", 4), ("direct", 1)):
         old = hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES
         try:
             hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES = mode, launches
@@ -182,6 +243,23 @@ def test_cuda_output_paths(device):
         finally:
             hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES = old
         assert c.equals(a) and len(a) > 2000, (mode, launches)
+    # a caller that keeps every result: the first two land in the pinned slabs (DMA'd straight in), the rest take
+    # the staged path into pageable memory; each is what the device output holds
+    pool, old = hostcopy._HostPool(), (hostcopy._pool_host, hostcopy.HOST_COPY, hostcopy.PINNED_SLABS)
+    try:
+        hostcopy._pool_host, hostcopy.HOST_COPY, hostcopy.PINNED_SLABS = pool, "direct", 2
+        keep, ref = Simulator(cfg, 30, 50, "cuda"), Simulator(cfg, 30, 50, "cuda")
+        kept = [keep.run(fr[k:k + 16], ts[k:k + 16], backend="triton") for k in range(0, 64, 16)]
+        refs = [ref.run(fr[k:k + 16], ts[k:k + 16], backend="triton", output="torch").numpy() for k in range(0, 64, 16)]
+        where = [any(ev.t.base is s for s in pool.pinned) for ev in kept]
+        assert where == [True, True, False, False] and torch.from_numpy(kept[0].t).is_pinned(), where
+        assert all(a.equals(b) and len(a) > 200 for a, b in zip(kept, refs, strict=True))
+        del kept[0]                                   # its slab is free again: the next result is DMA'd into it
+        nxt = keep.run(fr[64:], ts[64:], backend="triton")
+        assert any(nxt.t.base is s for s in pool.pinned)
+        assert nxt.equals(ref.run(fr[64:], ts[64:], backend="triton", output="torch").numpy()) and len(nxt) > 200
+    finally:
+        hostcopy._pool_host, hostcopy.HOST_COPY, hostcopy.PINNED_SLABS = old
     for shot, phases in ((0.0, {"kernel", "sort", "copy", "events"}), (5.0, {"kernel", "sort", "merge", "copy", "events"})):
         sim = Simulator(SimConfig(shot_rate=shot), 30, 50, "cuda")      # streamed (no merge phase) / merged on the device
         sim.timer = sim_mod.PhaseTimer()

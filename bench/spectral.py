@@ -3,10 +3,15 @@
 For each configuration and op, in one run on one GPU: the CUDA C kernel (``backend="cuda"``: float32
 shared-memory FFT compiled by NVRTC), the Triton kernel (``backend="triton"``), the
 eager torch chain (``backend="reference"``: ``torch.stft -> abs/angle -> log -> mel matmul``,
-``polar -> torch.istft``) and the same chain under ``torch.compile``. Before every repetition a
-256 MB buffer is overwritten to flush the 50 MB L2; each repetition is timed with CUDA events and the
-median is reported, with the achieved fraction of the measured HBM bandwidth for the op's minimal
-bytes (inputs read once, outputs written once, float32).
+``polar -> torch.istft``) and the same chain under ``torch.compile``.
+
+Timing (what makes arms comparable within one run): every arm of a row is built and warmed up first
+(compilation outside the timing), then a ~200 ms GPU spin brings the clocks up, then the arms are timed
+round-robin: each repetition times every arm once (rotating the order), each after overwriting a 256 MB
+buffer to flush the 50 MB L2, with CUDA events. A drift of clocks or of a neighbour's load then hits all
+arms alike. Reported: the median (``ms``) and the ``min..max`` spread of the repetitions, and the achieved
+fraction of the measured HBM bandwidth for the op's minimal bytes (inputs read once, outputs written
+once, float32). A difference between two arms smaller than their spreads is noise.
 
 Usage::
 
@@ -17,10 +22,15 @@ Usage::
     python bench/spectral.py --static-regs   # registers/spills of every CUDA kernel variant (no GPU needed)
     python bench/spectral.py --arms eager,compiled --cuda-variants block,warp,fast,warp_fast --configs 0,3
                                              # the CUDA kernel variants side by side
+    python bench/spectral.py --arms eager --cuda-variants default,warp_fast:a16x512 --configs 0
+                                             # a variant in a forced tile (a: analysis, s: synthesis)
+    ncu --profile-from-start off --nvtx ... python bench/spectral.py --profile 0:amp_phase:32,3:log_mel_whisper_bwd:32
+                                             # one call of each op inside cudaProfilerStart/Stop (Nsight Compute)
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -54,20 +64,68 @@ class Flusher:
         self.buf.fill_(1.0)
 
 
-def time_ms(fn, flush: Flusher, reps: int = 20, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
+def spin(ms: float = 200.0) -> None:
+    """Keep the GPU busy with matrix products for about ``ms`` milliseconds (clocks up before timing)."""
+    a = torch.randn(2048, 2048, device="cuda")
     torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        flush()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
+    t0 = time.perf_counter()
+    while (time.perf_counter() - t0) * 1e3 < ms:
+        for _ in range(8):
+            a = torch.tanh(a @ a)
         torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+
+
+HEAD_START_CYCLES = 2_000_000  # ~1 ms of GPU sleep before each timed call (2 GHz): the host enqueues meanwhile
+
+
+def time_arms(runs: dict, flush: Flusher, reps: int = 30, warmup: int = 3, ctx=None) -> dict[str, dict[str, list[float]]]:
+    """Times (ms) of each repetition of each run in ``runs`` (name -> callable), round-robin.
+
+    Each run is warmed up ``warmup`` times; then, after a GPU spin, every repetition times every run
+    once, in an order rotated by one each repetition, twice:
+
+    - ``"device"``: L2 flush, a ~1 ms GPU sleep (so that the host has enqueued the call's launches before
+      the GPU reaches them), CUDA events around the call: the GPU time of the call's kernels, host launch
+      overhead excluded unless the host is slower than the GPU;
+    - ``"wall"``: L2 flush, synchronise, host clock around the call and a synchronise: what one call costs
+      a caller who waits for it (launch overhead included; the issue's batch-1 criterion).
+
+    ``ctx(name)``: a context manager held around each call of that run (kernel variants, tiles).
+    """
+    names = list(runs)
+    ctx = ctx or (lambda name: kc.variant())
+    for n in names:
+        with ctx(n):
+            for _ in range(warmup):
+                runs[n]()
+    torch.cuda.synchronize()
+    spin()
+    times: dict[str, dict[str, list[float]]] = {n: {"device": [], "wall": []} for n in names}
+    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in names]
+    for i in range(reps):
+        k = i % len(names)
+        for j, n in enumerate(names[k:] + names[:k]):
+            start, end = ev[j]
+            with ctx(n):
+                flush()
+                torch.cuda._sleep(HEAD_START_CYCLES)
+                start.record()
+                runs[n]()
+                end.record()
+                torch.cuda.synchronize()
+                times[n]["device"].append(start.elapsed_time(end))
+                flush()
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                runs[n]()
+                torch.cuda.synchronize()
+                times[n]["wall"].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def time_ms(fn, flush: Flusher, reps: int = 20, warmup: int = 3) -> float:
+    """Median device time (ms) of one callable (see :func:`time_arms`)."""
+    return statistics.median(time_arms({"fn": fn}, flush, reps, warmup)["fn"]["device"])
 
 
 def hbm_bandwidth(flush: Flusher) -> float:
@@ -123,8 +181,9 @@ def minimal_bytes(op: str, B: int, N: int, F: int, T: int, M: int) -> int:
 
 KERNEL_ARMS = ("cuda", "triton")
 # CUDA kernel variants (kernels/_spectral_cuda.VARIANT) timed side by side with --cuda-variants as arms
-# "cuda@<name>": (warp, fast) of both kinds
-CUDA_VARIANTS = {"block": (0, 0), "warp": (1, 0), "fast": (0, 1), "warp_fast": (1, 1)}
+# "cuda@<name>": (warp, fast) of both kinds; "default" = the per-geometry defaults (AUTO). A name may be
+# followed by forced tiles, ":a<frames>x<threads>" (analysis) and ":s<frames>x<threads>" (synthesis).
+CUDA_VARIANTS = {"block": (0, 0), "warp": (1, 0), "fast": (0, 1), "warp_fast": (1, 1), "default": (None, None)}
 
 
 def _arm_backend(arm: str) -> str:
@@ -132,16 +191,42 @@ def _arm_backend(arm: str) -> str:
     return base if base in KERNEL_ARMS else "reference"
 
 
-def _variant_ctx(arm: str):
-    """The kernel-variant context of arm ``cuda@<name>`` (a no-op context for the other arms)."""
-    if "@" not in arm:
-        return kc.variant()
-    warp, fast = CUDA_VARIANTS[arm.split("@")[1]]
-    return kc.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp, fast=fast))
+def _is_variant(arm: str) -> bool:
+    return arm.startswith("cuda@") and arm[5:].split(":")[0] in CUDA_VARIANTS
 
 
-def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms: float | None = None,
-              arms: tuple[str, ...] = ("cuda", "triton", "eager", "compiled")):
+class _variant_ctx:
+    """Context of arm ``cuda@<name>[:a<tt>x<nt>][:s<tt>x<nt>]``: kernel variant flags and forced tiles
+    (``kc.VARIANT``, ``kc.CONFIG``), restored on exit; a no-op for the other arms."""
+
+    def __init__(self, arm: str):
+        self.flags, self.tiles = None, {}
+        if "@" in arm:
+            name, *tiles = arm.split("@", 1)[1].split(":")
+            warp, fast = CUDA_VARIANTS[name]
+            self.flags = kc.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp, fast=fast))
+            for t in tiles:
+                kind = {"a": "analysis", "s": "synthesis"}[t[0]]
+                tt, nt = (int(v) for v in t[1:].split("x"))
+                self.tiles[kind] = (tt, nt)
+
+    def __enter__(self):
+        if self.flags is not None:
+            self.flags.__enter__()
+        self.saved = dict(kc.CONFIG)
+        kc.CONFIG.update(self.tiles)
+        return self
+
+    def __exit__(self, *exc):
+        kc.CONFIG.clear()
+        kc.CONFIG.update(self.saved)
+        if self.flags is not None:
+            self.flags.__exit__(*exc)
+
+
+def _inputs(cfg, op, B):
+    """``(spec, inputs, F, T, N)`` of one row: a seeded 0.1-scale noise waveform ``(B, sr * secs)``, or
+    for the inverse its reference (log-amplitude, phase)."""
     name, sr, secs, n_fft, hop, win, n_mels, _ = cfg
     spec = STFTSpec(n_fft, hop, win)
     N = sr * secs
@@ -149,42 +234,67 @@ def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms
     x = 0.1 * torch.randn(B, N, device="cuda", generator=gen)
     la, ph = amp_phase(x, spec, backend="reference")
     F, T = la.shape[-2:]
-    is_bwd = op.endswith("fwd_bwd")
     inputs = (la.contiguous(), ph.contiguous()) if op == "from_amp_phase" else (x,)
-    row = dict(config=name, op=op, batch=B)
+    return spec, inputs, F, T, N
+
+
+def _runner(cfg, op, spec, inputs, arm):
+    """The callable that one repetition of ``arm`` times (``*_fwd_bwd``: forward + autograd.grad)."""
+    fn = make_op(op, spec, cfg[1], cfg[6], _arm_backend(arm))
+    if arm == "compiled":
+        fn = torch.compile(fn, fullgraph=False, dynamic=False)
+    if not op.endswith("fwd_bwd"):
+        return lambda fn=fn: fn(*inputs)
+    ins = tuple(t.detach().requires_grad_() for t in inputs)
+    with _variant_ctx(arm):
+        outs = fn(*ins)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    grads = tuple(torch.randn_like(o) for o in outs)
+    return fwd_bwd(fn, ins, grads)
+
+
+def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms: float | None = None,
+              arms: tuple[str, ...] = ("cuda", "triton", "eager", "compiled")):
+    """One row: every arm timed round-robin in this process (:func:`time_arms`); ``row[arm]`` the median
+    device ms, ``row[arm + "_min"]`` / ``row[arm + "_max"]`` its spread, ``row[arm + "_wall"]`` the median
+    wall ms of a waited-for call; ``eager_ms``: reuse this eager time."""
+    spec, inputs, F, T, N = _inputs(cfg, op, B)
+    row = dict(config=cfg[0], op=op, batch=B, reps=reps)
+    runs = {}
     for arm in arms:
         if arm == "compiled" and not compile_arm:
             continue
         if arm == "eager" and eager_ms is not None:
             row["eager"] = eager_ms
             continue
-        fn = make_op(op, spec, sr, n_mels, _arm_backend(arm))
-        if arm == "compiled":
-            fn = torch.compile(fn, fullgraph=False, dynamic=False)
+        t0 = time.time()
         try:
-            if is_bwd:
-                ins = tuple(t.detach().requires_grad_() for t in inputs)
-                outs = fn(*ins)
-                outs = outs if isinstance(outs, tuple) else (outs,)
-                grads = tuple(torch.randn_like(o) for o in outs)
-                run = fwd_bwd(fn, ins, grads)
-            else:
-                run = lambda fn=fn: fn(*inputs)  # noqa: E731
-            t0 = time.time()
-            with _variant_ctx(arm):  # read at launch time (forward and backward): held around the timing
-                row[arm] = time_ms(run, flush, reps=reps)
-            row[arm + "_first_s"] = round(time.time() - t0, 1)
+            run = _runner(cfg, op, spec, inputs, arm)
+            with _variant_ctx(arm):  # read at launch time (forward and backward): held around each call
+                run()
+            torch.cuda.synchronize()
+            runs[arm] = run
         except Exception as exc:  # noqa: BLE001 - report compile failures as such
             row[arm] = None
             row[arm + "_error"] = f"{type(exc).__name__}: {str(exc)[:160]}"
-    M = n_mels if "mel" in op else 0
+        row[arm + "_first_s"] = round(time.time() - t0, 1)
+    if runs:
+        times = time_arms(runs, flush, reps, ctx=_variant_ctx)
+        for arm, tk in times.items():
+            ts = tk["device"]
+            row[arm] = statistics.median(ts)
+            row[arm + "_min"], row[arm + "_max"] = min(ts), max(ts)
+            row[arm + "_wall"] = statistics.median(tk["wall"])
+    M = cfg[6] if "mel" in op else 0
     row["bytes"] = minimal_bytes(op, B, N, F, T, M)
-    for k in [a for a in row if a in KERNEL_ARMS or a.split("@", 1)[-1] in CUDA_VARIANTS]:
+    for k in [a for a in row if a in KERNEL_ARMS or _is_variant(a)]:
         if row.get(k):
             row[k + "_hbm_frac"] = row["bytes"] / (row[k] * 1e-3) / peak_bw
             for arm in ("eager", "compiled"):
                 if row.get(arm):
                     row[f"{k}_x_{arm}"] = row[arm] / row[k]
+                if row.get(arm + "_wall") and row.get(k + "_wall"):
+                    row[f"{k}_x_{arm}_wall"] = row[arm + "_wall"] / row[k + "_wall"]
     return row
 
 
@@ -192,31 +302,49 @@ def fmt(v, spec="{:.3f}"):
     return "-" if v is None else spec.format(v)
 
 
+def cell(r, arm) -> str:
+    """``median (min..max)`` ms of ``arm`` in row ``r``."""
+    if r.get(arm) is None:
+        return "-"
+    if r.get(arm + "_min") is None:
+        return fmt(r[arm])
+    return f"{r[arm]:.3f} ({r[arm + '_min']:.3f}..{r[arm + '_max']:.3f})"
+
+
+def _walls(r, arms) -> str:
+    return " / ".join(fmt(r.get(a + "_wall")) for a in arms)
+
+
 def table(rows) -> str:
+    """Markdown table of the cuda / triton arms against the eager and compiled chains: device ms as
+    ``median (min..max)``, ratios of medians, and the median wall ms of a waited-for call."""
+    arms = ("cuda", "triton", "eager", "compiled")
     lines = ["| config | op | B | cuda ms | triton ms | eager ms | compiled ms | cuda x eager | cuda x compiled "
-             "| triton x eager | cuda HBM % of min bytes |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| triton x eager | cuda HBM % of min bytes | wall ms cuda / triton / eager / compiled | cuda x eager wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         hbm = r.get("cuda_hbm_frac")
         lines.append(
-            f"| {r['config']} | {r['op']} | {r['batch']} | {fmt(r.get('cuda'))} | {fmt(r.get('triton'))} | "
-            f"{fmt(r.get('eager'))} | {fmt(r.get('compiled'))} | {fmt(r.get('cuda_x_eager'), '{:.1f}')} | "
+            f"| {r['config']} | {r['op']} | {r['batch']} | {cell(r, 'cuda')} | {cell(r, 'triton')} | "
+            f"{cell(r, 'eager')} | {cell(r, 'compiled')} | {fmt(r.get('cuda_x_eager'), '{:.1f}')} | "
             f"{fmt(r.get('cuda_x_compiled'), '{:.1f}')} | {fmt(r.get('triton_x_eager'), '{:.1f}')} | "
-            f"{fmt(100 * hbm if hbm else None, '{:.0f}')} |"
+            f"{fmt(100 * hbm if hbm else None, '{:.0f}')} | {_walls(r, arms)} | {fmt(r.get('cuda_x_eager_wall'), '{:.1f}')} |"
         )
     return "\n".join(lines)
 
 
 def variant_table(rows, names) -> str:
-    """Markdown table of the ``cuda@<name>`` arms against the eager and compiled chains."""
+    """Markdown table of the ``cuda@<name>`` arms against the eager and compiled chains: device ms as
+    ``median (min..max)``, ratio of medians, then the median wall ms of a waited-for call of each arm."""
     head = " | ".join(f"{n} ms | {n} x eager" for n in names)
-    lines = [f"| config | op | B | eager ms | compiled ms | {head} | best HBM % |",
-             "|---|---|---|---|---|" + "---|---|" * len(names) + "---|"]
+    arms = ("eager", "compiled", *(f"cuda@{n}" for n in names))
+    lines = [f"| config | op | B | eager ms | compiled ms | {head} | best HBM % | wall ms {' / '.join(arms)} |",
+             "|---|---|---|---|---|" + "---|---|" * len(names) + "---|---|"]
     for r in rows:
-        cells = " | ".join(f"{fmt(r.get('cuda@' + n))} | {fmt(r.get(f'cuda@{n}_x_eager'), '{:.1f}')}" for n in names)
+        cells = " | ".join(f"{cell(r, 'cuda@' + n)} | {fmt(r.get(f'cuda@{n}_x_eager'), '{:.1f}')}" for n in names)
         best = max((r.get(f"cuda@{n}_hbm_frac") or 0.0) for n in names)
-        lines.append(f"| {r['config']} | {r['op']} | {r['batch']} | {fmt(r.get('eager'))} | {fmt(r.get('compiled'))} "
-                     f"| {cells} | {100 * best:.0f} |")
+        lines.append(f"| {r['config']} | {r['op']} | {r['batch']} | {cell(r, 'eager')} | {cell(r, 'compiled')} "
+                     f"| {cells} | {100 * best:.0f} | {_walls(r, arms)} |")
     return "\n".join(lines)
 
 
@@ -262,22 +390,18 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
         variants = TUNE[kernel]
         for ci, op in TUNE_CASES[kernel]:
             if kernel.startswith("cuda_"):
-                eager = None
-                arm = "cuda@warp_fast" if kernel.endswith("_warp") else "cuda"
-                for v in variants:
-                    kc.CONFIG[kernel[5:].replace("_warp", "")] = v
-                    try:
-                        r = bench_one(CONFIGS[ci], op, batch, flush, peak_bw, False, reps, eager_ms=eager,
-                                      arms=(arm, "eager"))
-                        ms, eager = r.get(arm), r.get("eager")
-                    except Exception as exc:  # noqa: BLE001
-                        ms = None
-                        print(kernel, v, "error", exc, file=sys.stderr)
-                    ratio = f"{eager / ms:.2f}x eager" if (ms and eager) else ""
-                    print(f"tune {kernel} {CONFIGS[ci][0]} {op} B={batch} {v}: {fmt(ms)} ms (eager {fmt(eager)}) "
-                          f"{ratio}", flush=True)
-                    out.append(dict(kernel=kernel, config=CONFIGS[ci][0], op=op, variant=v, ms=ms, eager=eager))
-                kc.CONFIG.clear()
+                # every tile of the case in one round-robin row (arms cuda@<variant>:<a|s><tt>x<nt>)
+                name = "warp_fast" if kernel.endswith("_warp") else "default"
+                kind = "a" if "analysis" in kernel else "s"
+                arms = {f"cuda@{name}:{kind}{tt}x{nt}": (tt, nt) for tt, nt in variants}
+                r = bench_one(CONFIGS[ci], op, batch, flush, peak_bw, False, reps, arms=("eager", *arms))
+                for arm, v in arms.items():
+                    ms, eager = r.get(arm), r.get("eager")
+                    ratio = f"{eager / ms:.2f}x eager" if (ms and eager) else r.get(arm + "_error", "")
+                    print(f"tune {kernel} {CONFIGS[ci][0]} {op} B={batch} {v}: {cell(r, arm)} ms "
+                          f"(eager {cell(r, 'eager')}) {ratio}", flush=True)
+                    out.append(dict(kernel=kernel, config=CONFIGS[ci][0], op=op, variant=v, ms=ms, eager=eager,
+                                    min=r.get(arm + "_min"), max=r.get(arm + "_max")))
                 continue
             saved = (dict(ks.CONFIG), ks.DENSE_MAX_WIN, ks.FFT_SYNTHESIS_MIN_NFFT, ks.SYNTHESIS_SPLIT, ks.FFT_MIN_NFFT)
             if kernel in ("synthesis", "synthesis_split"):
@@ -291,7 +415,8 @@ def tune(flush, peak_bw, reps, kernels, batch=32):
                 else:
                     ks.CONFIG[kernel] = v
                 try:
-                    r = bench_one(CONFIGS[ci], op, batch, flush, peak_bw, False, reps, eager_ms=eager)
+                    r = bench_one(CONFIGS[ci], op, batch, flush, peak_bw, False, reps, eager_ms=eager,
+                                  arms=("triton", "eager"))
                     ms, eager = r.get("triton"), r.get("eager")
                 except Exception as exc:  # noqa: BLE001
                     ms = None
@@ -377,6 +502,42 @@ def launch_overhead(arms=("cuda", "triton", "eager"), calls: int = 200) -> list[
     return out
 
 
+def profile(items: str) -> None:
+    """One call of each ``cfg:op:B[:arm]`` item (``op`` as in :data:`CONFIGS`, or ``<op>_bwd``: the backward
+    only) between ``cudaProfilerStart`` and ``cudaProfilerStop``, inside an NVTX range named after the item,
+    after two warm-up calls (NVRTC compilation and caches outside the profiled region). For
+    ``ncu --profile-from-start off --nvtx``."""
+    for item in filter(None, items.split(",")):
+        ci, op, B, *rest = item.split(":", 3)
+        arm = rest[0] if rest else "cuda"
+        cfg = CONFIGS[int(ci)]
+        bwd_only = op.endswith("_bwd") and not op.endswith("fwd_bwd")
+        base = op[:-4] if bwd_only else op
+        spec, inputs, _, _, _ = _inputs(cfg, base, int(B))
+        fn = make_op(base, spec, cfg[1], cfg[6], _arm_backend(arm))
+        with _variant_ctx(arm):
+            if bwd_only:
+                ins = tuple(t.detach().requires_grad_() for t in inputs)
+                outs = fn(*ins)
+                outs = outs if isinstance(outs, tuple) else (outs,)
+                grads = tuple(torch.randn_like(o) for o in outs)
+
+                run = functools.partial(torch.autograd.grad, outs, ins, grads, retain_graph=True)
+            else:
+                run = functools.partial(fn, *inputs)
+            for _ in range(2):
+                run()
+            torch.cuda.synchronize()
+            label = f"{cfg[0]} {op} B={B} {arm}"
+            torch.cuda.nvtx.range_push(label)
+            torch.cuda.cudart().cudaProfilerStart()
+            run()
+            torch.cuda.synchronize()
+            torch.cuda.cudart().cudaProfilerStop()
+            torch.cuda.nvtx.range_pop()
+        print("profiled:", label, flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="batch 32 only, no compiled arm")
@@ -394,6 +555,8 @@ def main(argv=None) -> int:
                     ": time the CUDA kernels under each variant (arms cuda@<name>) next to --arms")
     ap.add_argument("--compile-ops", default=None, help="comma list: the compiled arm only for these ops")
     ap.add_argument("--launch-overhead", action="store_true", help="host us per call and back-to-back device ms")
+    ap.add_argument("--profile", default=None, help="comma list of cfg:op:B[:arm] (op may end in _bwd: backward "
+                    "only): one call each between cudaProfilerStart/Stop, for ncu --profile-from-start off")
     ap.add_argument("--static-regs", action="store_true", help="NVRTC-compile every CUDA kernel variant of the "
                     "benchmark configs for sm_90 and print registers/spills (no GPU needed)")
     args = ap.parse_args(argv)
@@ -412,6 +575,9 @@ def main(argv=None) -> int:
     if not torch.cuda.is_available():
         print("bench/spectral.py needs a CUDA GPU", file=sys.stderr)
         return 2
+    if args.profile:
+        profile(args.profile)
+        return 0
     flush = Flusher()
     peak_bw = hbm_bandwidth(flush)
     dev = torch.cuda.get_device_name()

@@ -73,6 +73,25 @@ def test_every_variant_compiles_for_sm90_without_spills(n_fft, kind, code, flags
     assert "0 bytes spill stores" in report and "0 bytes spill loads" in report, report
 
 
+@pytest.mark.skipif(not _nvrtc_loads(), reason="libnvrtc not loadable")
+@pytest.mark.parametrize("n_fft", [400, 1024])
+def test_forced_tiles_compile_without_spills(n_fft):
+    """The tiles of :data:`TILES` (GPU-tested below) compile for sm_90 without spilling: amplitude/phase and
+    mel analysis, inverse synthesis."""
+    hop, win = n_fft // 4, n_fft
+    for name, tiles in TILES:
+        warp, fast = FLAGS[name]
+        for kind, (tt, nt) in tiles.items():
+            if warp and nt % (32 * C.wpf(n_fft)):
+                continue
+            codes = [C.EPI_AMP_PHASE, C.EPI_MEL] if kind == "analysis" else [C.MODE_INV]
+            for code in codes:
+                kw = (dict(EPI=code, POWER=2, LOG=2 if code == C.EPI_MEL else 0) if kind == "analysis"
+                      else dict(extra=C.extra_frames(hop, win), MODE=code))
+                report = C.compile_offline(kind, f"stft_{kind}", n_fft=n_fft, tt=tt, nt=nt, warp=warp, fast=fast, **kw)
+                assert "0 bytes spill stores" in report and "0 bytes spill loads" in report, (name, kind, tt, nt, report)
+
+
 def test_variant_context_and_environment():
     before = {k: dict(v) for k, v in C.VARIANT.items()}
     with C.variant(analysis=dict(warp=1)):
@@ -245,9 +264,8 @@ def flags(request):
         yield request.param
 
 
-@pytest.mark.parametrize("spec", GEOMS, ids=[str(s) for s in GEOMS])
-def test_cuda_kernels_against_float64_reference(gpu, spec, flags):
-    x = _signal(3, 12000, gpu)
+def _check_forward_against_float64(x: torch.Tensor, spec: STFTSpec) -> None:
+    """Issue 3's tolerances for every forward op and the inverse of ``backend="cuda"`` on ``x`` (float32 CUDA)."""
     la, ph = amp_phase(x, spec, backend="cuda")
     la_r, ph_r = amp_phase(x.double(), spec, backend="reference")
     mag = la_r.exp() - 1e-4
@@ -270,12 +288,9 @@ def test_cuda_kernels_against_float64_reference(gpu, spec, flags):
     assert float((y.double() - y_r).norm() / y_r.norm()) < 1e-5
 
 
-@pytest.mark.parametrize("spec", GEOMS[1:4], ids=[str(s) for s in GEOMS[1:4]])
-def test_cuda_backward_against_float64_reference(gpu, spec, flags):
-    # autograd runs the backward on its own thread: the first backward of a geometry compiles and
-    # loads its kernels there (it once failed with "invalid device context")
-    x = _signal(2, 8000, gpu, seed=3)
-    w = torch.randn(2, spec.n_bins, 1 + 8000 // spec.hop, generator=torch.Generator().manual_seed(0),
+def _check_backward_against_float64(x: torch.Tensor, spec: STFTSpec) -> None:
+    """Waveform gradients of amplitude/phase (1e-3 relative) and dB log-mel (1e-4) against float64."""
+    w = torch.randn(x.shape[0], spec.n_bins, 1 + x.shape[-1] // spec.hop, generator=torch.Generator().manual_seed(0),
                     dtype=torch.float64)
 
     def grad(fn, v):
@@ -292,3 +307,43 @@ def test_cuda_backward_against_float64_reference(gpu, spec, flags):
     v64 = x.double().requires_grad_()
     log_mel(v64, spec, 16000, 80, mode="db", backend="reference").sum().backward()
     assert float((v.grad.double() - v64.grad).norm() / v64.grad.norm()) < 1e-4
+
+
+@pytest.mark.parametrize("spec", GEOMS, ids=[str(s) for s in GEOMS])
+def test_cuda_kernels_against_float64_reference(gpu, spec, flags):
+    _check_forward_against_float64(_signal(3, 12000, gpu), spec)
+
+
+@pytest.mark.parametrize("spec", GEOMS[1:4], ids=[str(s) for s in GEOMS[1:4]])
+def test_cuda_backward_against_float64_reference(gpu, spec, flags):
+    # autograd runs the backward on its own thread: the first backward of a geometry compiles and
+    # loads its kernels there (it once failed with "invalid device context")
+    _check_backward_against_float64(_signal(2, 8000, gpu, seed=3), spec)
+
+
+# Tiles forced through C.CONFIG (what the benchmark's sweeps and `cuda@<variant>:a<tt>x<nt>` arms time):
+# small test inputs would otherwise shrink the analysis tile (few frames), so the full tiles that large
+# batches use are checked here, each with every op forward and backward, on a signal whose frame count
+# is no multiple of the tile (a partial last block).
+TILES = [("warp_fast", dict(analysis=(16, 512))), ("warp_fast", dict(analysis=(16, 256))),
+         ("warp_fast", dict(analysis=(8, 256), synthesis=(16, 256))), ("block", dict(analysis=(16, 512))),
+         ("block", dict(analysis=(8, 512), synthesis=(16, 512)))]
+TILE_GEOMS = [STFTSpec(400, 160), STFTSpec(512, 128), STFTSpec(1024, 80, 320), STFTSpec(2048, 512)]
+
+
+@pytest.mark.parametrize("spec", TILE_GEOMS, ids=[str(s) for s in TILE_GEOMS])
+@pytest.mark.parametrize("name,tiles", TILES, ids=[f"{n}-" + "-".join(f"{k[0]}{t[0]}x{t[1]}" for k, t in d.items())
+                                                   for n, d in TILES])
+def test_cuda_tile_against_float64_reference(gpu, spec, name, tiles):
+    warp, fast = FLAGS[name]
+    if warp and any(nt % (32 * C.wpf(spec.n_fft)) for _, nt in tiles.values()):
+        pytest.skip("threads do not split into warp groups of this n_fft")
+    saved = dict(C.CONFIG)
+    try:
+        C.CONFIG.update(tiles)
+        with C.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp, fast=fast)):
+            _check_forward_against_float64(_signal(3, 16000 + 37, gpu, seed=5), spec)
+            _check_backward_against_float64(_signal(2, 8000 + 11, gpu, seed=6), spec)
+    finally:
+        C.CONFIG.clear()
+        C.CONFIG.update(saved)

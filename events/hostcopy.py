@@ -171,7 +171,10 @@ class _HostPool:
                     break
                 kept -= slabs.pop(i).nbytes
             if pinned:
-                slab = torch.empty(size, dtype=torch.uint8, pin_memory=torch.cuda.is_available()).numpy()
+                try:
+                    slab = _alloc_pinned(size)
+                except RuntimeError:                   # pinned memory refused (e.g. a locked-memory limit): staged
+                    return None
             else:
                 slab = np.empty(size, np.uint8)
             if kept + size <= limit:
@@ -181,6 +184,12 @@ class _HostPool:
     def owns_pinned(self, slab: np.ndarray) -> bool:
         """Whether ``slab`` is one of the pinned slabs."""
         return any(s is slab for s in self.pinned)
+
+
+def _alloc_pinned(size: int) -> np.ndarray:
+    """``size`` bytes of pinned host memory (ordinary memory where CUDA is not available) as a numpy array whose
+    ``base`` is the torch tensor that owns it."""
+    return torch.empty(size, dtype=torch.uint8, pin_memory=torch.cuda.is_available()).numpy()
 
 
 _pool_host = _HostPool()

@@ -175,6 +175,13 @@ def test_direct_slabs_are_bounded_reused_and_fall_back_to_staged(monkeypatch):
     assert hostcopy.empty_pool() > 0 and not pool.pinned
     monkeypatch.setattr(hostcopy, "PINNED_SLABS", 0)  # none at all: every call staged
     assert run(100, 0)[1] == ["staged"]
+    monkeypatch.setattr(hostcopy, "PINNED_SLABS", 2)
+
+    def refuse(size: int):
+        raise RuntimeError("CUDA error: out of memory (pinned)")
+
+    monkeypatch.setattr(hostcopy, "_alloc_pinned", refuse)    # pinned memory refused: staged, nothing kept
+    assert run(100, 0)[1] == ["staged"] and not pool.pinned
 
 
 def test_launch_plan_for_streamed_output():

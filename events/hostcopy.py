@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 __all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY", "POOL_BYTES", "PINNED_BYTES",
-           "PINNED_SLABS", "empty_pool"]
+           "PINNED_SLABS", "PINNED_ALLOC", "empty_pool"]
 
 #: events per staged piece (13 bytes each: 3.4 MB of pinned memory per ring slot)
 PIECE_EVENTS = 1 << 18
@@ -58,6 +58,9 @@ POOL_BYTES = 4 << 30
 PINNED_SLABS = 2
 #: pinned result bytes kept at most (slabs are powers of two: torch's caching host allocator rounds to them)
 PINNED_BYTES = 1 << 30
+#: how a new pinned slab is made: ``"inline"`` (by the call that needs it, which pays for it: ~0.5 ms per MB) or
+#: ``"background"`` (a thread allocates it while that call takes the staged path; later calls find it ready)
+PINNED_ALLOC = "inline"
 #: how :class:`EventSink` copies by default: ``"direct"`` (DMA into a pinned result slab; ``"staged"`` when none is
 #: free), ``"staged"`` (pinned ring + copier threads into pageable results) or ``"pageable"``
 HOST_COPY = "direct"
@@ -140,18 +143,22 @@ class _HostPool:
     ordinary memory where CUDA is not available); the result's arrays are views of one slab, and numpy views
     keep a reference to the array that owns the memory, so a slab is free exactly when the pool holds its only
     reference.  At most :data:`POOL_BYTES` pageable bytes are kept (beyond that results get memory of their
-    own); at most :data:`PINNED_SLABS` pinned slabs and :data:`PINNED_BYTES` pinned bytes exist (beyond that
-    :meth:`take` gives none)."""
+    own); at most :data:`PINNED_SLABS` pinned slabs and :data:`PINNED_BYTES` pinned bytes exist, counting those
+    being allocated (beyond that :meth:`take` gives none).  With :data:`PINNED_ALLOC` ``"background"`` a new
+    pinned slab is allocated by a thread and joins the pool when ready (:meth:`take` gives none meanwhile)."""
 
     def __init__(self) -> None:
         self.slabs: list[np.ndarray] = []
         self.pinned: list[np.ndarray] = []
+        self.pending: list[int] = []                    # sizes of pinned slabs being allocated in the background
+        self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
 
     def take(self, need: int, size: int, pinned: bool = False) -> np.ndarray | None:
         """A slab of at least ``need`` bytes: the smallest free pooled one, else a new one of ``size`` bytes
         (pinned: the next power of two, which torch's pinned allocator takes anyway); free slabs too small are
-        dropped to make room.  Pinned: None if the limits leave no room."""
+        dropped to make room.  Pinned: None if the limits leave no room, the allocation is refused, or it was
+        started in the background."""
         with self.lock:
             slabs = self.pinned if pinned else self.slabs
             free = [i for i in range(len(slabs)) if _refs(slabs, i) == _FREE_REFS]
@@ -161,29 +168,49 @@ class _HostPool:
             size = max(need, size)
             if pinned:
                 size = 1 << (size - 1).bit_length()
-                room = sum(slabs[i].nbytes for i in free) + PINNED_BYTES - sum(s.nbytes for s in slabs)
-                if size > room or len(slabs) - len(free) >= PINNED_SLABS:
+                busy = sum(s.nbytes for s in slabs) - sum(slabs[i].nbytes for i in free) + sum(self.pending)
+                if size > PINNED_BYTES - busy or len(slabs) - len(free) + len(self.pending) >= PINNED_SLABS:
                     return None                        # (the free slabs are kept: dropping them would not make room)
-            limit, most = (PINNED_BYTES, PINNED_SLABS) if pinned else (POOL_BYTES, None)
+            limit, most = (PINNED_BYTES - sum(self.pending), PINNED_SLABS - len(self.pending)) if pinned else (POOL_BYTES, None)
             kept = sum(s.nbytes for s in slabs)
             for i in sorted(free, reverse=True):       # free slabs too small: make room for the new one
                 if kept + size <= limit and (most is None or len(slabs) < most):
                     break
                 kept -= slabs.pop(i).nbytes
-            if pinned:
-                try:
-                    slab = _alloc_pinned(size)
-                except RuntimeError:                   # pinned memory refused (e.g. a locked-memory limit): staged
-                    return None
-            else:
+            if not pinned:
                 slab = np.empty(size, np.uint8)
-            if kept + size <= limit:
-                slabs.append(slab)
+                if kept + size <= limit:
+                    slabs.append(slab)
+                return slab
+            if PINNED_ALLOC == "background":
+                self.pending.append(size)
+                th = threading.Thread(target=self._allocate, args=(size,), name="sigkit-events-pin", daemon=True)
+                self.threads = [t for t in self.threads if t.is_alive()] + [th]
+                th.start()
+                return None
+            try:
+                slab = _alloc_pinned(size)
+            except RuntimeError:                       # pinned memory refused (e.g. a locked-memory limit): staged
+                return None
+            slabs.append(slab)
             return slab
 
-    def owns_pinned(self, slab: np.ndarray) -> bool:
-        """Whether ``slab`` is one of the pinned slabs."""
-        return any(s is slab for s in self.pinned)
+    def _allocate(self, size: int) -> None:
+        """(background thread) allocate a pinned slab of ``size`` bytes and add it to the pool, free."""
+        try:
+            slab = _alloc_pinned(size)
+        except RuntimeError:
+            slab = None
+        with self.lock:
+            self.pending.remove(size)
+            if slab is not None:
+                self.pinned.append(slab)
+        del slab                                       # the pool's is now the only reference: the slab is free
+
+    def wait(self) -> None:
+        """Wait until no pinned slab is being allocated in the background."""
+        for th in list(self.threads):
+            th.join()
 
 
 def _alloc_pinned(size: int) -> np.ndarray:

@@ -117,6 +117,20 @@ def test_result_memory_is_reused_only_once_no_result_refers_to_it(monkeypatch):
     assert e() is None and not hostcopy._pool_host.slabs
 
 
+def _sink_run(n: int, offset: int, parts: int = 1, expect: int | None = None, mode: str = "direct"):
+    """``n`` events ``t = offset + 0..n-1`` through an :class:`EventSink` in ``parts`` parts: ``(result, paths used)``."""
+    t = torch.arange(n, dtype=torch.int64) + offset
+    xy, p = (t % 7).to(torch.int16), torch.ones(n, dtype=torch.int8)
+    sink = hostcopy.EventSink(7, mode=mode)
+    for k in range(parts):
+        a, b = k * n // parts, (k + 1) * n // parts
+        sink.submit(t[a:b], xy[a:b], xy[a:b], p[a:b], expect_total=n if expect is None else expect)
+    res = sink.result()
+    np.testing.assert_array_equal(res[0], t.numpy())
+    np.testing.assert_array_equal(res[1], (t % 7).numpy())
+    return res, sink.used
+
+
 def test_direct_slabs_are_bounded_reused_and_fall_back_to_staged(monkeypatch):
     """The direct path's pinned slabs: at most PINNED_SLABS / PINNED_BYTES, reused once free, too-small free ones
     replaced; with none free (a caller keeping its results) the staged path into pageable memory."""
@@ -125,17 +139,7 @@ def test_direct_slabs_are_bounded_reused_and_fall_back_to_staged(monkeypatch):
     monkeypatch.setattr(hostcopy, "PINNED_SLABS", 2)
     monkeypatch.setattr(hostcopy, "PINNED_BYTES", 1 << 20)
 
-    def run(n: int, offset: int, parts: int = 1, expect: int | None = None):
-        t = torch.arange(n, dtype=torch.int64) + offset
-        xy, p = (t % 7).to(torch.int16), torch.ones(n, dtype=torch.int8)
-        sink = hostcopy.EventSink(7, mode="direct")
-        for k in range(parts):
-            a, b = k * n // parts, (k + 1) * n // parts
-            sink.submit(t[a:b], xy[a:b], xy[a:b], p[a:b], expect_total=n if expect is None else expect)
-        res = sink.result()
-        np.testing.assert_array_equal(res[0], t.numpy())
-        np.testing.assert_array_equal(res[1], (t % 7).numpy())
-        return res, sink.used
+    run = _sink_run
 
     def pinned(res) -> bool:
         return any(res[0].base is s for s in pool.pinned)
@@ -182,6 +186,32 @@ def test_direct_slabs_are_bounded_reused_and_fall_back_to_staged(monkeypatch):
 
     monkeypatch.setattr(hostcopy, "_alloc_pinned", refuse)    # pinned memory refused: staged, nothing kept
     assert run(100, 0)[1] == ["staged"] and not pool.pinned
+
+
+def test_pinned_slabs_allocated_in_the_background(monkeypatch):
+    """PINNED_ALLOC="background": a call that finds no pinned slab is staged while a thread allocates one; the
+    next calls are DMA'd into it; never more than PINNED_SLABS, counting those being allocated."""
+    pool = hostcopy._HostPool()
+    monkeypatch.setattr(hostcopy, "_pool_host", pool)
+    monkeypatch.setattr(hostcopy, "PINNED_SLABS", 2)
+    monkeypatch.setattr(hostcopy, "PINNED_ALLOC", "background")
+    a, used = _sink_run(5000, 0)
+    assert used == ["staged"]
+    pool.wait()
+    assert len(pool.pinned) == 1 and not pool.pending and pool.pinned[0].nbytes == 65536
+    b, used = _sink_run(5000, 10**6)
+    assert used == ["direct"] and b[0].base is pool.pinned[0]
+    c, used = _sink_run(5000, 2 * 10**6)            # b holds the slab: staged, a second one is started
+    assert used == ["staged"]
+    pool.wait()
+    d, used = _sink_run(5000, 3 * 10**6)
+    assert used == ["direct"] and d[0].base is pool.pinned[1] and int(b[0][0]) == 10**6
+    e, used = _sink_run(5000, 4 * 10**6)            # both in use and the limit reached: staged, nothing started
+    assert used == ["staged"] and not pool.pending and not [t for t in pool.threads if t.is_alive()]
+    pool.wait()
+    assert len(pool.pinned) == 2
+    del b
+    assert _sink_run(5000, 0)[1] == ["direct"]
 
 
 def test_launch_plan_for_streamed_output():

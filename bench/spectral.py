@@ -181,9 +181,11 @@ def minimal_bytes(op: str, B: int, N: int, F: int, T: int, M: int) -> int:
 
 KERNEL_ARMS = ("cuda", "triton")
 # CUDA kernel variants (kernels/_spectral_cuda.VARIANT) timed side by side with --cuda-variants as arms
-# "cuda@<name>": (warp, fast) of both kinds; "default" = the per-geometry defaults (AUTO). A name may be
-# followed by forced tiles, ":a<frames>x<threads>" (analysis) and ":s<frames>x<threads>" (synthesis).
-CUDA_VARIANTS = {"block": (0, 0), "warp": (1, 0), "fast": (0, 1), "warp_fast": (1, 1), "default": (None, None)}
+# "cuda@<name>": (warp, fast, lean); warp and fast for both kinds, lean for the analysis kernel;
+# "default" = the per-geometry defaults (AUTO). A name may be followed by forced tiles,
+# ":a<frames>x<threads>" (analysis) and ":s<frames>x<threads>" (synthesis).
+CUDA_VARIANTS = {"block": (0, 0, 0), "warp": (1, 0, 0), "fast": (0, 1, 0), "warp_fast": (1, 1, 0),
+                 "block_lean": (0, 0, 1), "fast_lean": (0, 1, 1), "warp_fast_lean": (1, 1, 1), "default": (None, None, None)}
 
 
 def _arm_backend(arm: str) -> str:
@@ -203,8 +205,8 @@ class _variant_ctx:
         self.flags, self.tiles = None, {}
         if "@" in arm:
             name, *tiles = arm.split("@", 1)[1].split(":")
-            warp, fast = CUDA_VARIANTS[name]
-            self.flags = kc.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp, fast=fast))
+            warp, fast, lean = CUDA_VARIANTS[name]
+            self.flags = kc.variant(analysis=dict(warp=warp, fast=fast, lean=lean), synthesis=dict(warp=warp, fast=fast))
             for t in tiles:
                 kind = {"a": "analysis", "s": "synthesis"}[t[0]]
                 tt, nt = (int(v) for v in t[1:].split("x"))

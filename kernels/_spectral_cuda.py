@@ -42,21 +42,28 @@ CONFIG: dict[str, tuple[int, int]] = {}
 #         outside the window's support); 0 = the block-synchronous stages.
 #   fast: 1 = approximate sqrt / log / atan2 in the analysis epilogue and exp / sincos (argument reduced
 #         to [-pi, pi]) in the synthesis prologue (errors ~1e-7 to 1e-6, see stft.cuh); 0 = IEEE.
+#   lean (analysis only): 1 = fewer instructions per frame where the Nsight Compute profile of
+#         2026-11-27 found them (docs/benchmarks.md): float2 loads of the sample pairs of frames inside
+#         the signal, 32-bit output offsets, and with fast = 1 denormal-flushing approximations.
 # Benchmarks and tests set these (``variant``, SIGKIT_CUDA_SPECTRAL_VARIANT); None = the per-geometry
 # default of :data:`AUTO` (the variants measured fastest).
-VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": None},
+VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": None, "lean": None},
                                              "synthesis": {"warp": None, "fast": None}}
 # Default flags by (kind, n_fft, EPI / MODE or None = any), the most specific entry first; absent = 0.
 # Only the batch-32 ops measured faster and passing their GPU tests in the same call (docs/benchmarks.md,
-# H100 call of 2026-11-27 08:00): at n_fft 2048 the warp + fast variant timed 0.514 / 0.429 / 0.497 /
+# H100 calls of 2026-11-27): at n_fft 2048 the warp + fast variant timed 0.514 / 0.429 / 0.497 /
 # 0.485 ms against the block kernels' 0.628 / 0.537 / 0.526 / 0.588 ms (power, amplitude/phase, dB
-# log-mel, inverse). They apply at the full analysis tile only (not to calls of few frames, whose
+# log-mel, inverse); at AP-BWE's 1024/80/320 amplitude/phase, warp + fast in 16 frames / 512 threads
+# 0.446 (0.405..0.494) ms against the block kernel's 0.606 (0.577..0.697) ms at 16 kHz and 1.008 against
+# 1.477 ms at 48 kHz (median (min..max) of 30 round-robin repetitions; Nsight Compute: 0.253 against
+# 0.421 ms). They apply at the full analysis tile only (not to calls of few frames, whose
 # smaller tiles were not timed) and to synthesis blocks that own at least as many frames as they recompute.
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = {}
 
 
 def _code_consts():  # filled in after the EPI / MODE constants are defined
-    AUTO.update({("analysis", 2048, EPI_POWER): dict(warp=1, fast=1),
+    AUTO.update({("analysis", 1024, EPI_AMP_PHASE): dict(warp=1, fast=1),
+                 ("analysis", 2048, EPI_POWER): dict(warp=1, fast=1),
                  ("analysis", 2048, EPI_AMP_PHASE): dict(warp=1, fast=1),
                  ("analysis", 2048, EPI_MEL): dict(warp=1, fast=1),
                  ("synthesis", 2048, MODE_INV): dict(warp=1, fast=1)})
@@ -196,23 +203,33 @@ def analysis_plan(n_fft: int, mel: bool = False, frames: int | None = None, sms:
                   epi: int | None = None) -> tuple[int, int, dict[str, int]]:
     """``(frames per block, threads, variant flags)`` of the analysis kernel.
 
-    At most :data:`MAX_TT` frames (8 from n_fft 1024: the H200 sweep of 2026-11-27 timed 8 frames /
-    512 threads at 0.469 ms against 0.511 ms for 16 at AP-BWE 16 kHz batch 32, and 0.517 against
-    0.780 ms at 2048/512), within :data:`SMEM_ANALYSIS`; for calls of few ``frames`` (batch x frames)
-    fewer per block, so that there are at least two blocks per multiprocessor (``sms``).
+    At most :data:`MAX_TT` frames, within :data:`SMEM_ANALYSIS`: 16, but 8 from n_fft 1024 for the block
+    kernel (the H200 sweep of 2026-11-27 timed 8 frames / 512 threads at 0.469 ms against 0.511 ms for
+    16 at AP-BWE 16 kHz batch 32, and 0.517 against 0.780 ms at 2048/512) while the warp kernel with one
+    warp per frame (n_fft <= 1024) keeps 16 (16 warps of 512 threads: 0.253 ms against the block kernel's
+    0.421 ms in Nsight Compute at AP-BWE 16 kHz amplitude/phase, H100). For calls of few ``frames``
+    (batch x frames) fewer per block, so that there are at least two blocks per multiprocessor (``sms``);
+    such a shrunk tile uses the block kernel (:data:`AUTO` applies to full tiles only).
+
+    >>> analysis_plan(1024, epi=EPI_AMP_PHASE), analysis_plan(1024, epi=EPI_AMP_PHASE, frames=2000)[:2]
+    ((16, 512, {'warp': 1, 'fast': 1, 'lean': 0}), (4, 512))
+    >>> analysis_plan(1024, epi=EPI_POWER)
+    (8, 512, {'warp': 0, 'fast': 0, 'lean': 0})
     """
     code = EPI_MEL if mel else epi
     if "analysis" in CONFIG:
         return (*CONFIG["analysis"], flags("analysis", n_fft, code))
     per = _frame_bytes(n_fft) + ((n_fft // 2 + 2) * 4 if mel else 0)
-    tt = MAX_TT if n_fft // 2 <= 256 else MAX_TT // 2
+    fl = flags("analysis", n_fft, code)
+    tt = MAX_TT if n_fft // 2 <= 256 or (fl["warp"] and wpf(n_fft) == 1) else MAX_TT // 2
     while tt > 1 and tt * per > SMEM_ANALYSIS:
         tt //= 2
     full = tt
     if frames is not None:
         while tt > 1 and -(-frames // tt) < 2 * sms:
             tt //= 2
-    fl = flags("analysis", n_fft, code, small=tt < full)
+    if tt < full:
+        fl = flags("analysis", n_fft, code, small=True)
     return tt, _warp_threads(tt, tt, n_fft) if fl["warp"] else _threads(tt, n_fft), fl
 
 
@@ -295,13 +312,14 @@ def _wstages(half: int, skip_first: bool) -> str:
 
 
 def kernel_source(kind: str, n_fft: int = 0, tt: int = 1, nt: int = 128, extra: int = 0, minb: int | None = None,
-                  warp: int = 0, fast: int = 0, **macros: int) -> str:
+                  warp: int = 0, fast: int = 0, lean: int = 0, **macros: int) -> str:
     """The CUDA source of one variant: compile-time ``#define`` lines, then ``kernels/cuda/stft.cuh``.
 
-    ``kind``: ``"analysis"`` (macros EPI, POWER, LOG), ``"synthesis"`` (MODE) or ``"util"``; ``warp`` and
-    ``fast`` select the variant (:data:`VARIANT`); ``minb`` defaults to :func:`_minb`.
+    ``kind``: ``"analysis"`` (macros EPI, POWER, LOG), ``"synthesis"`` (MODE) or ``"util"``; ``warp``,
+    ``fast`` and ``lean`` select the variant (:data:`VARIANT`); ``minb`` defaults to :func:`_minb`.
     """
-    lines = [f"#define KIND_{kind.upper()} 1", f"#define WARP {int(warp)}", f"#define FAST {int(fast)}"]
+    lines = [f"#define KIND_{kind.upper()} 1", f"#define WARP {int(warp)}", f"#define FAST {int(fast)}",
+             f"#define LEAN {int(lean)}"]
     if kind != "util":
         half = n_fft // 2
         nf = tt + extra
@@ -478,6 +496,11 @@ def _tables(n_fft: int, win: int, window: str, device: torch.device) -> dict:
     return device_constant(("cuda_stft", n_fft, win, window), lambda: _host_tables(n_fft, win, window), device)
 
 
+def _fit_lean(fl: dict[str, int], per_item: int) -> dict[str, int]:
+    """``fl`` without ``lean`` where one batch item's output (``per_item`` values) needs 64-bit offsets."""
+    return dict(fl, lean=0) if fl.get("lean") and per_item >= 2**31 else fl
+
+
 def _grid(n: int, per: int) -> int:
     return max(1, -(-n // per))
 
@@ -499,6 +522,7 @@ def analysis(x2: torch.Tensor, g, window: str, epi: int, T: int, aux1: torch.Ten
         return out1, out2
     tb = _tables(g.n_fft, g.win, window, x2.device)
     tt, nt, fl = analysis_plan(g.n_fft, frames=B * T, sms=_sms(x2.device.index), epi=epi)
+    fl = _fit_lean(fl, F * T)
     smem = tt * _frame_bytes(g.n_fft)
     k = _kernel(x2.device, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=0,
                 **fl)
@@ -525,6 +549,7 @@ def mel(x2: torch.Tensor, g, window: str, fb: torch.Tensor, power: int, log: int
     peak = torch.full((B,), -float("inf"), device=dev, dtype=torch.float32)
     tb = _tables(g.n_fft, g.win, window, dev)
     tt, nt, fl = analysis_plan(g.n_fft, mel=True, frames=B * T, sms=_sms(dev.index))
+    fl = _fit_lean(fl, M * T)
     smem = tt * _frame_bytes(g.n_fft) + tt * (F + 1) * 4
     k = _kernel(dev, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=EPI_MEL, POWER=power,
                 LOG=log, **fl)
@@ -576,6 +601,29 @@ def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: t
         _kernel(dev, "pad_adjoint", "util")(grid=(_grid(g.L, 256), B, 1), block=(256, 1, 1),
                                             args=[y, out_len, gx, g.L, g.pad, g.padmode])
     return gx
+
+
+def mel_log_backward(grad: torch.Tensor, out: torch.Tensor, log: int, gap: float | None, eps: float) -> torch.Tensor:
+    """Gradient w.r.t. the mel energies of ``out = LOG(mel)`` with the per-item floor ``max(u, peak - gap)``
+    (``log``: 1 natural, 2 dB, 3 Whisper; ``gap`` None: no floor), from ``grad``: both ``(B, M, T)`` float32
+    CUDA. Two launches (plus ``amax`` for the floor) where the torch chain of ``kernels.spectral._mel_backward``
+    takes about twenty (0.6 ms of the Whisper batch-32 backward in Nsight Compute, H100)."""
+    B = out.shape[0]
+    N = out[0].numel() if B else 0
+    g_mel = torch.empty_like(out)
+    if B == 0 or N == 0:
+        return g_mel
+    dev = out.device
+    grad, out = grad.contiguous(), out.contiguous()
+    floor = gap is not None and log != 1
+    peak = out.amax(dim=(-2, -1)).contiguous() if floor else out
+    acc = torch.zeros(B, 2, device=dev, dtype=torch.float32) if floor else out
+    grid = (_grid(N, 256), B, 1)
+    if floor:
+        _kernel(dev, "mel_floor_stats", "util")(grid=grid, block=(256, 1, 1), args=[out, grad, peak, N, log, float(gap), acc])
+    _kernel(dev, "mel_log_grad", "util")(grid=grid, block=(256, 1, 1), args=[
+        out, grad, peak, acc, N, log, float(gap) if floor else -1.0, math.log(eps) if log == 1 else 0.0, g_mel])
+    return g_mel
 
 
 def env_scale(grad: torch.Tensor, n_fft: int, hop: int, win: int, window: str, T: int, start: int,

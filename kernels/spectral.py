@@ -583,7 +583,10 @@ def _mel_backward(ctx, grad):
     x, fb, out = ctx.saved_tensors
     log, top_db, eps = ctx.log
     grad = grad.float()
-    if log == K.LOG_NATURAL:  # out = log(max(mel, eps))
+    if ctx.args[-1] == "cuda" and grad.is_cuda and C.available() and log in (K.LOG_NATURAL, K.LOG_DB, K.LOG_WHISPER):
+        gap = 8.0 if log == K.LOG_WHISPER else top_db if log == K.LOG_DB else None
+        g_mel = C.mel_log_backward(grad, out, log, gap, eps)  # the torch chain below, in two launches
+    elif log == K.LOG_NATURAL:  # out = log(max(mel, eps))
         g_mel = torch.where(out > math.log(eps), grad * torch.exp(-out), 0.0)
     elif log == K.LOG_DB:  # out = max(10 log10(max(mel, 1e-10)), peak - top_db)
         gu = _floored_grad(grad, out, top_db)

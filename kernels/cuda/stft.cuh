@@ -10,7 +10,13 @@
 //   FFT_STAGES the Stockham stages, e.g. "stage<8, 1>(z, tw); stage<8, 8>(z, tw); stage<8, 64>(z, tw);"
 //   KIND_ANALYSIS (with EPI, POWER, LOG) or KIND_SYNTHESIS (with MODE)
 // Twiddles come from a float64-built table tw[k] = exp(-2 pi i k / NFFT) (k < NFFT); everything else
-// is float32 arithmetic with IEEE sqrt/log/exp/atan2/sincos (no fast-math intrinsics).
+// is float32 arithmetic with IEEE sqrt/log/exp/atan2/sincos (no fast-math intrinsics) unless FAST = 1.
+// LEAN = 1 (analysis kernel; from the Nsight Compute profile of 2026-11-27: the kernels are bound by
+// instruction issue, half of it the epilogue and a fifth the per-sample index arithmetic of the loads):
+// frames that lie inside the signal with an 8-byte aligned start load their sample pairs as float2 with
+// the window's pairs (no per-sample padding / support tests), output offsets are 32-bit within a batch
+// item (the launcher checks that they fit), and FAST's sqrt / log2 / reciprocal flush denormals
+// (no denormal rescaling around each MUFU instruction).
 // Kernel arguments: tensors are pointers, Python ints C ints, Python floats C doubles.
 
 typedef float2 cf;
@@ -201,16 +207,43 @@ __device__ __forceinline__ void atomic_max_float(float* a, float v) {
 // sqrt.approx (relative error ~2^-23), log via lg2.approx (absolute error ~2^-22 in log2), and an
 // atan2 from a degree-15 odd minimax polynomial on [0, 1] (float32 error 1.2e-7 rad, NumPy-checked in
 // tests/kernels/test_spectral_cuda.py) with one approximate division: all far inside issue 3's 1e-3.
+#ifndef LEAN
+#define LEAN 0
+#endif
+#if LEAN
+// denormal inputs flush to zero: |X|^2 below 2^-126 gives |X| = 0, log(0 + eps); atan2 of components
+// below 2^-126 is 0 (guarded below), far under issue 3's thresholds (1e-3 of the frame's peak)
+__device__ __forceinline__ float sqrt_fast(float v) {
+  float r;
+  asm("sqrt.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v));
+  return r;
+}
+__device__ __forceinline__ float log_fast(float v) {
+  float r;
+  asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v));
+  return r * 0.69314718055994531f;
+}
+__device__ __forceinline__ float div_fast(float a, float b) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(b));
+  return a * r;
+}
+#define MX_MIN 1.17549435e-38f
+#else
 __device__ __forceinline__ float sqrt_fast(float v) {
   float r;
   asm("sqrt.approx.f32 %0, %1;" : "=f"(r) : "f"(v));
   return r;
 }
+__device__ __forceinline__ float log_fast(float v) { return __logf(v); }
+__device__ __forceinline__ float div_fast(float a, float b) { return __fdividef(a, b); }
+#define MX_MIN 0.0f
+#endif
 
 __device__ __forceinline__ float atan2_fast(float y, float x) {
   const float ax = fabsf(x), ay = fabsf(y);
   const float mx = fmaxf(ax, ay), mn = fminf(ax, ay);
-  const float a = mx > 0.0f ? __fdividef(mn, mx) : 0.0f;
+  const float a = mx > MX_MIN ? div_fast(mn, mx) : 0.0f;
   const float t = a * a;
   float p = -0.004054560326039791f;
   p = fmaf(p, t, 0.021862952038645744f);
@@ -239,7 +272,7 @@ __device__ __forceinline__ void sincos_fast(float x, float* s, float* c) {
 #define SQRT_E(v) sqrt_fast(v)
 #define EXP_E(v) __expf(v)
 #define SINCOS_E(v, s, c) sincos_fast(v, s, c)
-#define LOG_E(v) __logf(v)
+#define LOG_E(v) log_fast(v)
 #define ATAN2_E(y, x) atan2_fast(y, x)
 #else
 #define SQRT_E(v) sqrtf(v)
@@ -250,9 +283,14 @@ __device__ __forceinline__ void sincos_fast(float x, float* s, float* c) {
 #endif
 
 #ifdef KIND_ANALYSIS
+#if LEAN
+typedef int OFF;  // output offsets within one batch item (the output pointers are moved to the item)
+#else
+typedef long long OFF;
+#endif
 // Epilogue of bin k (0..HALF) with value X at output offset o (see stft_analysis).
 template <int E>
-__device__ __forceinline__ void store_bin(cf X, int k, long long o, float* __restrict__ out1, float* __restrict__ out2,
+__device__ __forceinline__ void store_bin(cf X, int k, OFF o, float* __restrict__ out1, float* __restrict__ out2,
                                           const float* __restrict__ aux1, const float* __restrict__ aux2, float eps) {
   if (E == 0) {
     out1[o] = X.x; out2[o] = X.y;
@@ -293,6 +331,17 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
   (void)eps;
   const float* xb = x + (long long)b * L;
   constexpr int F = HALF + 1;
+#if LEAN
+  {  // outputs (and aux inputs) of this batch item: 32-bit offsets from here on
+    const long long bo = (long long)b * (EPI == 5 ? nmel : F) * T;
+    out1 += bo; out2 += bo; aux1 += bo; aux2 += bo;
+  }
+  const int item = 0;
+  // float2 loads of sample pairs need 8-byte alignment of the frame's first sample
+  const bool x_even = (reinterpret_cast<size_t>(xb) & 7) == 0;
+#else
+  const int item = b;
+#endif
 #if WARP
   // group grp loads and transforms frames grp, grp + NG, ...: the first stage (radix R0, no twiddle)
   // reads its butterflies' sample pairs j + r HALF / R0 straight from global memory (lanes over j:
@@ -306,6 +355,11 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
       const int t = t0 + f;
       cf* zf = z + f * FSTRIDE;
       cf v[PER0][R0];
+#if LEAN
+      const int fs = t * hop + off;  // the frame's first sample; the whole frame inside the signal: no padding
+      const bool inner = t < T && fs >= 0 && fs <= L - NFFT && x_even && (fs & 1) == 0;
+      const float2* xp = reinterpret_cast<const float2*>(xb + (inner ? fs : 0));
+#endif
 #pragma unroll
       for (int p = 0; p < PER0; ++p) {
         const int j = lane + p * GT;
@@ -315,6 +369,13 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
           const bool live = t < T && 2 * q0 < left + win && 2 * (q0 + GT) > left;
           float h2[2] = {0.0f, 0.0f};
           if (live && (NB0 % GT == 0 || j < NB0)) {
+#if LEAN
+            if (inner) {  // pairs outside the window's support get the window's zeros
+              const float2 sv = __ldg(xp + j + r * NB0), wv = __ldg(reinterpret_cast<const float2*>(wpad) + j + r * NB0);
+              h2[0] = sv.x * wv.x;
+              h2[1] = sv.y * wv.y;
+            } else
+#endif
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
               const int s = 2 * (j + r * NB0) + h;
@@ -355,6 +416,16 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
       const int idx = threadIdx.x + (p0 + c) * NT;
       const int f = idx / HALF, n = idx - f * HALF;
       const int t = t0 + f;
+#if LEAN
+      const int fs = t * hop + off;
+      if (idx < TT * HALF && t < T && fs >= 0 && fs <= L - NFFT && x_even && (fs & 1) == 0) {
+        const float2 sv = __ldg(reinterpret_cast<const float2*>(xb + fs) + n);
+        const float2 wv = __ldg(reinterpret_cast<const float2*>(wpad) + n);
+        v[c][0] = sv.x * wv.x;
+        v[c][1] = sv.y * wv.y;
+        continue;
+      }
+#endif
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int s = 2 * n + h;
@@ -406,7 +477,7 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
     acc = 0.4342944819032518f * LOG_E(fmaxf(acc, 1e-10f));
 #endif
     vmax = fmaxf(vmax, acc);
-    out1[((long long)b * nmel + m) * T + t] = acc;
+    out1[((OFF)item * nmel + m) * T + t] = acc;
   }
 #if LOG >= 2
   for (int o = 16; o > 0; o >>= 1) vmax = fmaxf(vmax, __shfl_xor_sync(0xffffffffu, vmax, o));
@@ -420,7 +491,7 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
     if (t >= T) continue;
     cf Xk, Xm;
     real_bins(z + f * FSTRIDE, tw, k, &Xk, &Xm);
-    const long long row = (long long)b * F;
+    const OFF row = (OFF)item * F;
     store_bin<EPI>(Xk, k, (row + k) * T + t, out1, out2, aux1, aux2, eps);
     if (2 * k != HALF) store_bin<EPI>(Xm, HALF - k, (row + HALF - k) * T + t, out1, out2, aux1, aux2, eps);
   }
@@ -633,6 +704,66 @@ extern "C" __global__ void env_scale(const float* __restrict__ grad, float* __re
     if (env > 1e-11f) val = grad[(long long)b * out_len + i] / env;
   }
   g[(long long)b * lexp + p] = val;
+}
+
+// Backward of the mel op's LOG and per-item floor (kernels/spectral._mel_backward in two launches instead of
+// about twenty torch kernels): from the op's output o and its gradient g (N values an item) the gradient
+// w.r.t. the mel energies. LOGM 1: natural log, (o > log eps) g exp(-o); 2: dB, u = o; 3: Whisper,
+// u = 4 o - 4 and g / 4 (rounded as torch rounds them). With a floor (gap >= 0) max(u, peak - gap) passes
+// the gradient of floored values to the item's maximum, shared by ties (torch.amax's rule); then
+// 2: (o > -100) g 10 / ln 10 10^(-o / 10), 3: (u > -10) g 10^(-u) / ln 10.
+__device__ __forceinline__ float mel_u(float o, int logm) { return logm == 3 ? __fadd_rn(__fmul_rn(4.0f, o), -4.0f) : o; }
+__device__ __forceinline__ float mel_gu(float g, int logm) { return logm == 3 ? __fmul_rn(g, 0.25f) : g; }
+
+// Per item: acc[2 b] += the gradient of the floored values, acc[2 b + 1] += the number of maxima. Grid (ceil(N / 256), B).
+extern "C" __global__ void mel_floor_stats(const float* __restrict__ o, const float* __restrict__ g,
+                                           const float* __restrict__ peak, int N, int logm, double gap,
+                                           float* __restrict__ acc) {
+  const int b = blockIdx.y;
+  const int i = blockIdx.x * 256 + threadIdx.x;
+  const float pu = mel_u(peak[b], logm);
+  const float lo = __fsub_rn(pu, (float)gap);
+  float s = 0.0f, c = 0.0f;
+  if (i < N) {
+    const long long j = (long long)b * N + i;
+    const float u = mel_u(o[j], logm);
+    if (!(u > lo)) s = mel_gu(g[j], logm);
+    if (u == pu) c = 1.0f;
+  }
+  for (int k = 16; k > 0; k >>= 1) {
+    s += __shfl_xor_sync(0xffffffffu, s, k);
+    c += __shfl_xor_sync(0xffffffffu, c, k);
+  }
+  if ((threadIdx.x & 31) == 0 && (s != 0.0f || c != 0.0f)) {
+    atomicAdd(acc + 2 * b, s);
+    atomicAdd(acc + 2 * b + 1, c);
+  }
+}
+
+// The gradient w.r.t. the mel energies (see above; acc from mel_floor_stats when gap >= 0). Grid (ceil(N / 256), B).
+extern "C" __global__ void mel_log_grad(const float* __restrict__ o, const float* __restrict__ g,
+                                        const float* __restrict__ peak, const float* __restrict__ acc, int N, int logm,
+                                        double gap, double log_eps, float* __restrict__ out) {
+  const int b = blockIdx.y;
+  const int i = blockIdx.x * 256 + threadIdx.x;
+  if (i >= N) return;
+  const long long j = (long long)b * N + i;
+  const float ov = o[j];
+  float r;
+  if (logm == 1) {
+    r = ov > (float)log_eps ? g[j] * expf(-ov) : 0.0f;
+  } else {
+    const float u = mel_u(ov, logm);
+    float gu = mel_gu(g[j], logm);
+    if (gap >= 0.0) {
+      const float pu = mel_u(peak[b], logm);
+      const bool keep = u > __fsub_rn(pu, (float)gap);
+      gu = (keep ? gu : 0.0f) + (u == pu ? acc[2 * b] / acc[2 * b + 1] : 0.0f);
+    }
+    if (logm == 2) r = ov > -100.0f ? gu * 4.342944819032518f * exp10f(-ov / 10.0f) : 0.0f;
+    else r = u > -10.0f ? gu * exp10f(-u) / 2.302585092994046f : 0.0f;
+  }
+  out[j] = r;
 }
 
 // Adjoint of the padding: gx[b, i] = sum of g[b, p] over the padded positions p that read signal

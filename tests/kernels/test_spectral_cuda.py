@@ -42,14 +42,25 @@ def test_fft_plan_and_supported_geometries():
     assert C.extra_frames(80, 320) == 3 and C.extra_frames(160, 400) == 2
 
 
-# (warp, fast) variants of kernels/_spectral_cuda.VARIANT (both kinds); "fast" changes the analysis
-# epilogues of amplitude/phase, magnitude and mel, and the synthesis prologues of the inverse and its backward
-FLAGS = {"block": (0, 0), "warp": (1, 0), "fast": (0, 1), "warp_fast": (1, 1)}
+# (warp, fast, lean) variants of kernels/_spectral_cuda.VARIANT: warp and fast for both kinds, lean for the
+# analysis kernel; "fast" changes the analysis epilogues of amplitude/phase, magnitude and mel, and the
+# synthesis prologues of the inverse and its backward
+FLAGS = {"block": (0, 0, 0), "warp": (1, 0, 0), "fast": (0, 1, 0), "warp_fast": (1, 1, 0), "block_lean": (0, 0, 1),
+         "warp_fast_lean": (1, 1, 1)}
+
+
+def _variant(name: str) -> C.variant:
+    """The :class:`~sigkit.kernels._spectral_cuda.variant` context of ``FLAGS[name]``."""
+    warp, fast, lean = FLAGS[name]
+    return C.variant(analysis=dict(warp=warp, fast=fast, lean=lean), synthesis=dict(warp=warp, fast=fast))
+
+
 VARIANTS = [(n, kind, code, flags) for n in (48, 400, 1024, 2048, 4096)
             for kind, code in [("analysis", e) for e in range(6)] + [("synthesis", m) for m in range(3)]
             for flags in FLAGS
             if not (FLAGS[flags][1] and code not in ((C.MODE_INV, C.MODE_AP_BWD) if kind == "synthesis"
                                                      else (C.EPI_AMP_PHASE, C.EPI_MAG, C.EPI_MEL)))
+            and not (kind == "synthesis" and FLAGS[flags][2])  # lean: analysis only
             # the block kernel's 2048-point amplitude/phase and inverse-backward epilogues spill 8-12 bytes
             # (known, before the warp variant; the warp variant at 2048 does not)
             and not (n == 2048 and FLAGS[flags][0] == 0 and kind == "analysis" and code in (1, 4))]
@@ -59,12 +70,13 @@ VARIANTS = [(n, kind, code, flags) for n in (48, 400, 1024, 2048, 4096)
 @pytest.mark.parametrize("n_fft,kind,code,flags", VARIANTS, ids=[f"{n}-{k}-{c}-{f}" for n, k, c, f in VARIANTS])
 def test_every_variant_compiles_for_sm90_without_spills(n_fft, kind, code, flags):
     hop, win = n_fft // 4, n_fft
-    warp, fast = FLAGS[flags]
-    with C.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp, fast=fast)):
+    warp, fast, lean = FLAGS[flags]
+    with _variant(flags):
         if kind == "analysis":
             tt, nt = C.analysis_tile(n_fft, mel=code == C.EPI_MEL)
             report = C.compile_offline("analysis", "stft_analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=code,
-                                       POWER=1 if fast else 2, LOG=3 if code == C.EPI_MEL else 0, warp=warp, fast=fast)
+                                       POWER=1 if fast else 2, LOG=3 if code == C.EPI_MEL else 0, warp=warp, fast=fast,
+                                       lean=lean)
         else:
             tt, nt = C.synthesis_tile(n_fft, hop, win)
             report = C.compile_offline("synthesis", "stft_synthesis", n_fft=n_fft, tt=tt, nt=nt,
@@ -80,13 +92,13 @@ def test_forced_tiles_compile_without_spills(n_fft):
     mel analysis, inverse synthesis."""
     hop, win = n_fft // 4, n_fft
     for name, tiles in TILES:
-        warp, fast = FLAGS[name]
+        warp, fast, lean = FLAGS[name]
         for kind, (tt, nt) in tiles.items():
             if warp and nt % (32 * C.wpf(n_fft)):
                 continue
             codes = [C.EPI_AMP_PHASE, C.EPI_MEL] if kind == "analysis" else [C.MODE_INV]
             for code in codes:
-                kw = (dict(EPI=code, POWER=2, LOG=2 if code == C.EPI_MEL else 0) if kind == "analysis"
+                kw = (dict(EPI=code, POWER=2, LOG=2 if code == C.EPI_MEL else 0, lean=lean) if kind == "analysis"
                       else dict(extra=C.extra_frames(hop, win), MODE=code))
                 report = C.compile_offline(kind, f"stft_{kind}", n_fft=n_fft, tt=tt, nt=nt, warp=warp, fast=fast, **kw)
                 assert "0 bytes spill stores" in report and "0 bytes spill loads" in report, (name, kind, tt, nt, report)
@@ -106,10 +118,12 @@ def test_variant_context_and_environment():
         C.AUTO[("analysis", 1024, None)] = dict(warp=1, fast=1)
         C.AUTO[("analysis", 1024, C.EPI_MEL)] = dict(warp=0, fast=1)
         with C.variant(analysis=dict(warp=None, fast=None)):
-            assert C.flags("analysis", 1024, C.EPI_AMP_PHASE) == dict(warp=1, fast=1)
-            assert C.flags("analysis", 1024, C.EPI_MEL) == dict(warp=0, fast=1)
-            assert C.flags("analysis", 512, C.EPI_AMP_PHASE) == dict(warp=0, fast=0)
-            assert C.analysis_tile(1024, epi=C.EPI_AMP_PHASE)[1] == 32 * C.analysis_tile(1024)[0]
+            assert C.flags("analysis", 1024, C.EPI_AMP_PHASE) == dict(warp=1, fast=1, lean=0)
+            assert C.flags("analysis", 1024, C.EPI_MEL) == dict(warp=0, fast=1, lean=0)
+            assert C.flags("analysis", 512, C.EPI_AMP_PHASE) == dict(warp=0, fast=0, lean=0)
+            # the warp kernel keeps 16 frames of one warp each at n_fft 1024 (the block kernel 8)
+            assert C.analysis_tile(1024, epi=C.EPI_AMP_PHASE) == (16, 512)
+            assert C.analysis_tile(1024, mel=True) == (8, 512)
         with C.variant(analysis=dict(warp=0)):  # an explicit setting overrides AUTO
             assert C.flags("analysis", 1024, C.EPI_AMP_PHASE)["warp"] == 0
     finally:
@@ -227,7 +241,7 @@ def test_warp_fft_index_maps_against_numpy_rfft(n_fft, win):
 
 @pytest.mark.skipif(not _nvrtc_loads(), reason="libnvrtc not loadable")
 def test_util_kernels_compile_and_errors_are_reported(monkeypatch):
-    for name in ("mel_ranges", "floor_scale", "env_scale", "pad_adjoint"):
+    for name in ("mel_ranges", "floor_scale", "env_scale", "pad_adjoint", "mel_floor_stats", "mel_log_grad"):
         assert "registers" in C.compile_offline("util", name)
     monkeypatch.setattr(C, "_source_text", lambda: C.SOURCE.read_text().replace("cmul(", "cmull(", 1))
     with pytest.raises(RuntimeError, match="NVRTC failed"):
@@ -259,8 +273,7 @@ GEOMS = [STFTSpec(256, 64), STFTSpec(400, 160), STFTSpec(512, 128), STFTSpec(102
 @pytest.fixture(params=list(FLAGS))
 def flags(request):
     """Each kernel variant (:data:`FLAGS`) for the duration of a test."""
-    warp, fast = FLAGS[request.param]
-    with C.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp, fast=fast)):
+    with _variant(request.param):
         yield request.param
 
 
@@ -327,7 +340,8 @@ def test_cuda_backward_against_float64_reference(gpu, spec, flags):
 # is no multiple of the tile (a partial last block).
 TILES = [("warp_fast", dict(analysis=(16, 512))), ("warp_fast", dict(analysis=(16, 256))),
          ("warp_fast", dict(analysis=(8, 256), synthesis=(16, 256))), ("block", dict(analysis=(16, 512))),
-         ("block", dict(analysis=(8, 512), synthesis=(16, 512)))]
+         ("block", dict(analysis=(8, 512), synthesis=(16, 512))), ("warp_fast_lean", dict(analysis=(16, 512))),
+         ("block_lean", dict(analysis=(16, 512))), ("block_lean", dict(analysis=(8, 512)))]
 TILE_GEOMS = [STFTSpec(400, 160), STFTSpec(512, 128), STFTSpec(1024, 80, 320), STFTSpec(2048, 512)]
 
 
@@ -335,13 +349,12 @@ TILE_GEOMS = [STFTSpec(400, 160), STFTSpec(512, 128), STFTSpec(1024, 80, 320), S
 @pytest.mark.parametrize("name,tiles", TILES, ids=[f"{n}-" + "-".join(f"{k[0]}{t[0]}x{t[1]}" for k, t in d.items())
                                                    for n, d in TILES])
 def test_cuda_tile_against_float64_reference(gpu, spec, name, tiles):
-    warp, fast = FLAGS[name]
-    if warp and any(nt % (32 * C.wpf(spec.n_fft)) for _, nt in tiles.values()):
+    if FLAGS[name][0] and any(nt % (32 * C.wpf(spec.n_fft)) for _, nt in tiles.values()):
         pytest.skip("threads do not split into warp groups of this n_fft")
     saved = dict(C.CONFIG)
     try:
         C.CONFIG.update(tiles)
-        with C.variant(analysis=dict(warp=warp, fast=fast), synthesis=dict(warp=warp, fast=fast)):
+        with _variant(name):
             _check_forward_against_float64(_signal(3, 16000 + 37, gpu, seed=5), spec)
             _check_backward_against_float64(_signal(2, 8000 + 11, gpu, seed=6), spec)
     finally:

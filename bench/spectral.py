@@ -185,7 +185,8 @@ KERNEL_ARMS = ("cuda", "triton")
 # "default" = the per-geometry defaults (AUTO). A name may be followed by forced tiles,
 # ":a<frames>x<threads>" (analysis) and ":s<frames>x<threads>" (synthesis).
 CUDA_VARIANTS = {"block": (0, 0, 0), "warp": (1, 0, 0), "fast": (0, 1, 0), "warp_fast": (1, 1, 0),
-                 "block_lean": (0, 0, 1), "fast_lean": (0, 1, 1), "warp_fast_lean": (1, 1, 1), "default": (None, None, None)}
+                 "block_lean": (0, 0, 1), "fast_lean": (0, 1, 1), "warp_fast_lean": (1, 1, 1), "default": (None, None, None),
+                 "default_unfused": (None, None, None)}  # the defaults with the previous mel backward (ks.CUDA_MEL_BWD off)
 
 
 def _arm_backend(arm: str) -> str:
@@ -198,13 +199,15 @@ def _is_variant(arm: str) -> bool:
 
 
 class _variant_ctx:
-    """Context of arm ``cuda@<name>[:a<tt>x<nt>][:s<tt>x<nt>]``: kernel variant flags and forced tiles
-    (``kc.VARIANT``, ``kc.CONFIG``), restored on exit; a no-op for the other arms."""
+    """Context of arm ``cuda@<name>[:a<tt>x<nt>][:s<tt>x<nt>]``: kernel variant flags, forced tiles and the
+    mel-backward path (``kc.VARIANT``, ``kc.CONFIG``, ``ks.CUDA_MEL_BWD``), restored on exit; a no-op for
+    the other arms."""
 
     def __init__(self, arm: str):
-        self.flags, self.tiles = None, {}
+        self.flags, self.tiles, self.fused = None, {}, True
         if "@" in arm:
             name, *tiles = arm.split("@", 1)[1].split(":")
+            self.fused = name != "default_unfused"
             warp, fast, lean = CUDA_VARIANTS[name]
             self.flags = kc.variant(analysis=dict(warp=warp, fast=fast, lean=lean), synthesis=dict(warp=warp, fast=fast))
             for t in tiles:
@@ -215,13 +218,15 @@ class _variant_ctx:
     def __enter__(self):
         if self.flags is not None:
             self.flags.__enter__()
-        self.saved = dict(kc.CONFIG)
+        self.saved = dict(kc.CONFIG), ks.CUDA_MEL_BWD
         kc.CONFIG.update(self.tiles)
+        ks.CUDA_MEL_BWD = self.fused
         return self
 
     def __exit__(self, *exc):
         kc.CONFIG.clear()
-        kc.CONFIG.update(self.saved)
+        kc.CONFIG.update(self.saved[0])
+        ks.CUDA_MEL_BWD = self.saved[1]
         if self.flags is not None:
             self.flags.__exit__(*exc)
 
@@ -568,7 +573,7 @@ def main(argv=None) -> int:
                 tt, nt = kc.analysis_tile(n_fft, mel=epi == kc.EPI_MEL)
                 print(n_fft, "analysis EPI", epi, (tt, nt), kc.compile_offline(
                     "analysis", "stft_analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=3).splitlines()[-1])
-            for mode in range(3):
+            for mode in range(4):
                 tt, nt = kc.synthesis_tile(n_fft, hop, win)
                 print(n_fft, hop, win, "synthesis MODE", mode, (tt, nt), kc.compile_offline(
                     "synthesis", "stft_synthesis", n_fft=n_fft, tt=tt, nt=nt, extra=kc.extra_frames(hop, win),

@@ -46,6 +46,10 @@ __all__ = ["spectrogram", "amp_phase", "from_amp_phase", "mel_spectrogram", "log
 _LOG_MODES = {"natural": K.LOG_NATURAL, "db": K.LOG_DB, "whisper": K.LOG_WHISPER}
 _PAD = 128  # tables are padded to multiples of this (every block size in CONFIG must divide it)
 _LN10 = math.log(10.0)
+# impl="cuda" mel backward: the log / floor gradient in two CUDA launches and the mel projection inside the
+# synthesis kernel (True), or the torch chain and a dense GEMM before the synthesis kernel (False: the
+# previous path, kept for benchmarks: bench/spectral.py arm cuda@default_unfused)
+CUDA_MEL_BWD = True
 
 
 # ------------------------------------------------------------------------------------ geometry
@@ -518,7 +522,10 @@ def _spectrogram_bwd_op(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor | 
     syn = functools.partial(_synthesis, x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, power=power, impl=impl)
     if fb is None:
         return syn(a1=_f32(grad))
-    if n_fft >= FFT_SYNTHESIS_MIN_NFFT or _use_cuda(impl, g, synthesis=True):
+    if CUDA_MEL_BWD and _use_cuda(impl, g, synthesis=True):  # the mel projection inside the CUDA kernel
+        return C.synthesis(x2.shape[0], g, window, C.MODE_MEL_BWD, T, re, im, a1=_f32(grad).contiguous(), power=power,
+                           fb=fb)
+    if n_fft >= FFT_SYNTHESIS_MIN_NFFT:
         # the FFT synthesis kernels have no mel prologue: project the gradient first
         return syn(a1=torch.matmul(fb.to(device=x2.device, dtype=torch.float32).t(), _f32(grad)))
     return _synthesis(x2.shape[0], g, window, K.PRO_MEL_BWD, T, re, im, a1=_f32(grad), fb=fb, power=power)
@@ -583,7 +590,8 @@ def _mel_backward(ctx, grad):
     x, fb, out = ctx.saved_tensors
     log, top_db, eps = ctx.log
     grad = grad.float()
-    if ctx.args[-1] == "cuda" and grad.is_cuda and C.available() and log in (K.LOG_NATURAL, K.LOG_DB, K.LOG_WHISPER):
+    if (CUDA_MEL_BWD and ctx.args[-1] == "cuda" and grad.is_cuda and C.available()
+            and log in (K.LOG_NATURAL, K.LOG_DB, K.LOG_WHISPER)):
         gap = 8.0 if log == K.LOG_WHISPER else top_db if log == K.LOG_DB else None
         g_mel = C.mel_log_backward(grad, out, log, gap, eps)  # the torch chain below, in two launches
     elif log == K.LOG_NATURAL:  # out = log(max(mel, eps))

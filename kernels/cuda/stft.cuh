@@ -337,6 +337,7 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
     out1 += bo; out2 += bo; aux1 += bo; aux2 += bo;
   }
   const int item = 0;
+  (void)item;
   // float2 loads of sample pairs need 8-byte alignment of the frame's first sample
   const bool x_even = (reinterpret_cast<size_t>(xb) & 7) == 0;
 #else
@@ -485,6 +486,24 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
 #endif
 #else
   // one thread per (bin pair k, HALF - k; frame), frames fastest: each warp stores runs of TT frames of two rows
+#if LEAN && NT % TT == 0 && (WARP || HALF < 1024)
+  // a thread keeps its frame (threadIdx.x mod TT) and steps k by NT / TT: the outputs of the item moved to
+  // the frame once, 32-bit row offsets k T (not in the 2048-point block kernel, where it spilled 8 bytes)
+  {
+    const int f = threadIdx.x % TT, t = t0 + f;
+    if (t < T) {
+      const cf* zf = z + f * FSTRIDE;
+      out1 += t; out2 += t; aux1 += t; aux2 += t;
+#pragma unroll 1
+      for (int k = threadIdx.x / TT; k <= HALF / 2; k += NT / TT) {
+        cf Xk, Xm;
+        real_bins(zf, tw, k, &Xk, &Xm);
+        store_bin<EPI>(Xk, k, k * T, out1, out2, aux1, aux2, eps);
+        if (2 * k != HALF) store_bin<EPI>(Xm, HALF - k, (HALF - k) * T, out1, out2, aux1, aux2, eps);
+      }
+    }
+  }
+#else
   for (int idx = threadIdx.x; idx < (HALF / 2 + 1) * TT; idx += NT) {
     const int k = idx / TT, f = idx - k * TT;
     const int t = t0 + f;
@@ -496,11 +515,13 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
     if (2 * k != HALF) store_bin<EPI>(Xm, HALF - k, (row + HALF - k) * T + t, out1, out2, aux1, aux2, eps);
   }
 #endif
+#endif
 }
 #endif  // KIND_ANALYSIS
 
 #ifdef KIND_SYNTHESIS
 // Spectral coefficient of bin k (0..HALF) of frame t, as the one-sided input of an inverse real DFT.
+// MODE 3 as MODE 2 with a1 = the mel gradient projected back (mel_in).
 // MODE 0 (inverse STFT): exp(a3) e^{i a4}. MODE 1 (amp/phase backward): the gradient w.r.t. X of
 // (a1 . log(|X| + eps) + a2 . angle X) at X = exp(a3) e^{i a4} (|X| = exp(a3) - eps), halved inside
 // (1, HALF). MODE 2 (power/magnitude backward): a1 times d|X|^POWER/dX at X = a3 + i a4, halved inside.
@@ -514,10 +535,23 @@ __device__ __forceinline__ Raw load_raw(const float* __restrict__ a1, const floa
   Raw r;
   r.a3 = a3[o];
   r.a4 = a4[o];
-  r.a1 = (MODE != 0 && has1) ? a1[o] : 0.0f;
+  r.a1 = (MODE != 0 && MODE != 3 && has1) ? a1[o] : 0.0f;
   r.a2 = (MODE == 1 && has2) ? a2[o] : 0.0f;
   return r;
 }
+
+#if MODE == 3
+// MODE 3 (mel power/magnitude backward): the gradient of |X|^POWER at bin k of frame t is the mel gradient
+// g (B, nmel, T) projected back, sum_m fb[m, k] g[b, m, t] over the filters nonzero at k ([rngb[2k], rngb[2k+1]))
+__device__ __forceinline__ float mel_in(const float* __restrict__ g, const float* __restrict__ fb,
+                                        const int* __restrict__ rngb, int nmel, int b, int k, int t, int T) {
+  const int lo = __ldg(rngb + 2 * k), hi = __ldg(rngb + 2 * k + 1);
+  const float* gb = g + ((long long)b * nmel) * T + t;
+  float acc = 0.0f;
+  for (int m = lo; m < hi; ++m) acc = fmaf(__ldg(fb + m * (HALF + 1) + k), gb[(long long)m * T], acc);
+  return acc;
+}
+#endif
 
 __device__ __forceinline__ cf spectral_in(Raw r, int k, int has1, int has2, float eps, int power) {
   cf X;
@@ -560,11 +594,12 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_synthesis(
     const float* __restrict__ a1, const float* __restrict__ a2, const float* __restrict__ a3,
     const float* __restrict__ a4, int has1, int has2, double eps_d, int power, int T, int hop, int left,
     int win, const float* __restrict__ wpad, const cf* __restrict__ tw, float* __restrict__ y, int out_len,
-    int start, int lexp) {
+    int start, int lexp, const float* __restrict__ fb, const int* __restrict__ rngb, int nmel) {
   extern __shared__ float2 smem[];
   cf* z = smem;
   const int b = blockIdx.y;
   const int first = blockIdx.x * TT - EXTRA;  // frame held in smem slot 0
+  (void)fb; (void)rngb; (void)nmel;
   const float eps = (float)eps_d;
   (void)eps;
   constexpr int F = HALF + 1;
@@ -586,6 +621,10 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_synthesis(
       if (idx < NF * KP && t >= 0 && t < T) {
         ra[c] = load_raw(a1, a2, a3, a4, base + (long long)k * T + t, has1, has2);
         rb[c] = load_raw(a1, a2, a3, a4, base + (long long)(HALF - k) * T + t, has1, has2);
+#if MODE == 3
+        ra[c].a1 = mel_in(a1, fb, rngb, nmel, b, k, t, T);
+        rb[c].a1 = mel_in(a1, fb, rngb, nmel, b, HALF - k, t, T);
+#endif
       }
     }
 #pragma unroll
@@ -671,6 +710,18 @@ extern "C" __global__ void mel_ranges(const float* __restrict__ fb, int F, int* 
     hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, o));
   }
   if (threadIdx.x == 0) { rng[2 * m] = lo; rng[2 * m + 1] = hi; }
+}
+
+// Range [lo, hi) of the filters nonzero at each bin k of fb (M, F) (one thread per bin); none: [0, 0).
+extern "C" __global__ void mel_bin_ranges(const float* __restrict__ fb, int F, int M, int* __restrict__ rngb) {
+  const int k = blockIdx.x * 256 + threadIdx.x;
+  if (k >= F) return;
+  int lo = M, hi = 0;
+  for (int m = 0; m < M; ++m) {
+    if (fb[(long long)m * F + k] != 0.0f) { lo = min(lo, m); hi = m + 1; }
+  }
+  rngb[2 * k] = hi > 0 ? lo : 0;
+  rngb[2 * k + 1] = hi;
 }
 
 // In place: v = (max(v, peak[b] - gap) + shift) * scale over items of N values. Grid (ceil(N / 256), B).

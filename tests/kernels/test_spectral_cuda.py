@@ -56,7 +56,7 @@ def _variant(name: str) -> C.variant:
 
 
 VARIANTS = [(n, kind, code, flags) for n in (48, 400, 1024, 2048, 4096)
-            for kind, code in [("analysis", e) for e in range(6)] + [("synthesis", m) for m in range(3)]
+            for kind, code in [("analysis", e) for e in range(6)] + [("synthesis", m) for m in range(4)]
             for flags in FLAGS
             if not (FLAGS[flags][1] and code not in ((C.MODE_INV, C.MODE_AP_BWD) if kind == "synthesis"
                                                      else (C.EPI_AMP_PHASE, C.EPI_MAG, C.EPI_MEL)))
@@ -241,7 +241,8 @@ def test_warp_fft_index_maps_against_numpy_rfft(n_fft, win):
 
 @pytest.mark.skipif(not _nvrtc_loads(), reason="libnvrtc not loadable")
 def test_util_kernels_compile_and_errors_are_reported(monkeypatch):
-    for name in ("mel_ranges", "floor_scale", "env_scale", "pad_adjoint", "mel_floor_stats", "mel_log_grad"):
+    for name in ("mel_ranges", "mel_bin_ranges", "floor_scale", "env_scale", "pad_adjoint", "mel_floor_stats",
+                 "mel_log_grad"):
         assert "registers" in C.compile_offline("util", name)
     monkeypatch.setattr(C, "_source_text", lambda: C.SOURCE.read_text().replace("cmul(", "cmull(", 1))
     with pytest.raises(RuntimeError, match="NVRTC failed"):
@@ -302,7 +303,8 @@ def _check_forward_against_float64(x: torch.Tensor, spec: STFTSpec) -> None:
 
 
 def _check_backward_against_float64(x: torch.Tensor, spec: STFTSpec) -> None:
-    """Waveform gradients of amplitude/phase (1e-3 relative) and dB log-mel (1e-4) against float64."""
+    """Waveform gradients of amplitude/phase (1e-3 relative), dB and Whisper log-mel (1e-4), and the (log-amplitude,
+    phase) gradients of the inverse STFT (1e-4) against float64."""
     w = torch.randn(x.shape[0], spec.n_bins, 1 + x.shape[-1] // spec.hop, generator=torch.Generator().manual_seed(0),
                     dtype=torch.float64)
 
@@ -315,11 +317,23 @@ def _check_backward_against_float64(x: torch.Tensor, spec: STFTSpec) -> None:
     gk = grad(lambda v: amp_phase(v, spec, backend="cuda"), x)
     gr = grad(lambda v: amp_phase(v, spec, backend="reference"), x.double())
     assert float((gk - gr).norm() / gr.norm()) < 1e-3
-    v = x.detach().requires_grad_()
-    log_mel(v, spec, 16000, 80, mode="db", backend="cuda").sum().backward()
-    v64 = x.double().requires_grad_()
-    log_mel(v64, spec, 16000, 80, mode="db", backend="reference").sum().backward()
-    assert float((v.grad.double() - v64.grad).norm() / v64.grad.norm()) < 1e-4
+    for mode in ("db", "whisper"):
+        v = x.detach().requires_grad_()
+        log_mel(v, spec, 16000, 80, mode=mode, backend="cuda").sum().backward()
+        v64 = x.double().requires_grad_()
+        log_mel(v64, spec, 16000, 80, mode=mode, backend="reference").sum().backward()
+        assert float((v.grad.double() - v64.grad).norm() / v64.grad.norm()) < 1e-4, mode
+    # the inverse STFT's backward (its analysis kernel with the envelope-scaled gradient, EPI_INV_BWD)
+    la, ph = (t.detach() for t in amp_phase(x.double(), spec, backend="reference"))
+    wy = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def inv_grads(backend, dtype):
+        a, p = la.to(x.device, dtype).requires_grad_(), ph.to(x.device, dtype).requires_grad_()
+        (from_amp_phase(a, p, spec, length=x.shape[-1], backend=backend) * wy.to(x.device, dtype)).sum().backward()
+        return a.grad.double(), p.grad.double()
+
+    for gk, gr in zip(inv_grads("cuda", torch.float32), inv_grads("reference", torch.float64), strict=True):
+        assert float((gk - gr).norm() / gr.norm()) < 1e-4
 
 
 @pytest.mark.parametrize("spec", GEOMS, ids=[str(s) for s in GEOMS])

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 __all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY", "POOL_BYTES", "PINNED_BYTES",
-           "PINNED_SLABS", "PINNED_ALLOC", "empty_pool"]
+           "PINNED_SLABS", "PINNED_ALLOC", "empty_pool", "copy_stream"]
 
 #: events per staged piece (13 bytes each: 3.4 MB of pinned memory per ring slot)
 PIECE_EVENTS = 1 << 18
@@ -118,7 +118,10 @@ def _pool(name: str) -> ThreadPoolExecutor:
         return _pools[name]
 
 
-def _copy_stream(device: torch.device) -> torch.cuda.Stream:
+def copy_stream(device: torch.device | str) -> torch.cuda.Stream:
+    """The side CUDA stream (one per device, made on first use) that :class:`EventSink` copies on; work queued on
+    it after a part's device work overlaps what the caller's stream does next."""
+    device = torch.device(device)
     idx = device.index if device.index is not None else torch.cuda.current_device()
     with _lock:
         if idx not in _streams:
@@ -361,7 +364,7 @@ class EventSink:
                 d[off:off + n].copy_(src)
             return
         dev = part[0].device
-        stream = _copy_stream(dev)
+        stream = copy_stream(dev)
         stream.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(stream):
             for src, d in zip(part, self._dest_t, strict=True):
@@ -409,7 +412,7 @@ class EventSink:
     # ----------------------------------------------------------------- worker threads
     def _feed(self, part, ready, dest, off: int, mode: str) -> None:
         dev = part[0].device
-        stream = _copy_stream(dev) if part[0].is_cuda else None
+        stream = copy_stream(dev) if part[0].is_cuda else None
         if stream is not None:
             stream.wait_event(ready)
         n = part[0].numel()

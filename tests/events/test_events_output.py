@@ -272,14 +272,18 @@ def test_cuda_output_paths(device):
     assert c.equals(a)
     cfg = SimConfig(threshold_sigma=0.03, refractory=1e-4, leak_rate=1.0)        # no shot noise: streamed to the host
     a = Simulator(cfg, 30, 50, "cuda").run(fr, ts, backend="triton", output="torch").numpy()
-    for mode, launches in (("direct", 4), ("staged", 4), ("pageable", 4), ("direct", 1)):
-        old = hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES
+    for mode, launches, side in (("direct", 4, True), ("direct", 4, False), ("staged", 4, True), ("pageable", 4, True),
+                                 ("direct", 1, True)):
+        old = hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES, sim_mod.STREAM_SORT_SIDE
         try:
-            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES = mode, launches
-            c = Simulator(cfg, 30, 50, "cuda").run(fr, ts, backend="triton")
+            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES, sim_mod.STREAM_SORT_SIDE = mode, launches, side
+            sim = Simulator(cfg, 30, 50, "cuda")
+            c = sim.run(fr, ts, backend="triton")
+            parts = len(sim._launch_plan(fr.shape[0] - 1, streamed=True))
         finally:
-            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES = old
-        assert c.equals(a) and len(a) > 2000, (mode, launches)
+            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES, sim_mod.STREAM_SORT_SIDE = old
+        assert c.equals(a) and len(a) > 2000, (mode, launches, side)
+        assert sim.last_host_paths == [mode] * parts and parts == (3 if launches > 1 else 1), (sim.last_host_paths, parts)
     # a caller that keeps every result: the first two land in the pinned slabs (DMA'd straight in), the rest take
     # the staged path into pageable memory; each is what the device output holds
     pool, old = hostcopy._HostPool(), (hostcopy._pool_host, hostcopy.HOST_COPY, hostcopy.PINNED_SLABS)

@@ -50,22 +50,35 @@ CONFIG: dict[str, tuple[int, int]] = {}
 VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": None, "lean": None},
                                              "synthesis": {"warp": None, "fast": None}}
 # Default flags by (kind, n_fft, EPI / MODE or None = any), the most specific entry first; absent = 0.
-# Only the batch-32 ops measured faster and passing their GPU tests in the same call (docs/benchmarks.md,
-# H100 calls of 2026-11-27): at n_fft 2048 the warp + fast variant timed 0.514 / 0.429 / 0.497 /
-# 0.485 ms against the block kernels' 0.628 / 0.537 / 0.526 / 0.588 ms (power, amplitude/phase, dB
-# log-mel, inverse); at AP-BWE's 1024/80/320 amplitude/phase, warp + fast in 16 frames / 512 threads
-# 0.446 (0.405..0.494) ms against the block kernel's 0.606 (0.577..0.697) ms at 16 kHz and 1.008 against
-# 1.477 ms at 48 kHz (median (min..max) of 30 round-robin repetitions; Nsight Compute: 0.253 against
-# 0.421 ms). They apply at the full analysis tile only (not to calls of few frames, whose
-# smaller tiles were not timed) and to synthesis blocks that own at least as many frames as they recompute.
+# Only the batch-32 ops measured faster beyond the spread of the repetitions and passing their GPU tests in
+# the same call (docs/benchmarks.md, 2026-11-27). H100, ~08:00: at n_fft 2048 warp + fast timed 0.514 /
+# 0.429 / 0.497 / 0.485 ms against the block kernels' 0.628 / 0.537 / 0.526 / 0.588 ms (power,
+# amplitude/phase, dB log-mel, inverse). H100, call 1 of this session: AP-BWE 1024/80/320 amplitude/phase
+# warp + fast in 16 frames / 512 threads 0.446 (0.405..0.494) ms against the block kernel's 0.606
+# (0.577..0.697) (Nsight Compute: 0.253 against 0.421 ms). H200, call 2 (device time, median (min..max)
+# of 30 round-robin repetitions): warp + fast + lean (float2 loads, 32-bit offsets, denormal-flushing fast
+# math) at 400 Whisper log-mel 0.228 (0.226..0.231) against 0.265 (0.264..0.267); at 512 power / amplitude-
+# phase / dB log-mel 0.074 / 0.087 / 0.106 against 0.108 / 0.137 / 0.135; at 2048 0.268 / 0.316 / 0.364
+# against warp + fast's 0.308 / 0.357 / 0.387; synthesis (inverse) with fast at 1024/80/320 0.325
+# (0.324..0.326) against 0.350 (0.349..0.353), warp + fast at 512/128 0.129 against 0.142. Lean did not
+# help AP-BWE 48 kHz amplitude/phase (0.737 against 0.726 ms) and is not used there. Natural-log TTS
+# mel at 1024 (power 1) timed 0.124 against 0.177 ms with warp + fast + lean, but its power-1 fast
+# epilogue has no GPU test yet, so it is not a default. They apply at the full analysis tile only (not to
+# calls of few frames, whose smaller tiles were not timed) and to synthesis blocks that own at least as
+# many frames as they recompute.
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = {}
 
 
 def _code_consts():  # filled in after the EPI / MODE constants are defined
-    AUTO.update({("analysis", 1024, EPI_AMP_PHASE): dict(warp=1, fast=1),
-                 ("analysis", 2048, EPI_POWER): dict(warp=1, fast=1),
-                 ("analysis", 2048, EPI_AMP_PHASE): dict(warp=1, fast=1),
-                 ("analysis", 2048, EPI_MEL): dict(warp=1, fast=1),
+    lean = dict(warp=1, fast=1, lean=1)
+    AUTO.update({("analysis", 400, EPI_MEL): lean,
+                 ("analysis", 512, EPI_POWER): lean, ("analysis", 512, EPI_AMP_PHASE): lean,
+                 ("analysis", 512, EPI_MEL): lean,
+                 ("analysis", 1024, EPI_AMP_PHASE): dict(warp=1, fast=1),
+                 ("analysis", 2048, EPI_POWER): lean, ("analysis", 2048, EPI_AMP_PHASE): lean,
+                 ("analysis", 2048, EPI_MEL): lean,
+                 ("synthesis", 512, MODE_INV): dict(warp=1, fast=1),
+                 ("synthesis", 1024, MODE_INV): dict(fast=1),
                  ("synthesis", 2048, MODE_INV): dict(warp=1, fast=1)})
 
 

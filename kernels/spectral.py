@@ -590,7 +590,10 @@ def _mel_backward(ctx, grad):
     x, fb, out = ctx.saved_tensors
     log, top_db, eps = ctx.log
     grad = grad.float()
-    if (CUDA_MEL_BWD and ctx.args[-1] == "cuda" and grad.is_cuda and C.available()
+    # eager calls only: under torch.compile the backward is traced with fake / functional tensors (no data
+    # pointers for the launcher), and inductor fuses the torch chain below anyway
+    eager = type(grad) is torch.Tensor and type(out) is torch.Tensor
+    if (CUDA_MEL_BWD and eager and ctx.args[-1] == "cuda" and grad.is_cuda and C.available()
             and log in (K.LOG_NATURAL, K.LOG_DB, K.LOG_WHISPER)):
         gap = 8.0 if log == K.LOG_WHISPER else top_db if log == K.LOG_DB else None
         g_mel = C.mel_log_backward(grad, out, log, gap, eps)  # the torch chain below, in two launches

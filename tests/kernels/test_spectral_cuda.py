@@ -279,7 +279,8 @@ def flags(request):
 
 
 def _check_forward_against_float64(x: torch.Tensor, spec: STFTSpec) -> None:
-    """Issue 3's tolerances for every forward op and the inverse of ``backend="cuda"`` on ``x`` (float32 CUDA)."""
+    """Issue 3's tolerances for every forward op (power and magnitude spectrograms, amplitude/phase, dB, Whisper
+    and power-1 natural log-mel) and the inverse of ``backend="cuda"`` on ``x`` (float32 CUDA)."""
     la, ph = amp_phase(x, spec, backend="cuda")
     la_r, ph_r = amp_phase(x.double(), spec, backend="reference")
     mag = la_r.exp() - 1e-4
@@ -297,6 +298,15 @@ def _check_forward_against_float64(x: torch.Tensor, spec: STFTSpec) -> None:
         lev = ref * scale
         mask = lev > lev.amax(dim=(-2, -1), keepdim=True) - 80.0
         assert float(((out.double() - ref) * scale).abs()[mask].max()) < 0.01
+    # magnitude (power 1): the fast variants' sqrt epilogue, spectrogram and the natural-log mel of a TTS front end
+    M = spectrogram(x, spec, 1.0, backend="cuda")
+    M_r = spectrogram(x.double(), spec, 1.0, backend="reference")
+    assert float(((M.double() - M_r).abs() / M_r.amax(dim=-2, keepdim=True)).max()) < 1e-5
+    out = log_mel(x, spec, 16000, 80, power=1.0, mode="natural", eps=1e-10, backend="cuda")
+    ref = log_mel(x.double(), spec, 16000, 80, power=1.0, mode="natural", eps=1e-10, backend="reference")
+    lev = ref * (20.0 / math.log(10.0))  # dB of a magnitude
+    mask = lev > lev.amax(dim=(-2, -1), keepdim=True) - 80.0
+    assert float(((out.double() - ref) * (20.0 / math.log(10.0))).abs()[mask].max()) < 0.01
     y = from_amp_phase(la, ph, spec, length=x.shape[-1], backend="cuda")
     y_r = from_amp_phase(la_r, ph_r, spec, length=x.shape[-1], backend="reference")
     assert float((y.double() - y_r).norm() / y_r.norm()) < 1e-5

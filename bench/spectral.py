@@ -564,20 +564,21 @@ def main(argv=None) -> int:
     ap.add_argument("--launch-overhead", action="store_true", help="host us per call and back-to-back device ms")
     ap.add_argument("--profile", default=None, help="comma list of cfg:op:B[:arm] (op may end in _bwd: backward "
                     "only): one call each between cudaProfilerStart/Stop, for ncu --profile-from-start off")
-    ap.add_argument("--static-regs", action="store_true", help="NVRTC-compile every CUDA kernel variant of the "
-                    "benchmark configs for sm_90 and print registers/spills (no GPU needed)")
+    ap.add_argument("--static-regs", action="store_true", help="NVRTC-compile the CUDA kernels of the benchmark "
+                    "configs (default tiles and variants) for sm_90 and print registers/spills (no GPU needed)")
     args = ap.parse_args(argv)
     if args.static_regs:
         for _, _, _, n_fft, hop, win, _, _ in CONFIGS:
-            for epi in range(6):
-                tt, nt = kc.analysis_tile(n_fft, mel=epi == kc.EPI_MEL)
-                print(n_fft, "analysis EPI", epi, (tt, nt), kc.compile_offline(
-                    "analysis", "stft_analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=3).splitlines()[-1])
+            for epi in range(6):  # the full tile and variant flags a batch-size call runs (AUTO / VARIANT)
+                tt, nt, fl = kc.analysis_plan(n_fft, mel=epi == kc.EPI_MEL, epi=epi)
+                report = kc.compile_offline("analysis", "stft_analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=epi, POWER=2,
+                                            LOG=3, **fl)
+                print(n_fft, "analysis EPI", epi, (tt, nt), fl, *[ln.strip() for ln in report.splitlines()[-2:]])
             for mode in range(4):
-                tt, nt = kc.synthesis_tile(n_fft, hop, win)
-                print(n_fft, hop, win, "synthesis MODE", mode, (tt, nt), kc.compile_offline(
-                    "synthesis", "stft_synthesis", n_fft=n_fft, tt=tt, nt=nt, extra=kc.extra_frames(hop, win),
-                    MODE=mode).splitlines()[-1])
+                tt, nt, fl = kc.synthesis_plan(n_fft, hop, win, mode)
+                report = kc.compile_offline("synthesis", "stft_synthesis", n_fft=n_fft, tt=tt, nt=nt,
+                                            extra=kc.extra_frames(hop, win), MODE=mode, **fl)
+                print(n_fft, hop, win, "synthesis MODE", mode, (tt, nt), fl, *[ln.strip() for ln in report.splitlines()[-2:]])
         return 0
     if not torch.cuda.is_available():
         print("bench/spectral.py needs a CUDA GPU", file=sys.stderr)

@@ -63,9 +63,9 @@ VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": 
 # (0.324..0.326) against 0.350 (0.349..0.353), warp + fast at 512/128 0.129 against 0.142. Lean did not
 # help AP-BWE 48 kHz amplitude/phase (0.737 against 0.726 ms) and is not used there. Natural-log TTS
 # mel at 1024 (power 1) timed 0.124 against 0.177 ms with warp + fast + lean, but its power-1 fast
-# epilogue has no GPU test yet, so it is not a default. They apply at the full analysis tile only (not to
-# calls of few frames, whose smaller tiles were not timed) and to synthesis blocks that own at least as
-# many frames as they recompute.
+# epilogue's GPU test (tests/kernels/test_spectral_cuda.py) has not run yet, so it is not a default.
+# They apply at the full analysis tile only (not to calls of few frames, whose smaller tiles were not
+# timed) and to synthesis blocks that own at least as many frames as they recompute.
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = {}
 
 

@@ -186,7 +186,8 @@ KERNEL_ARMS = ("cuda", "triton")
 # ":a<frames>x<threads>" (analysis) and ":s<frames>x<threads>" (synthesis).
 CUDA_VARIANTS = {"block": (0, 0, 0), "warp": (1, 0, 0), "fast": (0, 1, 0), "warp_fast": (1, 1, 0),
                  "block_lean": (0, 0, 1), "fast_lean": (0, 1, 1), "warp_fast_lean": (1, 1, 1), "default": (None, None, None),
-                 "default_unfused": (None, None, None)}  # the defaults with the previous mel backward (ks.CUDA_MEL_BWD off)
+                 "default_unfused": (None, None, None),  # the defaults with the previous mel backward (ks.CUDA_MEL_BWD off)
+                 "default_op": (None, None, None)}  # the defaults, every call through its custom op (ks.DIRECT off)
 
 
 def _arm_backend(arm: str) -> str:
@@ -200,14 +201,16 @@ def _is_variant(arm: str) -> bool:
 
 class _variant_ctx:
     """Context of arm ``cuda@<name>[:a<tt>x<nt>][:s<tt>x<nt>]``: kernel variant flags, forced tiles and the
-    mel-backward path (``kc.VARIANT``, ``kc.CONFIG``, ``ks.CUDA_MEL_BWD``), restored on exit; a no-op for
-    the other arms."""
+    mel-backward path and the host path (``kc.VARIANT``, ``kc.CONFIG``, ``ks.CUDA_MEL_BWD``, ``ks.DIRECT``),
+    restored on exit; a no-op for the other arms. (Changing the flags or tiles drops the cached launch plans:
+    the next call of each arm recomputes its plan once, inside a device-time call's 1 ms head start.)"""
 
     def __init__(self, arm: str):
-        self.flags, self.tiles, self.fused = None, {}, True
+        self.flags, self.tiles, self.fused, self.direct = None, {}, True, True
         if "@" in arm:
             name, *tiles = arm.split("@", 1)[1].split(":")
             self.fused = name != "default_unfused"
+            self.direct = name != "default_op"
             warp, fast, lean = CUDA_VARIANTS[name]
             self.flags = kc.variant(analysis=dict(warp=warp, fast=fast, lean=lean), synthesis=dict(warp=warp, fast=fast))
             for t in tiles:
@@ -218,15 +221,17 @@ class _variant_ctx:
     def __enter__(self):
         if self.flags is not None:
             self.flags.__enter__()
-        self.saved = dict(kc.CONFIG), ks.CUDA_MEL_BWD
-        kc.CONFIG.update(self.tiles)
-        ks.CUDA_MEL_BWD = self.fused
+        self.saved = dict(kc.CONFIG), ks.CUDA_MEL_BWD, ks.DIRECT
+        if self.tiles:
+            kc.CONFIG.update(self.tiles)
+        ks.CUDA_MEL_BWD, ks.DIRECT = self.fused, self.direct
         return self
 
     def __exit__(self, *exc):
-        kc.CONFIG.clear()
-        kc.CONFIG.update(self.saved[0])
-        ks.CUDA_MEL_BWD = self.saved[1]
+        if kc.CONFIG != self.saved[0]:
+            kc.CONFIG.clear()
+            kc.CONFIG.update(self.saved[0])
+        ks.CUDA_MEL_BWD, ks.DIRECT = self.saved[1], self.saved[2]
         if self.flags is not None:
             self.flags.__exit__(*exc)
 

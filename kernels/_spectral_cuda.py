@@ -33,8 +33,93 @@ SMEM_ANALYSIS = 72 * 1024  # target shared memory per analysis block (frames per
 SMEM_SYNTHESIS = 100 * 1024  # target per synthesis block
 SMEM_MAX = 227 * 1024  # per-block limit of sm_90
 MAX_TT = 16
+_GEN = [0]  # bumped by every change of CONFIG, VARIANT or AUTO: launch plans cached under an older value are stale
+_PLANS: dict[tuple, object] = {}  # cached launch plans and geometry answers (see _memo)
+
+
+class _Watched(dict):
+    """A dict whose changes (item assignment, ``update``, ``clear``, ...) drop the cached launch plans.
+
+    :data:`CONFIG`, :data:`AUTO` and the entries of :data:`VARIANT` are such dicts, so a benchmark or test
+    that changes them in place is seen by the next call (the dicts *inside* ``AUTO``'s values are not
+    watched: replace an entry, do not edit it). Operations that leave the content as it was keep the plans.
+
+    >>> d = _Watched(a=1); g = _GEN[0]; d["a"] = 1; d.update(a=1); _GEN[0] == g
+    True
+    >>> d["a"] = 2; _GEN[0] > g
+    True
+    """
+
+    def _bump(self) -> None:
+        _GEN[0] += 1
+        _PLANS.clear()
+
+    def __setitem__(self, key, value) -> None:
+        if key not in self or self[key] != value:
+            super().__setitem__(key, value)
+            self._bump()
+
+    def __delitem__(self, key) -> None:
+        super().__delitem__(key)
+        self._bump()
+
+    def clear(self) -> None:
+        if self:
+            super().clear()
+            self._bump()
+
+    def update(self, *args, **kwargs) -> None:
+        new = dict(*args, **kwargs)
+        if any(k not in self or self[k] != v for k, v in new.items()):
+            super().update(new)
+            self._bump()
+
+    def pop(self, *args):
+        had = args[0] in self
+        value = super().pop(*args)
+        if had:
+            self._bump()
+        return value
+
+    def popitem(self):
+        item = super().popitem()
+        self._bump()
+        return item
+
+    def setdefault(self, key, default=None):
+        if key in self:
+            return self[key]
+        self[key] = default
+        return default
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+
+def _memo(fn):
+    """``fn`` (positional hashable arguments) cached in :data:`_PLANS` until CONFIG / VARIANT / AUTO change.
+
+    The per-call host path (geometry support, tile and variant choice, kernel key) is pure Python on a
+    handful of ints: computed once per shape, a dict lookup afterwards.
+    """
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def cached(*args, **kwargs):
+        key = (name, _GEN[0], args, tuple(kwargs.items())) if kwargs else (name, _GEN[0], args)
+        hit = _PLANS.get(key)
+        if hit is None:
+            hit = fn(*args, **kwargs)
+            _PLANS[key] = hit
+        return hit
+
+    cached.uncached = fn
+    return cached
+
+
 # Tile overrides for benchmarks and sweeps: {"analysis": (frames, threads), "synthesis": (frames, threads)}.
-CONFIG: dict[str, tuple[int, int]] = {}
+CONFIG: dict[str, tuple[int, int]] = _Watched()
 # Compile-time variants of each kernel kind (what :func:`analysis`, :func:`mel` and :func:`synthesis` launch):
 #   warp: 1 = warp-synchronous FFT (a group of wpf(n_fft) warps owns a frame and separates its Stockham
 #         stages by __syncwarp / a named group barrier, no block barrier until the epilogue; the analysis
@@ -47,8 +132,8 @@ CONFIG: dict[str, tuple[int, int]] = {}
 #         the signal, 32-bit output offsets, and with fast = 1 denormal-flushing approximations.
 # Benchmarks and tests set these (``variant``, SIGKIT_CUDA_SPECTRAL_VARIANT); None = the per-geometry
 # default of :data:`AUTO` (the variants measured fastest).
-VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": None, "lean": None},
-                                             "synthesis": {"warp": None, "fast": None}}
+VARIANT: dict[str, dict[str, int | None]] = {"analysis": _Watched(warp=None, fast=None, lean=None),
+                                             "synthesis": _Watched(warp=None, fast=None)}
 # Default flags by (kind, n_fft, EPI / MODE or None = any), the most specific entry first; absent = 0.
 # Only the batch-32 ops measured faster beyond the spread of the repetitions and passing their GPU tests in
 # the same call (docs/benchmarks.md, 2026-11-27). H100, ~08:00: at n_fft 2048 warp + fast timed 0.514 /
@@ -66,7 +151,7 @@ VARIANT: dict[str, dict[str, int | None]] = {"analysis": {"warp": None, "fast": 
 # epilogue's GPU test (tests/kernels/test_spectral_cuda.py) has not run yet, so it is not a default.
 # They apply at the full analysis tile only (not to calls of few frames, whose smaller tiles were not
 # timed) and to synthesis blocks that own at least as many frames as they recompute.
-AUTO: dict[tuple[str, int, int | None], dict[str, int]] = {}
+AUTO: dict[tuple[str, int, int | None], dict[str, int]] = _Watched()
 
 
 def _code_consts():  # filled in after the EPI / MODE constants are defined
@@ -161,8 +246,9 @@ class variant:
 
     def __exit__(self, *exc):
         for kind, flags in self.saved.items():
-            VARIANT[kind].clear()
-            VARIANT[kind].update(flags)
+            if VARIANT[kind] != flags:  # unchanged flags keep the cached launch plans
+                VARIANT[kind].clear()
+                VARIANT[kind].update(flags)
 
 
 def wpf(n_fft: int) -> int:
@@ -287,6 +373,7 @@ def synthesis_plan(n_fft: int, hop: int, win: int, mode: int | None = None) -> t
     return tt, nt, fl
 
 
+@_memo
 def supports(n_fft: int, hop: int, win: int, synthesis: bool = False) -> bool:
     """Whether the CUDA kernels handle this geometry (else the caller uses its Triton kernels).
 
@@ -418,11 +505,13 @@ class _Launcher:
 
     _launch = None
 
-    def __init__(self, kernel):
+    def __init__(self, kernel, index: int = 0):
         self.kernel = kernel
         self.func = getattr(kernel, "func", None)
+        self.index = index  # the device the kernel was loaded on (its stream is taken at launch)
         self.smem = 0
         self.threads: set[int] = set()
+        self.slots: dict[int, _ArgSlot] = {}
         if _Launcher._launch is None and self.func is not None:
             import ctypes
 
@@ -442,39 +531,75 @@ class _Launcher:
         if self.func is None:
             self.kernel(grid=grid, block=block, args=args, shared_mem=shared_mem)
             return
-        import ctypes
-
-        vals = []
-        for a in args:
-            if isinstance(a, torch.Tensor):
-                vals.append(ctypes.c_void_p(a.data_ptr()))
-            elif isinstance(a, float):
-                vals.append(ctypes.c_double(a))
-            else:
-                vals.append(ctypes.c_int(int(a)))
-        ptrs = (ctypes.c_void_p * len(vals))(*[ctypes.addressof(v) for v in vals])
-        stream = torch.cuda.current_stream().cuda_stream
+        slot = self.slots.get(threading.get_ident())
+        if slot is None:
+            slot = self.slots[threading.get_ident()] = _ArgSlot(args)
         res = _Launcher._launch(self.func, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared_mem,
-                                stream, ptrs, None)
+                                _raw_stream(self.index), slot.fill(args), None)
         if res != 0:
             raise RuntimeError(f"cuLaunchKernel failed with CUresult {res}")
 
 
+class _ArgSlot:
+    """``cuLaunchKernel``'s ``kernelParams`` for one kernel signature: a packed buffer and the array of pointers
+    into it, built once and refilled per launch (the driver copies the values during the call). One slot per
+    launcher and thread. Tensors are passed as their device pointers, Python floats as ``double``, the rest as
+    ``int`` (the kernels' parameter types in ``stft.cuh``).
+
+    >>> slot = _ArgSlot([torch.zeros(1), 3, 0.5])
+    >>> import ctypes; ptrs = slot.fill([torch.zeros(1), 7, 2.5])
+    >>> ctypes.c_int.from_address(ptrs[1]).value, ctypes.c_double.from_address(ptrs[2]).value
+    (7, 2.5)
+    """
+
+    def __init__(self, args) -> None:
+        import ctypes
+        import struct
+
+        self.codes = "".join("Q" if isinstance(a, torch.Tensor) else "d" if isinstance(a, float) else "i" for a in args)
+        self.packer = struct.Struct("=" + self.codes)
+        self.buf = ctypes.create_string_buffer(max(1, self.packer.size))
+        base = ctypes.addressof(self.buf)
+        offsets = [struct.calcsize("=" + self.codes[:i]) for i in range(len(self.codes))]
+        self.ptrs = (ctypes.c_void_p * max(1, len(offsets)))(*[base + o for o in offsets])
+
+    def fill(self, args):
+        """Pack ``args`` (same kinds, in the same order, as the first call's) and return the pointer array."""
+        self.packer.pack_into(self.buf, 0, *[a.data_ptr() if c == "Q" else a for c, a in zip(self.codes, args, strict=True)])
+        return self.ptrs
+
+
+def _raw_stream(index: int) -> int:
+    """The ``CUstream`` handle of torch's current stream on device ``index`` (what ``cuLaunchKernel`` takes)."""
+    return torch._C._cuda_getCurrentRawStream(index)
+
+
 def _kernel(device: torch.device, name: str, kind: str, smem: int = 0, **kw):
     """Compiled kernel ``name`` of variant (kind, kw) on ``device``, cached; dynamic shared memory configured."""
-    key = (device.index, name, kind, tuple(sorted(kw.items())))
+    return _kernel_of(device, _kernel_key(device.index, name, kind, **kw), smem)
+
+
+def _kernel_key(index: int, name: str, kind: str, **kw) -> tuple:
+    """The :data:`_KERNELS` key of kernel ``name`` of variant ``(kind, kw)`` on device ``index``."""
+    return (index, name, kind, tuple(sorted(kw.items())))
+
+
+def _kernel_of(device: torch.device, key: tuple, smem: int = 0):
+    """The kernel of ``key`` (:func:`_kernel_key`) on ``device``: compiled and loaded on first use (also inside a
+    CUDA-graph capture), ``smem`` bytes of dynamic shared memory allowed, a context current on this thread."""
     k = _KERNELS.get(key)
     if k is None:
         reason = unavailable_reason()
         if reason is not None:
             raise RuntimeError(f"sigkit CUDA spectral kernels unavailable: {reason}; use backend='triton' or 'reference'")
+        index, name, kind, kw = key
         with _LOCK, torch.cuda.device(device):
             k = _KERNELS.get(key)
             if k is None:
                 _ensure_context(device.index)
                 props = torch.cuda.get_device_properties(device)
-                k = _Launcher(torch.cuda._compile_kernel(kernel_source(kind, **kw), name, f"{props.major}{props.minor}",
-                                                         None, ["-std=c++17"]))
+                k = _Launcher(torch.cuda._compile_kernel(kernel_source(kind, **dict(kw)), name, f"{props.major}{props.minor}",
+                                                         None, ["-std=c++17"]), device.index)
                 _KERNELS[key] = k
     if smem > k.smem:
         with torch.cuda.device(device):
@@ -519,6 +644,19 @@ def _grid(n: int, per: int) -> int:
 
 
 # ------------------------------------------------------------------------------------ launchers
+@_memo
+def _analysis_setup(index: int, n_fft: int, epi: int, frames: int, per_item: int, power: int = 2,
+                    log: int = 0) -> tuple[int, int, int, tuple]:
+    """``(frames per block, threads, shared bytes, kernel key)`` of an analysis launch on device ``index`` over
+    ``frames`` (batch x frames) with ``per_item`` output values per batch item (cached per shape)."""
+    mel = epi == EPI_MEL
+    tt, nt, fl = analysis_plan(n_fft, mel=mel, frames=frames, sms=_sms(index), epi=None if mel else epi)
+    fl = _fit_lean(fl, per_item)
+    smem = tt * _frame_bytes(n_fft) + (tt * (n_fft // 2 + 2) * 4 if mel else 0)
+    return tt, nt, smem, _kernel_key(index, "stft_analysis", "analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=epi,
+                                     POWER=power, LOG=log, **fl)
+
+
 def analysis(x2: torch.Tensor, g, window: str, epi: int, T: int, aux1: torch.Tensor | None = None,
              aux2: torch.Tensor | None = None, eps: float = 0.0, off: int | None = None,
              padmode: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -533,40 +671,64 @@ def analysis(x2: torch.Tensor, g, window: str, epi: int, T: int, aux1: torch.Ten
     out2 = torch.empty_like(out1) if epi in (EPI_COMPLEX, EPI_AMP_PHASE, EPI_INV_BWD) else out1
     if B == 0 or T <= 0:
         return out1, out2
-    tb = _tables(g.n_fft, g.win, window, x2.device)
-    tt, nt, fl = analysis_plan(g.n_fft, frames=B * T, sms=_sms(x2.device.index), epi=epi)
-    fl = _fit_lean(fl, F * T)
-    smem = tt * _frame_bytes(g.n_fft)
-    k = _kernel(x2.device, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=epi, POWER=2, LOG=0,
-                **fl)
-    k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
+    dev = x2.device
+    tb = _tables(g.n_fft, g.win, window, dev)
+    tt, nt, smem, key = _analysis_setup(dev.index, g.n_fft, epi, B * T, F * T)
+    _kernel_of(dev, key, smem)(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
         x2, L, T, g.hop, -g.pad if off is None else off, g.padmode if padmode is None else padmode, g.left, g.win,
         tb["wpad"], tb["tw"], out1, out2, out1 if aux1 is None else aux1, out1 if aux2 is None else aux2,
         float(eps), out1, out1, 0, out1])
     return out1, out2
 
 
+_RANGES: dict[tuple, tuple] = {}  # filterbank -> its nonzero ranges (see _fb_ranges)
+
+
+def _fb_ranges(fb: torch.Tensor, per_bin: bool, cache: bool = False) -> torch.Tensor:
+    """int32 nonzero ranges of the float32 CUDA filterbank ``fb`` ``(M, F)``: ``(M, 2)`` bins ``[lo, hi)`` of each
+    filter, or with ``per_bin`` ``(F, 2)`` filters of each bin. One small launch; with ``cache`` (eager calls
+    outside CUDA-graph capture only: a cached tensor must not live in a graph's memory pool) kept per filterbank
+    tensor, its storage and version, so that repeated calls with the same (cached) filterbank skip it."""
+    M, F = fb.shape
+    dev = fb.device
+    key = (per_bin, fb.data_ptr(), M, F, fb._version, dev.index)
+    if cache:
+        hit = _RANGES.get(key)
+        if hit is not None and hit[0]() is fb:
+            return hit[1]
+    rng = torch.empty(F if per_bin else M, 2, device=dev, dtype=torch.int32)
+    if per_bin:
+        _kernel(dev, "mel_bin_ranges", "util")(grid=(_grid(F, 256), 1, 1), block=(256, 1, 1), args=[fb, F, M, rng])
+    else:
+        _kernel(dev, "mel_ranges", "util")(grid=(M, 1, 1), block=(32, 1, 1), args=[fb, F, rng])
+    if cache and not torch.cuda.is_current_stream_capturing():
+        import weakref
+
+        if len(_RANGES) >= 64:
+            _RANGES.clear()
+        _RANGES[key] = (weakref.ref(fb), rng)
+    return rng
+
+
 def mel(x2: torch.Tensor, g, window: str, fb: torch.Tensor, power: int, log: int, T: int,
-        floor: tuple[float, float, float] | None, eps: float) -> torch.Tensor:
-    """``LOG(fb @ |STFT(x2)|^power)`` ``(B, M, T)`` in one launch (+ the per-item floor ``(gap, shift, scale)``)."""
+        floor: tuple[float, float, float] | None, eps: float, cache: bool = False) -> torch.Tensor:
+    """``LOG(fb @ |STFT(x2)|^power)`` ``(B, M, T)`` in one launch (+ the per-item floor ``(gap, shift, scale)``).
+
+    ``cache``: keep the filterbank's ranges for the next call (:func:`_fb_ranges`; eager callers only).
+    """
     B, L = x2.shape
-    F = g.n_fft // 2 + 1
     M = fb.shape[0]
     out = torch.empty(B, M, T, device=x2.device, dtype=torch.float32)
     if B == 0 or T <= 0:
         return out
     dev = x2.device
     fb = fb.to(device=dev, dtype=torch.float32).contiguous()
-    rng = torch.empty(M, 2, device=dev, dtype=torch.int32)
-    _kernel(dev, "mel_ranges", "util")(grid=(M, 1, 1), block=(32, 1, 1), args=[fb, F, rng])
-    peak = torch.full((B,), -float("inf"), device=dev, dtype=torch.float32)
+    rng = _fb_ranges(fb, False, cache)
+    # the per-item running maximum (atomic max), read by the floor: dB and Whisper modes only (LOG >= 2)
+    peak = torch.full((B,), -float("inf"), device=dev, dtype=torch.float32) if log >= 2 else out
     tb = _tables(g.n_fft, g.win, window, dev)
-    tt, nt, fl = analysis_plan(g.n_fft, mel=True, frames=B * T, sms=_sms(dev.index))
-    fl = _fit_lean(fl, M * T)
-    smem = tt * _frame_bytes(g.n_fft) + tt * (F + 1) * 4
-    k = _kernel(dev, "stft_analysis", "analysis", smem, n_fft=g.n_fft, tt=tt, nt=nt, EPI=EPI_MEL, POWER=power,
-                LOG=log, **fl)
-    k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
+    tt, nt, smem, key = _analysis_setup(dev.index, g.n_fft, EPI_MEL, B * T, M * T, power, log)
+    _kernel_of(dev, key, smem)(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
         x2, L, T, g.hop, -g.pad, g.padmode, g.left, g.win, tb["wpad"], tb["tw"], out, out, out, out, float(eps),
         fb, rng, M, peak])
     if floor is not None:
@@ -575,6 +737,16 @@ def mel(x2: torch.Tensor, g, window: str, fb: torch.Tensor, power: int, log: int
         _kernel(dev, "floor_scale", "util")(grid=(_grid(N, 256), B, 1), block=(256, 1, 1),
                                             args=[out, peak, N, float(gap), float(shift), float(scale)])
     return out
+
+
+@_memo
+def _synthesis_setup(index: int, n_fft: int, hop: int, win: int, mode: int) -> tuple[int, int, int, int, tuple]:
+    """``(frames per block, threads, overlapping frames, shared bytes, kernel key)`` of a synthesis launch."""
+    ex = extra_frames(hop, win)
+    tt, nt, fl = synthesis_plan(n_fft, hop, win, mode)
+    smem = (tt + ex) * _frame_bytes(n_fft)
+    return tt, nt, ex, smem, _kernel_key(index, "stft_synthesis", "synthesis", n_fft=n_fft, tt=tt, nt=nt, extra=ex,
+                                         MODE=mode, **fl)
 
 
 def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: torch.Tensor,
@@ -591,9 +763,6 @@ def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: t
     Nsight Compute on an H100); the backward modes include the adjoint of the padding.
     """
     dev = a3.device
-    ex = extra_frames(g.hop, g.win)
-    tt, nt, fl = synthesis_plan(g.n_fft, g.hop, g.win, mode)
-    tb = _tables(g.n_fft, g.win, window, dev)
     lexp = g.n_fft + g.hop * (T - 1)
     if inverse is None:
         start, out_len = 0, lexp
@@ -604,17 +773,13 @@ def synthesis(B: int, g, window: str, mode: int, T: int, a3: torch.Tensor, a4: t
         if T <= 0:
             y.zero_()
         else:
-            smem = (tt + ex) * _frame_bytes(g.n_fft)
-            k = _kernel(dev, "stft_synthesis", "synthesis", smem, n_fft=g.n_fft, tt=tt, nt=nt, extra=ex, MODE=mode,
-                        **fl)
+            tb = _tables(g.n_fft, g.win, window, dev)
+            tt, nt, ex, smem, key = _synthesis_setup(dev.index, g.n_fft, g.hop, g.win, mode)
             mel_args = [a3, a3, 0]
             if mode == MODE_MEL_BWD:
                 fb = fb.to(device=dev, dtype=torch.float32).contiguous()
-                M, F = fb.shape
-                rngb = torch.empty(F, 2, device=dev, dtype=torch.int32)
-                _kernel(dev, "mel_bin_ranges", "util")(grid=(_grid(F, 256), 1, 1), block=(256, 1, 1), args=[fb, F, M, rngb])
-                mel_args = [fb, rngb, M]
-            k(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
+                mel_args = [fb, _fb_ranges(fb, True), fb.shape[0]]
+            _kernel_of(dev, key, smem)(grid=(_grid(T, tt), B, 1), block=(nt, 1, 1), shared_mem=smem, args=[
                 a3 if a1 is None else a1, a3 if a2 is None else a2, a3, a4, int(a1 is not None), int(a2 is not None),
                 float(eps), int(power), T, g.hop, g.left, g.win, tb["wpad"], tb["tw"], y, out_len, start, lexp,
                 *mel_args])

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
+import torch.autograd.forward_ad as _fwd_ad
 import triton
 from sigkit.kernels import _spectral_cuda as C
 from sigkit.kernels import _spectral_triton as K
@@ -50,6 +51,10 @@ _LN10 = math.log(10.0)
 # synthesis kernel (True), or the torch chain and a dense GEMM before the synthesis kernel (False: the
 # previous path, kept for benchmarks: bench/spectral.py arm cuda@default_unfused)
 CUDA_MEL_BWD = True
+# impl="cuda" calls that need no custom op (plain eager tensors, see _route) run the op's body directly (True),
+# or every call goes through its custom op (False: the previous host path, kept for benchmarks: bench arm
+# cuda@default_op)
+DIRECT = True
 
 
 # ------------------------------------------------------------------------------------ geometry
@@ -306,7 +311,9 @@ def _analysis(x2: torch.Tensor, g: _Geom, window: str, epi: int, T: int | None =
 
 
 def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, log: int,
-         top_db: float | None, eps: float, impl: str = "triton") -> torch.Tensor:
+         top_db: float | None, eps: float, impl: str = "triton", cache: bool = False) -> torch.Tensor:
+    """``LOG(fb @ |STFT|^power)`` ``(B, M, T)``; ``cache``: the CUDA kernel may keep the filterbank's ranges
+    (plain eager calls only, see :func:`_route`)."""
     if _use_cuda(impl, g):
         floor = None
         if log == K.LOG_DB and top_db is not None:
@@ -314,7 +321,7 @@ def _mel(x2: torch.Tensor, g: _Geom, window: str, fb: torch.Tensor, power: int, 
         elif log == K.LOG_WHISPER:
             floor = (8.0, 4.0, 0.25)
         T = g.T - 1 if log == K.LOG_WHISPER else g.T
-        return C.mel(_f32(x2), g, window, fb, power, log, max(T, 0), floor, eps)
+        return C.mel(_f32(x2), g, window, fb, power, log, max(T, 0), floor, eps, cache=cache)
     B = x2.shape[0]
     F = g.n_fft // 2 + 1
     M = fb.shape[0]
@@ -439,6 +446,8 @@ def _fp32_impl(fn: Callable) -> Callable:
     """
     @functools.wraps(fn)
     def run(*args, **kwargs):
+        if not (torch.is_autocast_enabled("cuda") or torch.is_autocast_enabled("cpu")):
+            return fn(*args, **kwargs)  # the common case: no context to enter (~3 us of host time)
         dev = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
         with torch.autocast(device_type=dev, enabled=False):
             return fn(*args, **kwargs)
@@ -446,12 +455,83 @@ def _fp32_impl(fn: Callable) -> Callable:
     return run
 
 
-@torch.library.custom_op("sigkit::amp_phase", mutates_args=())
-@_fp32_impl
-def _amp_phase_op(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
-                  pad_mode: str, eps: float, impl: str = "triton") -> tuple[torch.Tensor, torch.Tensor]:
+_mel_fp32 = _fp32_impl(_mel)  # what a plain eager mel call runs (see _mel_call)
+_OP, _BODY, _FUNCTION = range(3)  # the ways into an op (see _route)
+
+
+def _route(impl: str, *tensors: torch.Tensor | None) -> int:
+    """How a call of an op with ``impl`` on ``tensors`` runs: ``_OP`` (its custom op), ``_BODY`` (the op's body
+    straight away) or ``_FUNCTION`` (a ``torch.autograd.Function`` over the body).
+
+    The custom ops are what ``torch.compile``, fake / functional tensors, ``torch.func`` transforms and
+    dispatch modes need; a plain eager call needs none of them, and their Python wrappers (schema dispatch,
+    default filling, autograd wrapper, redispatch) were most of the host time of a CUDA call (docs/benchmarks.md,
+    "host path"). So with ``impl="cuda"``, not tracing or compiling, no torch-function or dispatch mode active,
+    no forward-mode AD level, and every tensor a plain CUDA ``torch.Tensor`` (not a subclass, not wrapped by
+    ``torch.func``): ``_BODY`` when autograd would not record the call (grad mode off, or no input requires
+    grad), else ``_FUNCTION`` (the same backward as the custom op's). Anything else: ``_OP``.
+
+    >>> _route("cuda", torch.zeros(4)) == _OP  # a CPU tensor: the custom op
+    True
+    """
+    if impl != "cuda" or not DIRECT or torch.compiler.is_compiling():
+        return _OP
+    grad = False
+    for t in tensors:
+        if t is None:
+            continue
+        if type(t) is not torch.Tensor or not t.is_cuda or torch._C._functorch.is_functorch_wrapped_tensor(t):
+            return _OP
+        grad = grad or t.requires_grad
+    if torch._C._is_torch_function_mode_enabled() or torch._C._len_torch_dispatch_stack() or _fwd_ad._current_level >= 0:
+        return _OP
+    return _FUNCTION if grad and torch.is_grad_enabled() else _BODY
+
+
+class _Op:
+    """One spectral op: its custom op ``sigkit::<name>`` (for ``torch.compile``, fake tensors, modes), its
+    float32 body (autocast off) and, once :meth:`autograd` registered a backward, a ``torch.autograd.Function``
+    over the body with that backward; calling the ``_Op`` picks one by :func:`_route`."""
+
+    def __init__(self, name: str, body: Callable):
+        self.body = _fp32_impl(body)
+        self.op = torch.library.custom_op(f"sigkit::{name}", mutates_args=())(self.body)
+        self.function: type[torch.autograd.Function] | None = None
+
+    def autograd(self, backward: Callable, setup: Callable) -> None:
+        """Register ``backward`` / ``setup`` with the custom op, and the same pair as an ``autograd.Function``."""
+        self.op.register_autograd(backward, setup_context=setup)
+        body = self.body
+
+        def forward(ctx, *args):
+            out = body(*args)
+            setup(ctx, args, out)
+            return out
+
+        def function_backward(ctx, *grads):
+            return backward(ctx, *grads)
+
+        self.function = type(f"{body.__name__}_function", (torch.autograd.Function,),
+                             dict(forward=staticmethod(forward), backward=staticmethod(function_backward)))
+
+    def __call__(self, impl: str, tensors: tuple, *args):
+        """The op on ``args`` (its schema's arguments); ``tensors``: those of them :func:`_route` inspects."""
+        route = _route(impl, *tensors)
+        if route == _BODY:
+            return self.body(*args)
+        if route == _FUNCTION and self.function is not None:
+            return self.function.apply(*args)
+        return self.op(*args)
+
+
+def _amp_phase_impl(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
+                    pad_mode: str, eps: float, impl: str = "triton") -> tuple[torch.Tensor, torch.Tensor]:
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
     return _analysis(x.contiguous(), g, window, K.EPI_AMP_PHASE, eps=eps, impl=impl)
+
+
+_AMP_PHASE = _Op("amp_phase", _amp_phase_impl)
+_amp_phase_op = _AMP_PHASE.op
 
 
 @_amp_phase_op.register_fake
@@ -461,9 +541,7 @@ def _(x, n_fft, hop, win, window, center, pad_mode, eps, impl="triton"):
     return out, torch.empty_like(out)
 
 
-@torch.library.custom_op("sigkit::amp_phase_backward", mutates_args=())
-@_fp32_impl
-def _amp_phase_bwd_op(g_log_amp: torch.Tensor | None, g_phase: torch.Tensor | None,
+def _amp_phase_bwd_impl(g_log_amp: torch.Tensor | None, g_phase: torch.Tensor | None,
                       log_amp: torch.Tensor, phase: torch.Tensor, length: int, n_fft: int, hop: int,
                       win: int, window: str, center: bool, pad_mode: str, eps: float,
                       impl: str = "triton") -> torch.Tensor:
@@ -471,6 +549,10 @@ def _amp_phase_bwd_op(g_log_amp: torch.Tensor | None, g_phase: torch.Tensor | No
     return _synthesis(log_amp.shape[0], g, window, K.PRO_AP_BWD, g.T, log_amp, phase,
                       a1=None if g_log_amp is None else _f32(g_log_amp),
                       a2=None if g_phase is None else _f32(g_phase), eps=eps, impl=impl)
+
+
+_AMP_PHASE_BWD = _Op("amp_phase_backward", _amp_phase_bwd_impl)
+_amp_phase_bwd_op = _AMP_PHASE_BWD.op
 
 
 @_amp_phase_bwd_op.register_fake
@@ -487,19 +569,22 @@ def _amp_phase_setup(ctx, inputs, output):
 
 def _amp_phase_backward(ctx, g_log_amp, g_phase):
     log_amp, phase = ctx.saved_tensors
-    gx = _amp_phase_bwd_op(g_log_amp, g_phase, log_amp, phase, *ctx.args)
+    gx = _AMP_PHASE_BWD(ctx.args[-1], (g_log_amp, g_phase, log_amp, phase), g_log_amp, g_phase, log_amp, phase,
+                        *ctx.args)
     return gx.to(ctx.x_dtype), None, None, None, None, None, None, None, None
 
 
-_amp_phase_op.register_autograd(_amp_phase_backward, setup_context=_amp_phase_setup)
+_AMP_PHASE.autograd(_amp_phase_backward, _amp_phase_setup)
 
 
-@torch.library.custom_op("sigkit::spectrogram", mutates_args=())
-@_fp32_impl
-def _spectrogram_op(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
-                    pad_mode: str, power: int, impl: str = "triton") -> torch.Tensor:
+def _spectrogram_impl(x: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
+                      pad_mode: str, power: int, impl: str = "triton") -> torch.Tensor:
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
     return _analysis(x.contiguous(), g, window, K.EPI_POWER if power == 2 else K.EPI_MAG, impl=impl)[0]
+
+
+_SPECTROGRAM = _Op("spectrogram", _spectrogram_impl)
+_spectrogram_op = _SPECTROGRAM.op
 
 
 @_spectrogram_op.register_fake
@@ -508,9 +593,7 @@ def _(x, n_fft, hop, win, window, center, pad_mode, power, impl="triton"):
     return x.new_empty(x.shape[0], n_fft // 2 + 1, g.T, dtype=torch.float32)
 
 
-@torch.library.custom_op("sigkit::spectrogram_backward", mutates_args=())
-@_fp32_impl
-def _spectrogram_bwd_op(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor | None, n_fft: int,
+def _spectrogram_bwd_impl(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor | None, n_fft: int,
                         hop: int, win: int, window: str, center: bool, pad_mode: str,
                         power: int, impl: str = "triton") -> torch.Tensor:
     """Waveform gradient of ``|X|^power`` (``fb`` None, grad ``(B, F, T')``) or of ``fb @ |X|^power``
@@ -531,6 +614,10 @@ def _spectrogram_bwd_op(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor | 
     return _synthesis(x2.shape[0], g, window, K.PRO_MEL_BWD, T, re, im, a1=_f32(grad), fb=fb, power=power)
 
 
+_SPECTROGRAM_BWD = _Op("spectrogram_backward", _spectrogram_bwd_impl)
+_spectrogram_bwd_op = _SPECTROGRAM_BWD.op
+
+
 @_spectrogram_bwd_op.register_fake
 def _(grad, x, fb, n_fft, hop, win, window, center, pad_mode, power, impl="triton"):
     return x.new_empty(x.shape, dtype=torch.float32)
@@ -544,20 +631,22 @@ def _spec_setup(ctx, inputs, output):
 
 def _spec_backward(ctx, grad):
     (x,) = ctx.saved_tensors
-    gx = _spectrogram_bwd_op(grad, x, None, *ctx.args)
+    gx = _SPECTROGRAM_BWD(ctx.args[-1], (grad, x), grad, x, None, *ctx.args)
     return gx.to(x.dtype), None, None, None, None, None, None, None, None
 
 
-_spectrogram_op.register_autograd(_spec_backward, setup_context=_spec_setup)
+_SPECTROGRAM.autograd(_spec_backward, _spec_setup)
 
 
-@torch.library.custom_op("sigkit::mel", mutates_args=())
-@_fp32_impl
-def _mel_op(x: torch.Tensor, fb: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
-            pad_mode: str, power: int, log: int, top_db: float | None, eps: float,
-            impl: str = "triton") -> torch.Tensor:
+def _mel_impl(x: torch.Tensor, fb: torch.Tensor, n_fft: int, hop: int, win: int, window: str, center: bool,
+              pad_mode: str, power: int, log: int, top_db: float | None, eps: float,
+              impl: str = "triton") -> torch.Tensor:
     g = _geom(n_fft, hop, win, center, pad_mode, x.shape[-1])
     return _mel(x.contiguous(), g, window, fb, power, log, top_db, eps, impl=impl)
+
+
+_MEL = _Op("mel", _mel_impl)
+_mel_op = _MEL.op
 
 
 @_mel_op.register_fake
@@ -608,17 +697,15 @@ def _mel_backward(ctx, grad):
         g_mel = torch.where(u > -10.0, gu * torch.pow(10.0, -u) / _LN10, 0.0)
     else:
         g_mel = grad
-    gx = _spectrogram_bwd_op(g_mel, x, fb, *ctx.args)
+    gx = _SPECTROGRAM_BWD(ctx.args[-1], (g_mel, x, fb), g_mel, x, fb, *ctx.args)
     return (gx.to(x.dtype),) + (None,) * 12
 
 
-_mel_op.register_autograd(_mel_backward, setup_context=_mel_setup)
+_MEL.autograd(_mel_backward, _mel_setup)
 
 
-@torch.library.custom_op("sigkit::from_amp_phase", mutates_args=())
-@_fp32_impl
-def _istft_op(log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int, win: int, window: str,
-              center: bool, length: int, impl: str = "triton") -> torch.Tensor:
+def _istft_impl(log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int, win: int, window: str,
+                center: bool, length: int, impl: str = "triton") -> torch.Tensor:
     B, _, T = log_amp.shape
     g = _geom(n_fft, hop, win, center, "constant", 0)._replace(T=T)
     start, out_len, lexp = _istft_lengths(n_fft, hop, center, T, length)
@@ -627,14 +714,16 @@ def _istft_op(log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int, 
                       impl=impl)
 
 
+_ISTFT = _Op("from_amp_phase", _istft_impl)
+_istft_op = _ISTFT.op
+
+
 @_istft_op.register_fake
 def _(log_amp, phase, n_fft, hop, win, window, center, length, impl="triton"):
     return log_amp.new_empty(log_amp.shape[0], length, dtype=torch.float32)
 
 
-@torch.library.custom_op("sigkit::from_amp_phase_backward", mutates_args=())
-@_fp32_impl
-def _istft_bwd_op(grad: torch.Tensor, log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int,
+def _istft_bwd_impl(grad: torch.Tensor, log_amp: torch.Tensor, phase: torch.Tensor, n_fft: int, hop: int,
                   win: int, window: str, center: bool, length: int,
                   impl: str = "triton") -> tuple[torch.Tensor, torch.Tensor]:
     B, _, T = log_amp.shape
@@ -653,6 +742,10 @@ def _istft_bwd_op(grad: torch.Tensor, log_amp: torch.Tensor, phase: torch.Tensor
     return _analysis(gpad, g, window, K.EPI_INV_BWD, aux1=_f32(log_amp), aux2=_f32(phase))
 
 
+_ISTFT_BWD = _Op("from_amp_phase_backward", _istft_bwd_impl)
+_istft_bwd_op = _ISTFT_BWD.op
+
+
 @_istft_bwd_op.register_fake
 def _(grad, log_amp, phase, n_fft, hop, win, window, center, length, impl="triton"):
     out = log_amp.new_empty(log_amp.shape, dtype=torch.float32)
@@ -668,11 +761,11 @@ def _istft_setup(ctx, inputs, output):
 
 def _istft_backward(ctx, grad):
     log_amp, phase = ctx.saved_tensors
-    g_la, g_ph = _istft_bwd_op(grad, log_amp, phase, *ctx.args)
+    g_la, g_ph = _ISTFT_BWD(ctx.args[-1], (grad, log_amp, phase), grad, log_amp, phase, *ctx.args)
     return g_la.to(ctx.dtypes[0]), g_ph.to(ctx.dtypes[1]), None, None, None, None, None, None, None
 
 
-_istft_op.register_autograd(_istft_backward, setup_context=_istft_setup)
+_ISTFT.autograd(_istft_backward, _istft_setup)
 
 
 # ------------------------------------------------------------------------------------ public API
@@ -688,7 +781,23 @@ def _spec_args(spec) -> tuple:
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(-1, x.shape[-1])
+    return x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
+
+
+def _unflat(out: torch.Tensor, batch: torch.Size) -> torch.Tensor:
+    """``out`` ``(B, ...)`` with its batch dimension back to ``batch`` (no-op for a 2-D input)."""
+    return out if len(batch) == 1 else out.reshape(*batch, *out.shape[1:])
+
+
+def _mel_call(x: torch.Tensor, spec, fb: torch.Tensor, power: int, log: int, top_db: float | None, eps: float,
+              impl: str) -> torch.Tensor:
+    """The mel op on the flattened ``x``; a call that :func:`_route` sends to the body keeps the filterbank's
+    ranges for the next call (``cache``: no CUDA-graph pool can be involved in a plain eager call)."""
+    x2 = _flat(x)
+    if _route(impl, x, fb) == _BODY:
+        g = _geom(spec.n_fft, spec.hop, spec.win, spec.center, spec.pad_mode, x2.shape[-1])
+        return _mel_fp32(x2.contiguous(), g, spec.window, fb, power, log, top_db, eps, impl=impl, cache=True)
+    return _MEL(impl, (x, fb), x2, fb, *_spec_args(spec), power, log, top_db, eps, impl)
 
 
 def spectrogram(x: torch.Tensor, spec, power: float = 2.0, impl: str = "triton") -> torch.Tensor:
@@ -704,8 +813,9 @@ def spectrogram(x: torch.Tensor, spec, power: float = 2.0, impl: str = "triton")
     if power not in (1.0, 2.0):
         raise ValueError(f"spectrogram kernel: power must be 1 or 2, got {power}")
     _no_float64(x)
-    S = _spectrogram_op(_flat(x), *_spec_args(spec), int(power), impl)
-    return S.reshape(*x.shape[:-1], *S.shape[-2:])
+    args = (_flat(x), *_spec_args(spec), int(power), impl)
+    S = _SPECTROGRAM(impl, (x,), *args)
+    return _unflat(S, x.shape[:-1])
 
 
 def amp_phase(x: torch.Tensor, spec, eps: float = 1e-4, impl: str = "triton") -> tuple[torch.Tensor, torch.Tensor]:
@@ -719,9 +829,9 @@ def amp_phase(x: torch.Tensor, spec, eps: float = 1e-4, impl: str = "triton") ->
         ...     assert la.shape == ph.shape == (33, 26)
     """
     _no_float64(x)
-    la, ph = _amp_phase_op(_flat(x), *_spec_args(spec), float(eps), impl)
-    shape = (*x.shape[:-1], *la.shape[-2:])
-    return la.reshape(shape), ph.reshape(shape)
+    args = (_flat(x), *_spec_args(spec), float(eps), impl)
+    la, ph = _AMP_PHASE(impl, (x,), *args)
+    return _unflat(la, x.shape[:-1]), _unflat(ph, x.shape[:-1])
 
 
 def from_amp_phase(log_amp: torch.Tensor, phase: torch.Tensor, spec,
@@ -742,10 +852,11 @@ def from_amp_phase(log_amp: torch.Tensor, phase: torch.Tensor, spec,
     T = log_amp.shape[-1]
     start, out_len, _ = _istft_lengths(spec.n_fft, spec.hop, spec.center, T, length)
     batch = log_amp.shape[:-2]
-    la = log_amp.reshape(-1, *log_amp.shape[-2:])
-    ph = phase.reshape(-1, *phase.shape[-2:])
-    y = _istft_op(la, ph, spec.n_fft, spec.hop, spec.win, spec.window, spec.center, int(out_len), impl)
-    return y.reshape(*batch, y.shape[-1])
+    la = log_amp if log_amp.dim() == 3 else log_amp.reshape(-1, *log_amp.shape[-2:])
+    ph = phase if phase.dim() == 3 else phase.reshape(-1, *phase.shape[-2:])
+    args = (la, ph, spec.n_fft, spec.hop, spec.win, spec.window, spec.center, int(out_len), impl)
+    y = _ISTFT(impl, (log_amp, phase), *args)
+    return _unflat(y, batch)
 
 
 def mel_spectrogram(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0, impl: str = "triton") -> torch.Tensor:
@@ -761,8 +872,8 @@ def mel_spectrogram(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0,
     if power not in (1.0, 2.0):
         raise ValueError(f"mel kernel: power must be 1 or 2, got {power}")
     _no_float64(x)
-    out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), K.LOG_NONE, None, 0.0, impl)
-    return out.reshape(*x.shape[:-1], *out.shape[-2:])
+    out = _mel_call(x, spec, fb, int(power), K.LOG_NONE, None, 0.0, impl)
+    return _unflat(out, x.shape[:-1])
 
 
 def log_mel(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0, mode: str = "natural",
@@ -786,5 +897,5 @@ def log_mel(x: torch.Tensor, spec, fb: torch.Tensor, power: float = 2.0, mode: s
         raise ValueError(f"log-mel kernel: mode must be one of {tuple(_LOG_MODES)}, got {mode!r}")
     _no_float64(x)
     top = float(top_db) if (mode == "db" and top_db is not None) else None
-    out = _mel_op(_flat(x), fb, *_spec_args(spec), int(power), _LOG_MODES[mode], top, float(eps), impl)
-    return out.reshape(*x.shape[:-1], *out.shape[-2:])
+    out = _mel_call(x, spec, fb, int(power), _LOG_MODES[mode], top, float(eps), impl)
+    return _unflat(out, x.shape[:-1])

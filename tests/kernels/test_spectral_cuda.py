@@ -384,3 +384,213 @@ def test_cuda_tile_against_float64_reference(gpu, spec, name, tiles):
     finally:
         C.CONFIG.clear()
         C.CONFIG.update(saved)
+
+
+# ------------------------------------------------------------------------------------ host path
+def test_route_sends_only_plain_eager_calls_past_the_custom_op(monkeypatch):
+    """:func:`kernels.spectral._route` (what decides whether a call skips its custom op) on every case it must
+    refuse; CUDA tensors are faked on the CPU by patching ``Tensor.is_cuda`` for this test only."""
+    from sigkit.kernels import spectral as ks
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    x = torch.zeros(2, 64)
+    assert ks._route("cuda", x) == ks._OP  # a CPU tensor
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    assert ks._route("cuda", x) == ks._BODY
+    assert ks._route("cuda", x, None) == ks._BODY
+    assert ks._route("triton", x) == ks._OP
+    xg = x.clone().requires_grad_()
+    assert ks._route("cuda", xg) == ks._FUNCTION  # autograd records the call: the autograd.Function
+    assert ks._route("cuda", x, xg) == ks._FUNCTION
+    with torch.no_grad():
+        assert ks._route("cuda", xg) == ks._BODY
+    with torch.inference_mode():
+        assert ks._route("cuda", x) == ks._BODY
+    monkeypatch.setattr(ks, "DIRECT", False)
+    assert ks._route("cuda", x) == ks._OP
+    monkeypatch.setattr(ks, "DIRECT", True)
+
+    class Sub(torch.Tensor):
+        pass
+
+    assert ks._route("cuda", x.as_subclass(Sub)) == ks._OP
+    with torch.device("cpu"):  # a torch-function mode
+        assert ks._route("cuda", x) == ks._OP
+    with FakeTensorMode() as mode:
+        assert ks._route("cuda", mode.from_tensor(x)) == ks._OP
+    import torch.autograd.forward_ad as fwad
+
+    with fwad.dual_level():
+        assert ks._route("cuda", x) == ks._OP
+    seen = []
+    torch.func.vmap(lambda v: seen.append(ks._route("cuda", v)) or v)(x)
+    assert seen == [ks._OP]
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert ks._route("cuda", x) == ks._OP
+
+
+def test_launcher_packs_pointers_ints_and_doubles(monkeypatch):
+    """The launch arguments reach ``cuLaunchKernel`` as pointers to a tensor's data pointer, ``int`` and
+    ``double`` (read back at the call), one argument slot per thread, the grid / block / stream passed on."""
+    import ctypes
+    import threading
+
+    calls = []
+
+    def fake_launch(func, gx, gy, gz, bx, by, bz, smem, stream, params, extra):
+        p = ctypes.cast(params, ctypes.POINTER(ctypes.c_void_p))
+        calls.append(dict(func=func, grid=(gx, gy, gz), block=(bx, by, bz), smem=smem, stream=stream,
+                          ptr=ctypes.c_uint64.from_address(p[0]).value, i=ctypes.c_int.from_address(p[1]).value,
+                          d=ctypes.c_double.from_address(p[2]).value, i2=ctypes.c_int.from_address(p[3]).value))
+        return 0
+
+    monkeypatch.setattr(C._Launcher, "_launch", fake_launch)
+    monkeypatch.setattr(C, "_raw_stream", lambda index: 1234 + index)
+
+    class Kernel:
+        func = 99
+
+    launcher = C._Launcher(Kernel(), 1)
+    a, b = torch.zeros(3), torch.ones(5)
+    launcher(grid=(4, 2, 1), block=(128, 1, 1), args=[a, 7, 0.25, -3], shared_mem=512)
+    launcher(grid=(1, 1, 1), block=(32, 1, 1), args=[b, 8, 1e-300, 2**31 - 1])
+    t = threading.Thread(target=launcher, kwargs=dict(grid=(1, 1, 1), block=(32, 1, 1), args=[a, 9, -2.5, 0]))
+    t.start()
+    t.join()
+    assert calls[0] == dict(func=99, grid=(4, 2, 1), block=(128, 1, 1), smem=512, stream=1235, ptr=a.data_ptr(), i=7,
+                            d=0.25, i2=-3)
+    assert (calls[1]["ptr"], calls[1]["i"], calls[1]["d"], calls[1]["i2"]) == (b.data_ptr(), 8, 1e-300, 2**31 - 1)
+    assert (calls[2]["ptr"], calls[2]["i"], calls[2]["d"]) == (a.data_ptr(), 9, -2.5)
+    assert len(launcher.slots) == 2  # this thread's and the other's
+    with pytest.raises(Exception):  # noqa: B017 - a float where the kernel's first call had an int
+        launcher(grid=(1, 1, 1), block=(32, 1, 1), args=[a, 1.5, 0.0, 0])
+
+
+def test_launch_plans_are_cached_and_follow_config_variant_and_auto(monkeypatch):
+    """Plans (tile, threads, shared memory, kernel key) are computed once per shape and recomputed after any
+    change of CONFIG, VARIANT or AUTO (in place, as the bench and tests make them)."""
+    monkeypatch.setattr(C, "_sms", lambda index: 132)
+    setup = C._analysis_setup
+    first = setup(0, 1024, C.EPI_AMP_PHASE, 32 * 2001, 513 * 2001)
+    assert setup(0, 1024, C.EPI_AMP_PHASE, 32 * 2001, 513 * 2001) is first  # cached
+    assert first[:2] == C.analysis_plan(1024, epi=C.EPI_AMP_PHASE, frames=32 * 2001)[:2]
+    assert first == setup.uncached(0, 1024, C.EPI_AMP_PHASE, 32 * 2001, 513 * 2001)
+    saved = dict(C.CONFIG)
+    try:
+        C.CONFIG["analysis"] = (4, 128)
+        forced = setup(0, 1024, C.EPI_AMP_PHASE, 32 * 2001, 513 * 2001)
+        assert forced[:2] == (4, 128) and forced[3] != first[3]
+    finally:
+        C.CONFIG.clear()
+        C.CONFIG.update(saved)
+    assert setup(0, 1024, C.EPI_AMP_PHASE, 32 * 2001, 513 * 2001) == first
+    with C.variant(analysis=dict(warp=0, fast=0, lean=0)):
+        block = setup(0, 1024, C.EPI_AMP_PHASE, 32 * 2001, 513 * 2001)
+        assert dict(block[3][3])["warp"] == 0 and block[:2] == (8, 512)
+    auto = dict(C.AUTO)
+    try:
+        C.AUTO[("analysis", 1024, C.EPI_AMP_PHASE)] = dict(warp=1, fast=1, lean=1)
+        assert dict(setup(0, 1024, C.EPI_AMP_PHASE, 32 * 2001, 513 * 2001)[3][3])["lean"] == 1
+    finally:
+        C.AUTO.clear()
+        C.AUTO.update(auto)
+    assert setup(0, 1024, C.EPI_AMP_PHASE, 32 * 2001, 513 * 2001) == first
+    # synthesis and the geometry answer
+    assert C._synthesis_setup(0, 1024, 80, 320, C.MODE_INV)[:3] == (*C.synthesis_tile(1024, 80, 320, C.MODE_INV), 3)
+    assert C.supports(1024, 80, 320) and not C.supports(1024, 8, 1024, synthesis=True)
+    assert C.supports.uncached(1024, 8, 1024, synthesis=True) is False
+
+
+def _op_path(monkeypatch):
+    """Every call of the kernel module through its custom op (the host path before the direct one)."""
+    from sigkit.kernels import spectral as ks
+
+    monkeypatch.setattr(ks, "DIRECT", False)
+
+
+@pytest.mark.parametrize("spec", [STFTSpec(400, 160), STFTSpec(1024, 80, 320), STFTSpec(2048, 512)], ids=str)
+def test_plain_eager_calls_equal_the_custom_op_path(gpu, spec, monkeypatch):
+    """The direct host path (op body, or the autograd.Function when autograd records the call) gives what the
+    custom ops give: forward bit for bit, every op; gradients within float32 noise (atomic sums); a graph
+    exactly when autograd needs one; float32 outputs under autocast; batch shapes kept."""
+    from sigkit.kernels import spectral as ks
+
+    x = _signal(3, 9000, gpu, seed=11).reshape(3, 1, 9000)
+    fns = {
+        "amp_phase": lambda v: amp_phase(v, spec, backend="cuda"),
+        "power": lambda v: spectrogram(v, spec, backend="cuda"),
+        "magnitude": lambda v: spectrogram(v, spec, 1.0, backend="cuda"),
+        "db": lambda v: log_mel(v, spec, 16000, 80, mode="db", backend="cuda"),
+        "whisper": lambda v: log_mel(v, spec, 16000, 80, mode="whisper", backend="cuda"),
+        "natural_mag": lambda v: log_mel(v, spec, 22050, 80, power=1.0, mode="natural", backend="cuda"),
+        "inverse": lambda v: (from_amp_phase(*amp_phase(v, spec, backend="reference"), spec, length=9000, backend="cuda"),),
+    }
+
+    def run(fn, v, grad):
+        v = v.detach().clone().requires_grad_(grad)
+        outs = fn(v)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        if not grad:
+            return [o.detach() for o in outs], None, [o.grad_fn for o in outs]
+        ws = [torch.randn(o.shape, generator=torch.Generator().manual_seed(2)).to(o.device) for o in outs]
+        (gx,) = torch.autograd.grad(outs, (v,), ws)
+        return [o.detach() for o in outs], gx, [o.grad_fn for o in outs]
+
+    for name, fn in fns.items():
+        calls = {"plain": 0}
+        real = ks._route
+
+        def counting(*a, real=real, calls=calls):
+            r = real(*a)
+            calls["plain"] += r != ks._OP
+            return r
+
+        with monkeypatch.context() as m:
+            m.setattr(ks, "_route", counting)
+            direct = [run(fn, x, grad) for grad in (False, True)]
+        assert calls["plain"] > 0, name  # the direct path ran
+        with monkeypatch.context() as m:
+            _op_path(m)
+            via_op = [run(fn, x, grad) for grad in (False, True)]
+        for (o1, g1, fn1), (o2, g2, fn2) in zip(direct, via_op, strict=True):
+            for a, b in zip(o1, o2, strict=True):
+                assert a.shape == b.shape and a.shape[:2] == (3, 1) and a.dtype == torch.float32, name
+                assert torch.equal(a, b), name
+            assert all(f is None for f in fn1) == (g1 is None) and all(f is None for f in fn2) == (g2 is None), name
+            if g1 is not None:
+                assert float((g1 - g2).norm() / g2.norm()) < 1e-5, name
+        with torch.no_grad():  # autograd not recording: no graph even with requires_grad
+            outs = fn(x.detach().clone().requires_grad_())
+            assert all(o.grad_fn is None for o in (outs if isinstance(outs, tuple) else (outs,))), name
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            outs = fn(x)
+        for a, b in zip(outs if isinstance(outs, tuple) else (outs,), direct[0][0], strict=True):
+            assert a.dtype == torch.float32, name
+            if name == "inverse":  # its (reference) inputs were computed under autocast too
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+            else:
+                assert torch.equal(a, b), name
+
+
+def test_filterbank_ranges_are_cached_per_filterbank_and_version(gpu):
+    """A plain eager mel call keeps its filterbank's nonzero ranges; an in-place change of the filterbank (a
+    new version) or another filterbank is seen by the next call; calls through the custom op never cache."""
+    from sigkit.kernels import _spectral_cuda as kc
+    from sigkit.kernels import spectral as ks
+
+    from sigkit.spectral import mel_filterbank
+
+    spec = STFTSpec(512, 128)
+    x = _signal(2, 8000, gpu, seed=4)
+    fb = mel_filterbank(16000, 512, 40, device=gpu).clone()
+    kc._RANGES.clear()
+    a = ks.log_mel(x, spec, fb, mode="db", impl="cuda")
+    assert len(kc._RANGES) == 1
+    assert torch.equal(ks.log_mel(x, spec, fb, mode="db", impl="cuda"), a) and len(kc._RANGES) == 1
+    fb[:, :40] = 0.0  # in place: the low bins leave every filter
+    b = ks.log_mel(x, spec, fb, mode="db", impl="cuda")
+    ref = ks._MEL.op(x, fb, *ks._spec_args(spec), 2, ks.K.LOG_DB, 80.0, 1e-5, "cuda")  # the custom op, uncached
+    assert torch.equal(b, ref) and not torch.equal(a, b)
+    n = len(kc._RANGES)
+    ks._MEL.op(x, fb.clone(), *ks._spec_args(spec), 2, ks.K.LOG_DB, 80.0, 1e-5, "cuda")
+    assert len(kc._RANGES) == n

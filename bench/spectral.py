@@ -236,14 +236,17 @@ class _variant_ctx:
             self.flags.__exit__(*exc)
 
 
+_DEVICE = "cuda"  # where _inputs puts the signals ("cpu" for --host-cpu)
+
+
 def _inputs(cfg, op, B):
     """``(spec, inputs, F, T, N)`` of one row: a seeded 0.1-scale noise waveform ``(B, sr * secs)``, or
     for the inverse its reference (log-amplitude, phase)."""
     name, sr, secs, n_fft, hop, win, n_mels, _ = cfg
     spec = STFTSpec(n_fft, hop, win)
     N = sr * secs
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    x = 0.1 * torch.randn(B, N, device="cuda", generator=gen)
+    gen = torch.Generator(device=_DEVICE).manual_seed(0)
+    x = 0.1 * torch.randn(B, N, device=_DEVICE, generator=gen)
     la, ph = amp_phase(x, spec, backend="reference")
     F, T = la.shape[-2:]
     inputs = (la.contiguous(), ph.contiguous()) if op == "from_amp_phase" else (x,)
@@ -478,39 +481,122 @@ def _check_large_one(x, spec, la_r, ph_r, n, backend) -> dict:
     return out
 
 
-def launch_overhead(arms=("cuda", "triton", "eager"), calls: int = 200) -> list[dict]:
-    """Host time per call (no sync; what a batch-1 call pays on top of its kernels) and back-to-back
-    device time per call (20 calls between two events, L2 warm) for a few ops at batch 1 and 32."""
+OVERHEAD_CASES = [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (4, "log_mel_natural_mag"), (5, "log_mel_db"),
+                  (0, "from_amp_phase"), (0, "amp_phase_fwd_bwd"), (3, "log_mel_whisper_fwd_bwd")]
+
+
+def launch_overhead(arms=("cuda", "cuda@default_op", "eager"), calls: int = 200, batches=(1, 32)) -> list[dict]:
+    """Host time per call (no sync; what a batch-1 call pays on top of its kernels; ``*_fwd_bwd``: forward +
+    ``autograd.grad``) and back-to-back device time per call (20 calls between two events, L2 warm) for the
+    ops of :data:`OVERHEAD_CASES`; arms as the table's (``cuda@default_op``: every call through its custom op)."""
     out = []
-    for ci, op in [(0, "amp_phase"), (2, "power"), (3, "log_mel_whisper"), (4, "log_mel_natural_mag"),
-                   (0, "from_amp_phase")]:
-        name, sr, secs, n_fft, hop, win, n_mels, _ = CONFIGS[ci]
-        spec = STFTSpec(n_fft, hop, win)
-        for B in (1, 32):
-            x = 0.1 * torch.randn(B, sr * secs, device="cuda")
-            la, ph = amp_phase(x, spec, backend="reference")
-            inputs = (la.contiguous(), ph.contiguous()) if op == "from_amp_phase" else (x,)
+    for ci, op in OVERHEAD_CASES:
+        cfg = CONFIGS[ci]
+        for B in batches:
+            spec, inputs, _, _, _ = _inputs(cfg, op.replace("_fwd_bwd", ""), B)
             for arm in arms:
-                fn = make_op(op, spec, sr, n_mels, arm if arm in KERNEL_ARMS else "reference")
-                for _ in range(3):
-                    fn(*inputs)
-                torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                n = calls if B == 1 else 20
-                for _ in range(n):
-                    fn(*inputs)
-                host_us = (time.perf_counter() - t0) / n * 1e6
-                torch.cuda.synchronize()
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                for _ in range(20):
-                    fn(*inputs)
-                end.record()
-                torch.cuda.synchronize()
-                r = dict(config=name, op=op, batch=B, arm=arm, host_us=round(host_us, 1),
+                run = _runner(cfg, op, spec, inputs, arm)
+                with _variant_ctx(arm):
+                    for _ in range(3):
+                        run()
+                    torch.cuda.synchronize()
+                    n = calls if B == 1 else 20
+                    t0 = time.perf_counter()
+                    for _ in range(n):
+                        run()
+                    host_us = (time.perf_counter() - t0) / n * 1e6
+                    torch.cuda.synchronize()
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    for _ in range(20):
+                        run()
+                    end.record()
+                    torch.cuda.synchronize()
+                r = dict(config=cfg[0], op=op, batch=B, arm=arm, host_us=round(host_us, 1),
                          device_ms=round(start.elapsed_time(end) / 20, 4))
                 print("overhead", json.dumps(r), flush=True)
                 out.append(r)
+    return out
+
+
+def host_profile(items: str, calls: int = 300, top: int = 25) -> None:
+    """cProfile of ``calls`` back-to-back calls of each ``cfg:op:B[:arm]`` item (no sync in between): where the
+    host time of a call goes. With ``--host-cpu`` it runs on CPU tensors (see :func:`stub_cuda_launch`)."""
+    import cProfile
+    import pstats
+
+    for item in filter(None, items.split(",")):
+        ci, op, B, *rest = item.split(":", 3)
+        arm = rest[0] if rest else "cuda"
+        cfg = CONFIGS[int(ci)]
+        spec, inputs, _, _, _ = _inputs(cfg, op.replace("_fwd_bwd", ""), int(B))
+        run = _runner(cfg, op, spec, inputs, arm)
+        with _variant_ctx(arm):
+            for _ in range(5):
+                run()
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(calls):
+                run()
+            prof.disable()
+        print(f"# host profile: {cfg[0]} {op} B={B} {arm}, {calls} calls", flush=True)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+
+def stub_cuda_launch() -> None:
+    """For ``--host-cpu`` only (this process, never the library): let CPU tensors pass for CUDA tensors and make
+    every CUDA kernel launch a no-op that still packs its arguments, so that the Python host path of
+    ``backend="cuda"`` (dispatch, routing, plans, tables, argument packing) can be timed on a machine without a
+    GPU. Outputs are garbage (nothing runs); the eager arm is torch's CPU chain and not comparable."""
+    torch.Tensor.is_cuda = property(lambda self: True)
+    kc.unavailable_reason = lambda: None
+    kc._sms = lambda index: 132
+    kc._raw_stream = lambda index: 0
+    kc._Launcher._launch = staticmethod(lambda *args: 0)
+    torch.cuda.is_current_stream_capturing = lambda: False
+    torch.cuda.synchronize = lambda *a, **k: None
+
+    class _Kernel:
+        func = 1
+
+        def set_shared_memory_config(self, smem):
+            pass
+
+    def kernel_of(device, key, smem=0):
+        k = kc._KERNELS.get(key)
+        if k is None:
+            k = kc._KERNELS[key] = kc._Launcher(_Kernel(), 0)
+        return k
+
+    kc._kernel_of = kernel_of
+    kc._kernel = lambda device, name, kind, smem=0, **kw: kernel_of(device, kc._kernel_key(0, name, kind, **kw))
+
+
+def host_cpu(arms=("cuda", "cuda@default_op"), calls: int = 2000, rounds: int = 5) -> list[dict]:
+    """Host microseconds per call of the CUDA path with the launch stubbed (:func:`stub_cuda_launch`), on CPU
+    tensors at batch 1, arms side by side: the fastest of ``rounds`` rounds of ``calls`` calls each."""
+    global _DEVICE
+    _DEVICE = "cpu"
+    stub_cuda_launch()
+    out = []
+    for ci, op in OVERHEAD_CASES:
+        cfg = CONFIGS[ci]
+        spec, inputs, _, _, _ = _inputs(cfg, op.replace("_fwd_bwd", ""), 1)
+        r = dict(config=cfg[0], op=op, batch=1)
+        for arm in arms:
+            run = _runner(cfg, op, spec, inputs, arm)
+            with _variant_ctx(arm):
+                for _ in range(20):
+                    run()
+                best = float("inf")
+                for _ in range(rounds):
+                    t0 = time.perf_counter()
+                    for _ in range(calls):
+                        run()
+                    best = min(best, (time.perf_counter() - t0) / calls * 1e6)
+            r[arm] = round(best, 1)
+        print("host-cpu", json.dumps(r), flush=True)
+        out.append(r)
     return out
 
 
@@ -566,7 +652,12 @@ def main(argv=None) -> int:
     ap.add_argument("--cuda-variants", default=None, help="comma list of " + ",".join(CUDA_VARIANTS) +
                     ": time the CUDA kernels under each variant (arms cuda@<name>) next to --arms")
     ap.add_argument("--compile-ops", default=None, help="comma list: the compiled arm only for these ops")
-    ap.add_argument("--launch-overhead", action="store_true", help="host us per call and back-to-back device ms")
+    ap.add_argument("--launch-overhead", action="store_true", help="host us per call and back-to-back device ms "
+                    "(arms from --arms, default cuda,cuda@default_op,eager)")
+    ap.add_argument("--host-profile", default=None, help="comma list of cfg:op:B[:arm]: cProfile of back-to-back calls")
+    ap.add_argument("--host-cpu", action="store_true", help="no GPU: host us per call of the CUDA path on CPU tensors "
+                    "with the kernel launch stubbed (this process only), arms cuda and cuda@default_op; with "
+                    "--host-profile: the same, profiled")
     ap.add_argument("--profile", default=None, help="comma list of cfg:op:B[:arm] (op may end in _bwd: backward "
                     "only): one call each between cudaProfilerStart/Stop, for ncu --profile-from-start off")
     ap.add_argument("--static-regs", action="store_true", help="NVRTC-compile the CUDA kernels of the benchmark "
@@ -585,18 +676,31 @@ def main(argv=None) -> int:
                                             extra=kc.extra_frames(hop, win), MODE=mode, **fl)
                 print(n_fft, hop, win, "synthesis MODE", mode, (tt, nt), fl, *[ln.strip() for ln in report.splitlines()[-2:]])
         return 0
+    if args.host_cpu:
+        if args.host_profile:
+            global _DEVICE
+            _DEVICE = "cpu"
+            stub_cuda_launch()
+            host_profile(args.host_profile)
+        else:
+            host_cpu()
+        return 0
     if not torch.cuda.is_available():
         print("bench/spectral.py needs a CUDA GPU", file=sys.stderr)
         return 2
     if args.profile:
         profile(args.profile)
         return 0
+    if args.host_profile:
+        host_profile(args.host_profile)
+        return 0
     flush = Flusher()
     peak_bw = hbm_bandwidth(flush)
     dev = torch.cuda.get_device_name()
     print(f"# {dev}, torch {torch.__version__}, measured copy bandwidth {peak_bw / 1e9:.0f} GB/s", flush=True)
     if args.launch_overhead:
-        launch_overhead()
+        arms = ("cuda", "cuda@default_op", "eager") if args.arms == ap.get_default("arms") else tuple(args.arms.split(","))
+        launch_overhead(arms, batches=[int(b) for b in args.batches.split(",")])
         return 0
     if args.check_large:
         print("check-large", json.dumps(check_large()), flush=True)

@@ -300,6 +300,7 @@ def bench_one(cfg, op, B, flush, peak_bw, compile_arm: bool, reps: int, eager_ms
             row[arm] = statistics.median(ts)
             row[arm + "_min"], row[arm + "_max"] = min(ts), max(ts)
             row[arm + "_wall"] = statistics.median(tk["wall"])
+            row[arm + "_wall_min"], row[arm + "_wall_max"] = min(tk["wall"]), max(tk["wall"])
     M = cfg[6] if "mel" in op else 0
     row["bytes"] = minimal_bytes(op, B, N, F, T, M)
     for k in [a for a in row if a in KERNEL_ARMS or _is_variant(a)]:
@@ -327,7 +328,9 @@ def cell(r, arm) -> str:
 
 
 def _walls(r, arms) -> str:
-    return " / ".join(fmt(r.get(a + "_wall")) for a in arms)
+    """Median wall ms of each arm, with the (min..max) of its repetitions."""
+    return " / ".join(fmt(r.get(a + "_wall")) if r.get(a + "_wall_min") is None else
+                      f"{r[a + '_wall']:.3f} ({r[a + '_wall_min']:.3f}..{r[a + '_wall_max']:.3f})" for a in arms)
 
 
 def table(rows) -> str:

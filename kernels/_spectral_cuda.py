@@ -146,11 +146,13 @@ VARIANT: dict[str, dict[str, int | None]] = {"analysis": _Watched(warp=None, fas
 # phase / dB log-mel 0.074 / 0.087 / 0.106 against 0.108 / 0.137 / 0.135; at 2048 0.268 / 0.316 / 0.364
 # against warp + fast's 0.308 / 0.357 / 0.387; synthesis (inverse) with fast at 1024/80/320 0.325
 # (0.324..0.326) against 0.350 (0.349..0.353), warp + fast at 512/128 0.129 against 0.142. Lean did not
-# help AP-BWE 48 kHz amplitude/phase (0.737 against 0.726 ms) and is not used there. Natural-log TTS
-# mel at 1024 (power 1) timed 0.124 against 0.177 ms with warp + fast + lean, but its power-1 fast
-# epilogue's GPU test (tests/kernels/test_spectral_cuda.py) has not run yet, so it is not a default.
-# They apply at the full analysis tile only (not to calls of few frames, whose smaller tiles were not
-# timed) and to synthesis blocks that own at least as many frames as they recompute.
+# help AP-BWE 48 kHz amplitude/phase in that call (0.737 against 0.726 ms). H200, third call (2026-11-27 ~09:41,
+# 20 repetitions, GPU tests of every variant passed, the power-1 fast epilogue included): warp + fast + lean
+# at 1024 amplitude/phase 0.204 (0.201..0.238) against warp + fast's 0.251 (0.249..0.252) at 16 kHz and
+# 0.714 (0.707..0.722) against 0.726 (0.725..0.728) at 48 kHz, natural-log TTS mel (power 1) 0.118
+# (0.116..0.119) against the block kernel's 0.171 (0.170..0.172): lean from then on for 1024 amplitude/phase
+# and mel. They apply at the full analysis tile only (not to calls of few frames, whose smaller tiles were
+# not timed) and to synthesis blocks that own at least as many frames as they recompute.
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = _Watched()
 
 
@@ -159,7 +161,7 @@ def _code_consts():  # filled in after the EPI / MODE constants are defined
     AUTO.update({("analysis", 400, EPI_MEL): lean,
                  ("analysis", 512, EPI_POWER): lean, ("analysis", 512, EPI_AMP_PHASE): lean,
                  ("analysis", 512, EPI_MEL): lean,
-                 ("analysis", 1024, EPI_AMP_PHASE): dict(warp=1, fast=1),
+                 ("analysis", 1024, EPI_AMP_PHASE): lean, ("analysis", 1024, EPI_MEL): lean,
                  ("analysis", 2048, EPI_POWER): lean, ("analysis", 2048, EPI_AMP_PHASE): lean,
                  ("analysis", 2048, EPI_MEL): lean,
                  ("synthesis", 512, MODE_INV): dict(warp=1, fast=1),
@@ -311,7 +313,7 @@ def analysis_plan(n_fft: int, mel: bool = False, frames: int | None = None, sms:
     such a shrunk tile uses the block kernel (:data:`AUTO` applies to full tiles only).
 
     >>> analysis_plan(1024, epi=EPI_AMP_PHASE), analysis_plan(1024, epi=EPI_AMP_PHASE, frames=2000)[:2]
-    ((16, 512, {'warp': 1, 'fast': 1, 'lean': 0}), (4, 512))
+    ((16, 512, {'warp': 1, 'fast': 1, 'lean': 1}), (4, 512))
     >>> analysis_plan(1024, epi=EPI_POWER)
     (8, 512, {'warp': 0, 'fast': 0, 'lean': 0})
     """

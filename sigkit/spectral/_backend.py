@@ -80,44 +80,22 @@ def auto_prefers_cuda(op: str, spec, x: torch.Tensor, mode: str | None = None) -
     """Whether ``backend="auto"`` runs ``op`` on the CUDA C kernels rather than the reference (the
     rule alone: :func:`auto_choice` applies it where NVRTC is available and the geometry supported).
 
-    The rule, from the H200 benchmark of 2026-11-27 (``bench/spectral.py``, torch 2.11; table in
-    ``docs/benchmarks.md``; "frames" = batch x frames of the call):
-
-    * ``from_amp_phase``: always (1.5-2.7x eager at batch 32, 2.0-2.8x for one 10 s clip).
-    * ``amp_phase``: calls of more than :data:`SMALL_CALL_FRAMES` frames (2.0-2.6x forward, 3.7-5.1x
-      forward + backward at batch 32), or ``n_fft >= 1024`` (1.0-1.4x for one clip across runs; 512/128
-      measured 0.7-1.4x between runs: one clip of it stays on the reference).
-    * ``spectrogram``: more than :data:`SMALL_CALL_FRAMES` frames (1.3-1.5x); a single clip is
-      launch-bound and the eager chain is shorter (0.6-0.8x).
-    * ``log_mel`` / ``mel_spectrogram``: more than :data:`SMALL_CALL_FRAMES` frames (1.3-2.5x forward,
-      1.2-1.6x forward + backward); a single clip only for ``log_mel`` in ``"db"``/``"whisper"`` mode
-      without autograd (1.0-1.4x; natural-log TTS front end 0.4-1.0x, backward 0.7-0.9x).
-
-    Re-measured on an H200 later that day (wall time of one waited-for clip, the new kernel defaults;
-    ``docs/benchmarks.md``): inverse 1.5-1.9x, amplitude/phase 1.16-1.19x at n_fft 1024 and 1.0x at 512
-    and 2048, dB / Whisper log-mel 1.2-1.4x, AP-BWE forward + backward 1.1x; power 0.86-0.87x and TTS
-    log-mel forward + backward 0.83x: the rule stands. At batch 32 every op's device time is 2.2-6.6x
-    the eager chain's.
+    Always, since the host path of a CUDA call was cut to ~25-55 us (plain eager calls skip the custom op;
+    ``docs/benchmarks.md``, "Host path"). Measured on an H200 (2026-11-27, third call; ``bench/spectral.py``,
+    torch 2.11), wall time of a waited-for call against the eager torch chain: one 10 s clip (Whisper
+    30 s) 2.1-4.3x for every forward op and the inverse (power 1.9-2.3x, 512/128 amplitude/phase 2.3x,
+    natural-log TTS mel 3.1x: the classes that stayed on the reference before), forward + backward 1.6x
+    (TTS log-mel) to 2.1x; batch 32 1.7-3.7x forward, 2.4-3.0x inverse, 1.7-6.2x forward + backward
+    (device time 2.2-6.6x). ``op``, ``spec``, ``x`` and ``mode`` are kept for the rule's callers.
 
     Example:
         >>> from sigkit.spectral import STFTSpec
-        >>> auto_prefers_cuda("spectrogram", STFTSpec(512, 128), torch.zeros(32, 160000))
-        True
         >>> auto_prefers_cuda("spectrogram", STFTSpec(512, 128), torch.zeros(1, 160000))
-        False
+        True
     """
     if op not in OPS:
         raise InputError(f"unknown spectral op {op!r}; one of {OPS}")
-    if op == "from_amp_phase":
-        return True
-    grad = x.requires_grad and torch.is_grad_enabled()
-    batch = x.numel() // max(1, x.shape[-1])
-    big = batch * _frames(spec, x.shape[-1]) > SMALL_CALL_FRAMES
-    if op == "amp_phase":
-        return big or spec.n_fft >= 1024
-    if op == "spectrogram":
-        return big
-    return big or (op == "log_mel" and mode in ("db", "whisper") and not grad)
+    return True
 
 
 def cuda_supported(op: str, spec) -> bool:

@@ -537,6 +537,16 @@ def host_profile(items: str, calls: int = 300, top: int = 25) -> None:
         with _variant_ctx(arm):
             for _ in range(5):
                 run()
+            if op.endswith("fwd_bwd") and torch.cuda.is_available():
+                # autograd runs the backward on its device thread, which cProfile does not see: torch's profiler
+                # (CPU activity) times every op and autograd node on every thread
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as tp:
+                    for _ in range(calls // 10):
+                        run()
+                    torch.cuda.synchronize()
+                print(f"# host profile (torch.profiler, CPU time): {cfg[0]} {op} B={B} {arm}, {calls // 10} calls", flush=True)
+                print(tp.key_averages().table(sort_by="cpu_time_total", row_limit=top), flush=True)
+                continue
             prof = cProfile.Profile()
             prof.enable()
             for _ in range(calls):

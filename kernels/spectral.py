@@ -20,7 +20,10 @@ Every op is a ``torch.library.custom_op`` in the ``sigkit`` namespace with a fak
 capture and off its memory pool) and under autocast (the op bodies run with autocast off; bf16/fp16
 inputs are cast to float32 on load; outputs are float32). There are no fp64 kernels: ``sigkit.spectral`` runs
 float64 inputs on its pure-torch reference whatever the backend, and these functions refuse them.
-On CPU the kernels run only under ``TRITON_INTERPRET=1``.
+On CPU the kernels run only under ``TRITON_INTERPRET=1``. A plain eager ``impl="cuda"`` call (CUDA
+tensors, no compile / tracing / modes) skips the custom op's Python wrapper, which was most of a call's
+host time: the op's body runs directly, or an ``autograd.Function`` with the same backward when autograd
+records the call (:func:`_route`).
 
 The functions below take a :class:`sigkit.spectral.STFTSpec`; they are what ``sigkit.spectral``'s
 ops call when ``backend`` resolves to ``"triton"`` or ``"cuda"``. Their ``impl`` argument picks the

@@ -29,6 +29,14 @@ SPECS = [
 ]
 
 
+def _ulp_tol(x: torch.Tensor) -> dict:
+    """assert_close tolerances for "the same computation as torch": bit for bit on CPU (the same FFT library and
+    operation order), a few units in the last place on CUDA (cuFFT plans and fused kernels order sums differently)."""
+    if x.device.type == "cpu":
+        return dict(rtol=0, atol=0)
+    return dict(rtol=1e-5, atol=1e-5) if x.dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+
+
 def _torch_stft(x, s: STFTSpec):
     win = {"hann": torch.hann_window, "hamming": torch.hamming_window, "blackman": torch.blackman_window}
     kw = dict(dtype=x.dtype, device=x.device)
@@ -94,7 +102,9 @@ class TestSTFT:
     def test_gradcheck(self, device):
         x = torch.randn(1, 200, device=device, dtype=torch.float64, requires_grad=True)
         spec = STFTSpec(64, 16, 48)
-        assert torch.autograd.gradcheck(lambda t: torch.view_as_real(stft(t, spec)), (x,), fast_mode=True)
+        # on CUDA the overlap-add of the frames' gradient uses atomic adds: sums in a varying order
+        nondet = 0.0 if device.type == "cpu" else 1e-12
+        assert torch.autograd.gradcheck(lambda t: torch.view_as_real(stft(t, spec)), (x,), fast_mode=True, nondet_tol=nondet)
 
     def test_compile(self):
         spec = STFTSpec(256, 64)
@@ -116,7 +126,7 @@ class TestISTFT:
         X = stft(torch.randn(2, 5000, device=device, dtype=dtype), spec)
         w = torch.hann_window(320, dtype=dtype, device=device)
         ref = torch.istft(X, 1024, 80, 320, w, center=True, length=5000)
-        torch.testing.assert_close(istft(X, spec, length=5000), ref, rtol=0, atol=0)
+        torch.testing.assert_close(istft(X, spec, length=5000), ref, **_ulp_tol(ref))
 
     def test_cardinality(self):
         spec = STFTSpec(512, 128)
@@ -142,7 +152,9 @@ class TestSpectrogram:
         x = torch.randn(2, 3000, device=device, dtype=dtype)
         X = _torch_stft(x, spec)
         # the reference backend (on CUDA, backend="auto" runs the fused kernels: tests/kernels checks those)
-        torch.testing.assert_close(spectrogram(x, spec, power=2.0, backend="reference"), X.abs() ** 2)
+        # |X|^2 is re^2 + im^2 here, abs()^2 in torch: on CUDA they round differently (3e-6 relative seen on an H200)
+        rtol = dict(rtol=1e-5, atol=1e-5) if device.type == "cuda" and dtype == torch.float32 else {}
+        torch.testing.assert_close(spectrogram(x, spec, power=2.0, backend="reference"), X.abs() ** 2, **rtol)
         torch.testing.assert_close(spectrogram(x, spec, power=1.0, backend="reference"), X.abs())
         torch.testing.assert_close(spectrogram(x, spec, power=0.5), X.abs() ** 0.5)
 
@@ -189,8 +201,15 @@ class TestAmpPhase:
         X = torch.stft(x, 1024, 80, 320, torch.hann_window(320, dtype=dtype, device=device), center=True,
                        pad_mode="reflect", normalized=False, return_complex=True)
         log_amp, phase = amp_phase(x, self.spec, backend="reference")
-        torch.testing.assert_close(log_amp, torch.log(X.abs() + 1e-4), rtol=0, atol=0)
-        torch.testing.assert_close(phase, torch.angle(X), rtol=0, atol=0)
+        if device.type == "cpu":  # the same pocketfft calls in the same order: bit for bit
+            torch.testing.assert_close(log_amp, torch.log(X.abs() + 1e-4), rtol=0, atol=0)
+            torch.testing.assert_close(phase, torch.angle(X), rtol=0, atol=0)
+        else:  # cuFFT through torch.stft vs our framing: rounding differs; phase is ill-posed where |X| ~ 0
+            tol = 1e-4 if dtype == torch.float32 else 1e-10
+            torch.testing.assert_close(log_amp, torch.log(X.abs() + 1e-4), rtol=0, atol=tol)
+            strong = X.abs() > 1e-3 * X.abs().amax(dim=(-2, -1), keepdim=True)
+            wrapped = torch.remainder(phase - torch.angle(X) + math.pi, 2 * math.pi) - math.pi
+            assert wrapped[strong].abs().max() < tol
         assert phase.abs().max() <= math.pi
 
     def test_round_trip_differs_by_about_eps(self, dtype):

@@ -181,13 +181,16 @@ def minimal_bytes(op: str, B: int, N: int, F: int, T: int, M: int) -> int:
 
 KERNEL_ARMS = ("cuda", "triton")
 # CUDA kernel variants (kernels/_spectral_cuda.VARIANT) timed side by side with --cuda-variants as arms
-# "cuda@<name>": (warp, fast, lean); warp and fast for both kinds, lean for the analysis kernel;
+# "cuda@<name>": (warp, fast, lean, reg); warp and fast for both kinds, lean and reg (the register-resident FFT,
+# n_fft 128-1024 powers of two; elsewhere ignored) for the analysis kernel;
 # "default" = the per-geometry defaults (AUTO). A name may be followed by forced tiles,
 # ":a<frames>x<threads>" (analysis) and ":s<frames>x<threads>" (synthesis).
-CUDA_VARIANTS = {"block": (0, 0, 0), "warp": (1, 0, 0), "fast": (0, 1, 0), "warp_fast": (1, 1, 0),
-                 "block_lean": (0, 0, 1), "fast_lean": (0, 1, 1), "warp_fast_lean": (1, 1, 1), "default": (None, None, None),
-                 "default_unfused": (None, None, None),  # the defaults with the previous mel backward (ks.CUDA_MEL_BWD off)
-                 "default_op": (None, None, None)}  # the defaults, every call through its custom op (ks.DIRECT off)
+CUDA_VARIANTS = {"block": (0, 0, 0, 0), "warp": (1, 0, 0, 0), "fast": (0, 1, 0, 0), "warp_fast": (1, 1, 0, 0),
+                 "block_lean": (0, 0, 1, 0), "fast_lean": (0, 1, 1, 0), "warp_fast_lean": (1, 1, 1, 0),
+                 "reg": (0, 0, 0, 1), "reg_fast_lean": (1, 1, 1, 1),  # analysis FFT register-resident (synthesis as named)
+                 "default": (None, None, None, None),
+                 "default_unfused": (None, None, None, None),  # the defaults with the previous mel backward (ks.CUDA_MEL_BWD off)
+                 "default_op": (None, None, None, None)}  # the defaults, every call through its custom op (ks.DIRECT off)
 
 
 def _arm_backend(arm: str) -> str:
@@ -211,8 +214,9 @@ class _variant_ctx:
             name, *tiles = arm.split("@", 1)[1].split(":")
             self.fused = name != "default_unfused"
             self.direct = name != "default_op"
-            warp, fast, lean = CUDA_VARIANTS[name]
-            self.flags = kc.variant(analysis=dict(warp=warp, fast=fast, lean=lean), synthesis=dict(warp=warp, fast=fast))
+            warp, fast, lean, reg = CUDA_VARIANTS[name]
+            self.flags = kc.variant(analysis=dict(warp=warp, fast=fast, lean=lean, reg=reg),
+                                    synthesis=dict(warp=warp, fast=fast))
             for t in tiles:
                 kind = {"a": "analysis", "s": "synthesis"}[t[0]]
                 tt, nt = (int(v) for v in t[1:].split("x"))

@@ -130,9 +130,12 @@ CONFIG: dict[str, tuple[int, int]] = _Watched()
 #   lean (analysis only): 1 = fewer instructions per frame where the Nsight Compute profile of
 #         2026-11-27 found them (docs/benchmarks.md): float2 loads of the sample pairs of frames inside
 #         the signal, 32-bit output offsets, and with fast = 1 denormal-flushing approximations.
+#   reg (analysis only, where :func:`reg_plan` has a plan: n_fft 128, 256, 512, 1024): 1 = register-resident
+#         FFT, RR values per lane, one shared-memory transpose and (n_fft 256, 1024) one radix-2 exchange by
+#         warp shuffles instead of one shared-memory pass per Stockham stage; elsewhere ignored (warp / block).
 # Benchmarks and tests set these (``variant``, SIGKIT_CUDA_SPECTRAL_VARIANT); None = the per-geometry
 # default of :data:`AUTO` (the variants measured fastest).
-VARIANT: dict[str, dict[str, int | None]] = {"analysis": _Watched(warp=None, fast=None, lean=None),
+VARIANT: dict[str, dict[str, int | None]] = {"analysis": _Watched(warp=None, fast=None, lean=None, reg=None),
                                              "synthesis": _Watched(warp=None, fast=None)}
 # Default flags by (kind, n_fft, EPI / MODE or None = any), the most specific entry first; absent = 0.
 # Only the batch-32 ops measured faster beyond the spread of the repetitions and passing their GPU tests in
@@ -253,6 +256,30 @@ class variant:
                 VARIANT[kind].update(flags)
 
 
+def reg_plan(half: int) -> tuple[int, int] | None:
+    """``(RR, RG)`` of the register-resident FFT of ``half = RR * RR * RG`` points (RR values per lane, RG
+    lanes per output column, ``RR * RG`` lanes per frame, within one warp), or None (no such variant).
+
+    >>> reg_plan(512), reg_plan(256), reg_plan(128), reg_plan(200), reg_plan(1024)
+    ((16, 2), (16, 1), (8, 2), None, None)
+    """
+    for rr in (16, 8):
+        for rg in (1, 2):
+            if rr * rr * rg == half:
+                return rr, rg
+    return None
+
+
+def group_lanes(n_fft: int, fl: dict[str, int]) -> int:
+    """Threads that transform one frame in the analysis kernel of flags ``fl``: ``RR * RG`` (reg), ``32 wpf`` (warp).
+
+    >>> group_lanes(1024, dict(warp=1, reg=1)), group_lanes(512, dict(warp=0, reg=1)), group_lanes(2048, dict(warp=1, reg=1))
+    (32, 16, 128)
+    """
+    rp = reg_plan(n_fft // 2) if fl.get("reg") else None
+    return rp[0] * rp[1] if rp else 32 * wpf(n_fft)
+
+
 def wpf(n_fft: int) -> int:
     """Warps per frame of the warp-synchronous FFT: one up to n_fft 1024 (2 radix-8 butterflies per lane
     and stage), then 256 points per warp (1 per lane), so that a stage fits in 64 registers (ptxas:
@@ -265,9 +292,10 @@ def wpf(n_fft: int) -> int:
     return 1 if half <= 512 else half // 256
 
 
-def _warp_threads(tt: int, nf: int, n_fft: int, cap: int = 512) -> int:
-    """Threads of a warp-mode block of ``nf`` frames (``tt`` owned): one group per frame up to ``cap`` threads."""
-    gt = 32 * wpf(n_fft)
+def _warp_threads(tt: int, nf: int, n_fft: int, cap: int = 512, gt: int | None = None) -> int:
+    """Threads of a warp-mode block of ``nf`` frames (``tt`` owned): one group (``gt`` threads, default ``32 wpf``)
+    per frame up to ``cap`` threads."""
+    gt = gt or 32 * wpf(n_fft)
     groups = max(1, min(nf, cap // gt))
     if gt > 32:
         groups = min(groups, 15)  # named barriers 1..15 (0 is __syncthreads)
@@ -278,7 +306,7 @@ def _minb(nt: int, warp: int, kind: str = "analysis") -> int:
     """Blocks per multiprocessor promised to ptxas: 2 (the block kernels' and the warp synthesis kernel's
     setting: 85 registers at 384 threads), or for the warp analysis kernel enough for 64 registers per
     thread (1024 threads resident)."""
-    return max(2, 1024 // nt) if warp and kind == "analysis" else 2
+    return max(2, 1024 // nt) if warp and kind == "analysis" else 2  # (reg: called with warp = 1)
 
 
 def _parse_variant(text: str) -> None:
@@ -313,16 +341,16 @@ def analysis_plan(n_fft: int, mel: bool = False, frames: int | None = None, sms:
     such a shrunk tile uses the block kernel (:data:`AUTO` applies to full tiles only).
 
     >>> analysis_plan(1024, epi=EPI_AMP_PHASE), analysis_plan(1024, epi=EPI_AMP_PHASE, frames=2000)[:2]
-    ((16, 512, {'warp': 1, 'fast': 1, 'lean': 1}), (4, 512))
+    ((16, 512, {'warp': 1, 'fast': 1, 'lean': 1, 'reg': 0}), (4, 512))
     >>> analysis_plan(1024, epi=EPI_POWER)
-    (8, 512, {'warp': 0, 'fast': 0, 'lean': 0})
+    (8, 512, {'warp': 0, 'fast': 0, 'lean': 0, 'reg': 0})
     """
     code = EPI_MEL if mel else epi
     if "analysis" in CONFIG:
         return (*CONFIG["analysis"], flags("analysis", n_fft, code))
     per = _frame_bytes(n_fft) + ((n_fft // 2 + 2) * 4 if mel else 0)
-    fl = flags("analysis", n_fft, code)
-    tt = MAX_TT if n_fft // 2 <= 256 or (fl["warp"] and wpf(n_fft) == 1) else MAX_TT // 2
+    fl = _fit_reg(flags("analysis", n_fft, code), n_fft)
+    tt = MAX_TT if n_fft // 2 <= 256 or fl["reg"] or (fl["warp"] and wpf(n_fft) == 1) else MAX_TT // 2
     while tt > 1 and tt * per > SMEM_ANALYSIS:
         tt //= 2
     full = tt
@@ -330,8 +358,15 @@ def analysis_plan(n_fft: int, mel: bool = False, frames: int | None = None, sms:
         while tt > 1 and -(-frames // tt) < 2 * sms:
             tt //= 2
     if tt < full:
-        fl = flags("analysis", n_fft, code, small=True)
-    return tt, _warp_threads(tt, tt, n_fft) if fl["warp"] else _threads(tt, n_fft), fl
+        fl = _fit_reg(flags("analysis", n_fft, code, small=True), n_fft)
+    if fl["warp"] or fl["reg"]:
+        return tt, _warp_threads(tt, tt, n_fft, gt=group_lanes(n_fft, fl)), fl
+    return tt, _threads(tt, n_fft), fl
+
+
+def _fit_reg(fl: dict[str, int], n_fft: int) -> dict[str, int]:
+    """``fl`` with ``reg`` 0 where n_fft has no register-resident plan (:func:`reg_plan`)."""
+    return dict(fl, reg=0) if fl.get("reg") and reg_plan(n_fft // 2) is None else fl
 
 
 @functools.lru_cache(maxsize=16)
@@ -414,18 +449,19 @@ def _wstages(half: int, skip_first: bool) -> str:
 
 
 def kernel_source(kind: str, n_fft: int = 0, tt: int = 1, nt: int = 128, extra: int = 0, minb: int | None = None,
-                  warp: int = 0, fast: int = 0, lean: int = 0, **macros: int) -> str:
+                  warp: int = 0, fast: int = 0, lean: int = 0, reg: int = 0, **macros: int) -> str:
     """The CUDA source of one variant: compile-time ``#define`` lines, then ``kernels/cuda/stft.cuh``.
 
     ``kind``: ``"analysis"`` (macros EPI, POWER, LOG), ``"synthesis"`` (MODE) or ``"util"``; ``warp``,
-    ``fast`` and ``lean`` select the variant (:data:`VARIANT`); ``minb`` defaults to :func:`_minb`.
+    ``fast``, ``lean`` and ``reg`` select the variant (:data:`VARIANT`; ``reg`` needs an analysis kernel and a
+    :func:`reg_plan`); ``minb`` defaults to :func:`_minb`.
     """
     lines = [f"#define KIND_{kind.upper()} 1", f"#define WARP {int(warp)}", f"#define FAST {int(fast)}",
              f"#define LEAN {int(lean)}"]
     if kind != "util":
         half = n_fft // 2
         nf = tt + extra
-        minb = _minb(nt, warp, kind) if minb is None else minb
+        minb = _minb(nt, warp or reg, kind) if minb is None else minb
         lines += [f"#define NFFT {n_fft}", f"#define HALF {half}", f"#define TT {tt}", f"#define NF {nf}",
                   f"#define NT {nt}", f"#define MINB {minb}", f"#define FSTRIDE {fstride(n_fft)}", f"#define EXTRA {extra}",
                   f"#define FFT_STAGES {_stages(half)}"]
@@ -435,6 +471,11 @@ def kernel_source(kind: str, n_fft: int = 0, tt: int = 1, nt: int = 128, extra: 
                 raise ValueError(f"warp variant: {nt} threads do not split into groups of {gt} (at most 15 groups)")
             lines += [f"#define WPF {wpf(n_fft)}", f"#define R0 {fft_plan(half)[0]}",
                       f"#define WFFT_REST {_wstages(half, True)}", f"#define WFFT_ALL {_wstages(half, False)}"]
+        if reg:
+            rp = reg_plan(half)
+            if kind != "analysis" or rp is None or nt % (rp[0] * rp[1]):
+                raise ValueError(f"reg variant: no {kind} kernel of n_fft {n_fft} in {nt} threads")
+            lines += ["#define REG 1", f"#define RR {rp[0]}", f"#define RG {rp[1]}"]
     lines += [f"#define {k} {int(v)}" for k, v in sorted(macros.items())]
     return "\n".join(lines) + "\n" + _source_text()
 

@@ -74,6 +74,24 @@ template <> struct Dft<8> {
   }
 };
 
+template <> struct Dft<16> {  // radix-2 split into two 8-point DFTs (the register-resident FFT, REG = 1)
+  static __device__ __forceinline__ void run(cf* v) {
+    const float c[8] = {1.0f, 0.92387953251128675613f, 0.70710678118654752440f, 0.38268343236508977173f,
+                        0.0f, -0.38268343236508977173f, -0.70710678118654752440f, -0.92387953251128675613f};
+    cf e[8], o[8];
+#pragma unroll
+    for (int q = 0; q < 8; ++q) { e[q] = v[2 * q]; o[q] = v[2 * q + 1]; }
+    Dft<8>::run(e); Dft<8>::run(o);
+#pragma unroll
+    for (int q = 1; q < 8; ++q) {
+      if (q == 4) o[q] = cnegi(o[q]);                                     // * W16^4 = -i
+      else o[q] = cmul(o[q], make_float2(c[q], q < 4 ? c[q + 4] : -c[q - 4]));  // W16^q: -sin(2 pi q / 16) = cos(2 pi (q + 4) / 16)
+    }
+#pragma unroll
+    for (int q = 0; q < 8; ++q) { v[q] = cadd(e[q], o[q]); v[q + 8] = csub(e[q], o[q]); }
+  }
+};
+
 #ifdef HALF
 // Shared-memory index of element i of a frame: one float2 of padding after every 32, so the strided
 // writes of the first Stockham stages (stride R float2) spread over the banks instead of 16-way conflicts.
@@ -120,6 +138,16 @@ __device__ __forceinline__ void stage(cf* __restrict__ z, const cf* __restrict__
   }
   __syncthreads();
 }
+
+#ifndef REG
+#define REG 0
+#endif
+#if REG
+// register-resident FFT (REG = 1, analysis kernel; see stft_analysis): RR values per lane, RG = HALF / RR^2 lanes
+// per output column (1 or 2), GR lanes per frame; transpose slot of Y[l][c]: c GR + (l ^ RSW c)
+#define GR (RR * RG)
+#define RSW (GR > 16 ? 1 : RG)
+#endif
 
 #if WARP
 // ------------------------------------------------------------------ warp-synchronous FFT (WARP = 1)
@@ -312,6 +340,44 @@ __device__ __forceinline__ void store_bin(cf X, int k, OFF o, float* __restrict_
   }
 }
 
+// Windowed sample pair q (samples 2 q, 2 q + 1 of the n_fft frame t) for the warp and reg kernels' loads straight
+// from global memory: LEAN frames inside the signal (inner) as float2 loads of the samples and the window's pairs
+// (pairs outside the window's support get its zeros), others per sample with padding and the support test.
+__device__ __forceinline__ cf frame_pair(const float* __restrict__ xb, const float2* __restrict__ xp, bool inner,
+                                         const float* __restrict__ wpad, int t, int hop, int off, int L, int padmode,
+                                         int left, int win, int q) {
+  float h2[2] = {0.0f, 0.0f};
+#if LEAN
+  if (inner) {
+    const float2 sv = __ldg(xp + q), wv = __ldg(reinterpret_cast<const float2*>(wpad) + q);
+    return make_float2(sv.x * wv.x, sv.y * wv.y);
+  }
+#else
+  (void)xp; (void)inner;
+#endif
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int s = 2 * q + h;
+    if (s >= left && s < left + win) {
+      bool ok;
+      const int i = reflect_index(t * hop + s + off, L, padmode, &ok);
+      if (ok) h2[h] = xb[i] * __ldg(wpad + s);
+    }
+  }
+  return make_float2(h2[0], h2[1]);
+}
+#if LEAN
+// frame t inside the signal (its first sample t hop + off, 8-byte aligned): inner, its sample pairs at xp
+#define FRAME_INNER                                                                                 \
+  const int fs = t * hop + off;                                                                     \
+  const bool inner = t < T && fs >= 0 && fs <= L - NFFT && x_even && (fs & 1) == 0;                 \
+  const float2* xp = reinterpret_cast<const float2*>(xb + (inner ? fs : 0));
+#define XP_ARGS xb, xp, inner, wpad, t, hop, off, L, padmode, left, win
+#else
+#define FRAME_INNER
+#define XP_ARGS xb, nullptr, false, wpad, t, hop, off, L, padmode, left, win
+#endif
+
 // EPI: 0 complex (Re, Im), 1 (log(|X| + eps), atan2), 2 |X|^2, 3 |X|, 4 gradient of the inverse STFT
 // w.r.t. (log-amplitude, phase) (x = the envelope-scaled output gradient, aux = log-amp, phase),
 // 5 mel: fb @ |X|^POWER over each filter's nonzero bins [rng[2m], rng[2m + 1]), then LOG
@@ -343,7 +409,71 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
 #else
   const int item = b;
 #endif
-#if WARP
+#if REG
+  // register-resident FFT: HALF = RR * RR * RG points, a group of GR = RR RG lanes (of one warp) per frame, RR
+  // values per lane (four-step FFT, n = l + GR m, k = k1 + RR k2):
+  //   1. lane l loads pairs l + GR m (m < RR) straight from global memory (coalesced; pair blocks outside the
+  //      window's support skipped as in the warp kernel), RR-point DFT over m, twiddle W_HALF^(l k1): Y[l][k1];
+  //   2. ONE shared-memory transpose, slot k1 GR + (l ^ RSW k1) (XOR swizzle: no bank conflicts either way);
+  //      lane k1 + RR la (la < RG) reads Y[RG lb + la][k1], lb < RR;
+  //   3. RR-point DFT over lb; for RG = 2 the twiddle W_(RR RG)^(la k2) and a radix-2 butterfly between lanes
+  //      la = 0 / 1 (__shfl_xor_sync by RR, one per float): lane (k1, la) holds Z[k1 + RR k2 + RR^2 la], k2 < RR;
+  //   4. Z stored in natural order (z[ZI(k)]) for the unchanged epilogues.
+  // Separated by __syncwarp of the group's lanes only; no block barrier until the epilogue.
+  {
+    const int grp = threadIdx.x / GR, l0 = threadIdx.x - grp * GR;
+    const unsigned gmask = (0xffffffffu >> (32 - GR)) << ((threadIdx.x & 31) & ~(GR - 1));
+#pragma unroll 1
+    for (int f = grp; f < TT; f += NT / GR) {
+      const int t = t0 + f;
+      cf* zf = z + f * FSTRIDE;
+      int l = l0;
+      asm volatile("" : "+r"(l));  // opaque per frame: keeps the twiddle loads inside the frame loop (hoisted,
+                                    // their 60 registers spilled at n_fft 1024)
+      const int k1 = l % RR, la = l / RR;  // this lane's place after the transpose
+      cf v[RR];
+      FRAME_INNER
+#pragma unroll
+      for (int m = 0; m < RR; ++m) {
+        const int q = l + GR * m;  // sample pair
+        const bool live = t < T && 2 * GR * m < left + win && 2 * GR * (m + 1) > left;  // uniform in the group
+        v[m] = live ? frame_pair(XP_ARGS, q) : make_float2(0.0f, 0.0f);
+      }
+      Dft<RR>::run(v);
+#pragma unroll
+      for (int c = 1; c < RR; ++c) v[c] = cmul(v[c], __ldg(tw + 2 * l * c));  // W_HALF^(l c) = tw[2 l c]
+#pragma unroll
+      for (int c = 0; c < RR; ++c) zf[c * GR + (l ^ (RSW * c))] = v[c];
+      __syncwarp(gmask);
+#pragma unroll
+      for (int lb = 0; lb < RR; ++lb) v[lb] = zf[k1 * GR + ((RG * lb + la) ^ (RSW * k1))];
+      __syncwarp(gmask);  // every read of the transpose before the natural-order writes below
+      Dft<RR>::run(v);
+#if RG == 2
+      const float sg = la ? -1.0f : 1.0f;
+      // Q[j] = cos(2 pi j / 32), j = 0..8; W_32^j = (j <= 8 ? Q[j] : -Q[16 - j], -Q[|8 - j|]) for j < 16
+      const float Q[9] = {1.0f, 0.98078528040323044913f, 0.92387953251128675613f, 0.83146961230254523708f,
+                          0.70710678118654752440f, 0.55557023301960222474f, 0.38268343236508977173f,
+                          0.19509032201612826785f, 0.0f};
+#pragma unroll
+      for (int c = 0; c < RR; ++c) {
+        // lane la = 1 twiddles its half by the constant W_(2 RR)^c = W_32^(c 16 / RR) (la = 0 keeps it), then
+        // both exchange: la = 0 keeps a + W b, la = 1 a - W b
+        constexpr int S = 16 / RR;
+        const int j = c * S;
+        const cf w = la ? make_float2(j <= 8 ? Q[j] : -Q[16 - j], -Q[j <= 8 ? 8 - j : j - 8]) : make_float2(1.0f, 0.0f);
+        const cf mine = c ? cmul(v[c], w) : v[c];
+        const cf other = make_float2(__shfl_xor_sync(gmask, mine.x, RR), __shfl_xor_sync(gmask, mine.y, RR));
+        zf[ZI(k1 + RR * c + RR * RR * la)] = make_float2(fmaf(sg, mine.x, other.x), fmaf(sg, mine.y, other.y));
+      }
+#else
+#pragma unroll
+      for (int c = 0; c < RR; ++c) zf[ZI(k1 + RR * c)] = v[c];
+#endif
+    }
+  }
+  __syncthreads();
+#elif WARP
   // group grp loads and transforms frames grp, grp + NG, ...: the first stage (radix R0, no twiddle)
   // reads its butterflies' sample pairs j + r HALF / R0 straight from global memory (lanes over j:
   // coalesced), skipping pair blocks outside the window's support; no block barrier until the epilogue
@@ -356,11 +486,7 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
       const int t = t0 + f;
       cf* zf = z + f * FSTRIDE;
       cf v[PER0][R0];
-#if LEAN
-      const int fs = t * hop + off;  // the frame's first sample; the whole frame inside the signal: no padding
-      const bool inner = t < T && fs >= 0 && fs <= L - NFFT && x_even && (fs & 1) == 0;
-      const float2* xp = reinterpret_cast<const float2*>(xb + (inner ? fs : 0));
-#endif
+      FRAME_INNER
 #pragma unroll
       for (int p = 0; p < PER0; ++p) {
         const int j = lane + p * GT;
@@ -368,26 +494,7 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
         for (int r = 0; r < R0; ++r) {
           const int q0 = r * NB0 + p * GT;  // first pair of this (p, r) block of the group: uniform test
           const bool live = t < T && 2 * q0 < left + win && 2 * (q0 + GT) > left;
-          float h2[2] = {0.0f, 0.0f};
-          if (live && (NB0 % GT == 0 || j < NB0)) {
-#if LEAN
-            if (inner) {  // pairs outside the window's support get the window's zeros
-              const float2 sv = __ldg(xp + j + r * NB0), wv = __ldg(reinterpret_cast<const float2*>(wpad) + j + r * NB0);
-              h2[0] = sv.x * wv.x;
-              h2[1] = sv.y * wv.y;
-            } else
-#endif
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-              const int s = 2 * (j + r * NB0) + h;
-              if (s >= left && s < left + win) {
-                bool ok;
-                const int i = reflect_index(t * hop + s + off, L, padmode, &ok);
-                if (ok) h2[h] = xb[i] * __ldg(wpad + s);
-              }
-            }
-          }
-          v[p][r] = make_float2(h2[0], h2[1]);
+          v[p][r] = live && (NB0 % GT == 0 || j < NB0) ? frame_pair(XP_ARGS, j + r * NB0) : make_float2(0.0f, 0.0f);
         }
       }
 #pragma unroll

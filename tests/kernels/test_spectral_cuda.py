@@ -42,25 +42,27 @@ def test_fft_plan_and_supported_geometries():
     assert C.extra_frames(80, 320) == 3 and C.extra_frames(160, 400) == 2
 
 
-# (warp, fast, lean) variants of kernels/_spectral_cuda.VARIANT: warp and fast for both kinds, lean for the
-# analysis kernel; "fast" changes the analysis epilogues of amplitude/phase, magnitude and mel, and the
-# synthesis prologues of the inverse and its backward
-FLAGS = {"block": (0, 0, 0), "warp": (1, 0, 0), "fast": (0, 1, 0), "warp_fast": (1, 1, 0), "block_lean": (0, 0, 1),
-         "warp_fast_lean": (1, 1, 1)}
+# (warp, fast, lean, reg) variants of kernels/_spectral_cuda.VARIANT: warp and fast for both kinds, lean and reg
+# for the analysis kernel (reg where C.reg_plan has a plan: n_fft 128-1024 powers of two); "fast" changes the
+# analysis epilogues of amplitude/phase, magnitude and mel, and the synthesis prologues of the inverse and its backward
+FLAGS = {"block": (0, 0, 0, 0), "warp": (1, 0, 0, 0), "fast": (0, 1, 0, 0), "warp_fast": (1, 1, 0, 0),
+         "block_lean": (0, 0, 1, 0), "warp_fast_lean": (1, 1, 1, 0), "reg": (0, 0, 0, 1), "reg_fast_lean": (1, 1, 1, 1)}
 
 
 def _variant(name: str) -> C.variant:
     """The :class:`~sigkit.kernels._spectral_cuda.variant` context of ``FLAGS[name]``."""
-    warp, fast, lean = FLAGS[name]
-    return C.variant(analysis=dict(warp=warp, fast=fast, lean=lean), synthesis=dict(warp=warp, fast=fast))
+    warp, fast, lean, reg = FLAGS[name]
+    return C.variant(analysis=dict(warp=warp, fast=fast, lean=lean, reg=reg), synthesis=dict(warp=warp, fast=fast))
 
 
-VARIANTS = [(n, kind, code, flags) for n in (48, 400, 1024, 2048, 4096)
+VARIANTS = [(n, kind, code, flags) for n in (48, 400, 512, 1024, 2048, 4096)
             for kind, code in [("analysis", e) for e in range(6)] + [("synthesis", m) for m in range(4)]
             for flags in FLAGS
             if not (FLAGS[flags][1] and code not in ((C.MODE_INV, C.MODE_AP_BWD) if kind == "synthesis"
                                                      else (C.EPI_AMP_PHASE, C.EPI_MAG, C.EPI_MEL)))
-            and not (kind == "synthesis" and FLAGS[flags][2])  # lean: analysis only
+            and not (kind == "synthesis" and (FLAGS[flags][2] or FLAGS[flags][3]))  # lean, reg: analysis only
+            # reg only where it has a plan (elsewhere it is the warp / block kernel, compiled above); n_fft 512 only for reg
+            and (C.reg_plan(n // 2) is not None if FLAGS[flags][3] else n != 512)
             # the block kernel's 2048-point amplitude/phase and inverse-backward epilogues spill 8-12 bytes
             # (known, before the warp variant; the warp variant at 2048 does not)
             and not (n == 2048 and FLAGS[flags][0] == 0 and kind == "analysis" and code in (1, 4))]
@@ -70,13 +72,13 @@ VARIANTS = [(n, kind, code, flags) for n in (48, 400, 1024, 2048, 4096)
 @pytest.mark.parametrize("n_fft,kind,code,flags", VARIANTS, ids=[f"{n}-{k}-{c}-{f}" for n, k, c, f in VARIANTS])
 def test_every_variant_compiles_for_sm90_without_spills(n_fft, kind, code, flags):
     hop, win = n_fft // 4, n_fft
-    warp, fast, lean = FLAGS[flags]
+    warp, fast, lean, reg = FLAGS[flags]
     with _variant(flags):
         if kind == "analysis":
-            tt, nt = C.analysis_tile(n_fft, mel=code == C.EPI_MEL)
+            tt, nt, fl = C.analysis_plan(n_fft, mel=code == C.EPI_MEL)
+            assert fl == dict(warp=warp, fast=fast, lean=lean, reg=reg)
             report = C.compile_offline("analysis", "stft_analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=code,
-                                       POWER=1 if fast else 2, LOG=3 if code == C.EPI_MEL else 0, warp=warp, fast=fast,
-                                       lean=lean)
+                                       POWER=1 if fast else 2, LOG=3 if code == C.EPI_MEL else 0, **fl)
         else:
             tt, nt = C.synthesis_tile(n_fft, hop, win)
             report = C.compile_offline("synthesis", "stft_synthesis", n_fft=n_fft, tt=tt, nt=nt,
@@ -86,19 +88,20 @@ def test_every_variant_compiles_for_sm90_without_spills(n_fft, kind, code, flags
 
 
 @pytest.mark.skipif(not _nvrtc_loads(), reason="libnvrtc not loadable")
-@pytest.mark.parametrize("n_fft", [400, 1024])
+@pytest.mark.parametrize("n_fft", [400, 512, 1024])
 def test_forced_tiles_compile_without_spills(n_fft):
     """The tiles of :data:`TILES` (GPU-tested below) compile for sm_90 without spilling: amplitude/phase and
     mel analysis, inverse synthesis."""
     hop, win = n_fft // 4, n_fft
     for name, tiles in TILES:
-        warp, fast, lean = FLAGS[name]
+        warp, fast, lean, reg = FLAGS[name]
+        reg = reg if C.reg_plan(n_fft // 2) else 0
         for kind, (tt, nt) in tiles.items():
-            if warp and nt % (32 * C.wpf(n_fft)):
+            if (warp or reg) and nt % C.group_lanes(n_fft, dict(warp=warp, reg=reg)):
                 continue
             codes = [C.EPI_AMP_PHASE, C.EPI_MEL] if kind == "analysis" else [C.MODE_INV]
             for code in codes:
-                kw = (dict(EPI=code, POWER=2, LOG=2 if code == C.EPI_MEL else 0, lean=lean) if kind == "analysis"
+                kw = (dict(EPI=code, POWER=2, LOG=2 if code == C.EPI_MEL else 0, lean=lean, reg=reg) if kind == "analysis"
                       else dict(extra=C.extra_frames(hop, win), MODE=code))
                 report = C.compile_offline(kind, f"stft_{kind}", n_fft=n_fft, tt=tt, nt=nt, warp=warp, fast=fast, **kw)
                 assert "0 bytes spill stores" in report and "0 bytes spill loads" in report, (name, kind, tt, nt, report)
@@ -111,6 +114,16 @@ def test_variant_context_and_environment():
         tt, nt = C.analysis_tile(1024)
         assert nt == 32 * C.wpf(1024) * tt  # one warp per frame
         assert C.analysis_tile(4096)[1] % (32 * C.wpf(4096)) == 0
+    with C.variant(analysis=dict(reg=1)):  # register-resident FFT: RR RG lanes per frame where it has a plan
+        tt, nt, fl = C.analysis_plan(1024, epi=C.EPI_AMP_PHASE)
+        assert (tt, nt, fl["reg"]) == (16, 512, 1)  # one warp per frame
+        assert C.analysis_plan(512, epi=C.EPI_POWER)[:2] == (16, 256)  # 16 lanes (half a warp) per frame
+        assert C.analysis_plan(2048, epi=C.EPI_POWER)[2]["reg"] == 0  # no plan: the block kernel
+        assert C.analysis_plan(400, epi=C.EPI_POWER)[2]["reg"] == 0
+    with pytest.raises(ValueError, match="reg variant"):
+        C.kernel_source("synthesis", n_fft=1024, tt=4, nt=128, reg=1, MODE=0)
+    with pytest.raises(ValueError, match="reg variant"):
+        C.kernel_source("analysis", n_fft=1024, tt=4, nt=48, reg=1, EPI=0)
     assert C.VARIANT == before
     auto = dict(C.AUTO)
     try:  # per-geometry defaults: the most specific AUTO entry wins where VARIANT holds None
@@ -118,9 +131,9 @@ def test_variant_context_and_environment():
         C.AUTO[("analysis", 1024, None)] = dict(warp=1, fast=1)
         C.AUTO[("analysis", 1024, C.EPI_MEL)] = dict(warp=0, fast=1)
         with C.variant(analysis=dict(warp=None, fast=None)):
-            assert C.flags("analysis", 1024, C.EPI_AMP_PHASE) == dict(warp=1, fast=1, lean=0)
-            assert C.flags("analysis", 1024, C.EPI_MEL) == dict(warp=0, fast=1, lean=0)
-            assert C.flags("analysis", 512, C.EPI_AMP_PHASE) == dict(warp=0, fast=0, lean=0)
+            assert C.flags("analysis", 1024, C.EPI_AMP_PHASE) == dict(warp=1, fast=1, lean=0, reg=0)
+            assert C.flags("analysis", 1024, C.EPI_MEL) == dict(warp=0, fast=1, lean=0, reg=0)
+            assert C.flags("analysis", 512, C.EPI_AMP_PHASE) == dict(warp=0, fast=0, lean=0, reg=0)
             # the warp kernel keeps 16 frames of one warp each at n_fft 1024 (the block kernel 8)
             assert C.analysis_tile(1024, epi=C.EPI_AMP_PHASE) == (16, 512)
             assert C.analysis_tile(1024, mel=True) == (8, 512)
@@ -221,6 +234,12 @@ def _stockham_model(x: np.ndarray, n_fft: int, gt: int, left: int, win: int) -> 
             out[(j // ns) * ns * R + k + np.arange(R) * ns] = dft[R] @ v
         z = out
         ns *= R
+    return _real_bins_model(z, tw)
+
+
+def _real_bins_model(z: np.ndarray, tw: np.ndarray) -> np.ndarray:
+    """``real_bins`` of stft.cuh: the n_fft / 2 + 1 bins of the real frame whose (even, odd) pairs' FFT is ``z``."""
+    half = z.size
     k = np.arange(half // 2 + 1)
     a, b = z[k], np.conj(z[np.where(k == 0, 0, half - k)])
     e, wo = (a + b) / 2, tw[k] * (a - b) / 2j
@@ -235,6 +254,118 @@ def test_warp_fft_index_maps_against_numpy_rfft(n_fft, win):
     x = np.zeros(n_fft)
     x[left:left + win] = np.random.default_rng(n_fft).standard_normal(win)
     X = _stockham_model(x, n_fft, 32 * C.wpf(n_fft), left, win)
+    ref = np.fft.rfft(x)
+    assert np.abs(X - ref).max() < 1e-9 * np.abs(ref).max()
+
+
+def _cuh_floats(after: str, name: str) -> np.ndarray:
+    """The float constants of the array ``name`` declared after ``after`` in stft.cuh."""
+    body = C.SOURCE.read_text().split(after, 1)[1].split(f"const float {name}[", 1)[1].split("};", 1)[0]
+    return np.array([float(v) for v in re.findall(r"(-?\d\.\d+)f", body)])
+
+
+def _dft16_model(v: np.ndarray) -> np.ndarray:
+    """``Dft<16>`` of stft.cuh: two 8-point DFTs (even, odd), the odd ones times W16^q from the source's table ``c``."""
+    c = _cuh_floats("struct Dft<16>", "c")
+    assert c.size == 8 and np.allclose(c, np.cos(2 * np.pi * np.arange(8) / 16), rtol=0, atol=1e-15)
+    d8 = np.exp(-2j * np.pi * np.outer(np.arange(8), np.arange(8)) / 8)
+    e, o = d8 @ v[0::2], d8 @ v[1::2]
+    w = np.array([1] + [-1j if q == 4 else c[q] + 1j * (c[q + 4] if q < 4 else -c[q - 4]) for q in range(1, 8)])
+    return np.concatenate([e + w * o, e - w * o])
+
+
+def _reg_maps() -> dict[str, str]:
+    """The index expressions of the register-resident FFT, read from stft.cuh's ``#if REG`` block of stft_analysis
+    (C and Python agree on ``*``, ``+``, ``^`` and their precedence; ``&&`` becomes ``and``), so that the model
+    below evaluates the kernel's own maps."""
+    src = C.SOURCE.read_text()
+    assert "#define RSW (GR > 16 ? 1 : RG)" in src
+    body = src.split("// register-resident FFT: HALF = RR * RR * RG points", 1)[1].split("#elif WARP", 1)[0]
+    pats = dict(pair=r"const int q = (.+?);", live=r"const bool live = t < T && (.+?);",
+                tw1=r"v\[c\] = cmul\(v\[c\], __ldg\(tw \+ (.+?)\)\);", put=r"\) zf\[([^Z].+?)\] = v\[c\];",
+                get=r"v\[lb\] = zf\[(.+?)\];", lane=r"__shfl_xor_sync\(gmask, mine\.x, (.+?)\)",
+                out2=r"zf\[ZI\((.+?)\)\] = make_float2\(fmaf", out1=r"zf\[ZI\((.+?)\)\] = v\[c\];")
+    maps = {}
+    for key, pat in pats.items():
+        found = re.findall(pat, body)
+        assert len(found) == 1, (key, found)
+        maps[key] = found[0].replace("&&", "and")
+    return maps
+
+
+def _reg_model(x: np.ndarray, n_fft: int, left: int, win: int) -> np.ndarray:
+    """NumPy model of the register-resident analysis FFT (stft.cuh, ``#if REG``) of one windowed frame ``x``: lane
+    by lane, the same loads (pair blocks the group's support test calls dead skipped), RR-point DFTs, twiddle-table
+    indices, the swizzled transpose slots, the constant twiddles and shuffle partners of the radix-2 exchange and
+    the natural-order store; then ``real_bins``. Also asserts that the transpose writes and reads each slot once
+    and that every half-warp's 8-byte accesses of it hit 16 distinct bank pairs (no bank conflicts)."""
+    half = n_fft // 2
+    rr, rg = C.reg_plan(half)
+    gr, rsw = rr * rg, (1 if rr * rg > 16 else rg)
+    src = {k: compile(v, k, "eval") for k, v in _reg_maps().items()}
+
+    def ev(key: str, **env):
+        return eval(src[key], dict(GR=gr, RR=rr, RG=rg, RSW=rsw, left=left, win=win), env)  # noqa: S307
+    tw = np.exp(-2j * np.pi * np.arange(n_fft) / n_fft)
+    pairs = x[0::2] + 1j * x[1::2]
+    dft = _dft16_model if rr == 16 else (lambda v: np.exp(-2j * np.pi * np.outer(np.arange(rr), np.arange(rr)) / rr) @ v)
+    smem = np.full(C.fstride(n_fft), np.nan, complex)
+    written = np.zeros(half, int)
+    for lane in range(gr):  # 1. loads, RR-point DFT over m, twiddle W_HALF^(l c) = tw[2 l c], transpose writes
+        v = np.zeros(rr, complex)
+        for m in range(rr):
+            q = ev("pair", l=lane, m=m)
+            if ev("live", m=m):
+                v[m] = pairs[q]
+            else:
+                assert pairs[q] == 0  # a skipped block holds only zeros
+        v = dft(v)
+        v[1:] *= tw[[ev("tw1", l=lane, c=c) for c in range(1, rr)]]
+        for c in range(rr):
+            slot = ev("put", l=lane, c=c)
+            smem[slot] = v[c]
+            written[slot] += 1
+    assert (written == 1).all()
+    for c in range(rr):  # the write of register c: 16 lanes of a half-warp, 16 bank pairs
+        for h in range(0, gr, 16):
+            assert len({ev("put", l=lane, c=c) % 16 for lane in range(h, min(gr, h + 16))}) == min(16, gr)
+    k1, la = np.arange(gr) % rr, np.arange(gr) // rr
+    read = np.zeros(half, int)
+    v = np.zeros((gr, rr), complex)
+    for lb in range(rr):  # 2. transpose reads: lane (k1, la) gets Y[RG lb + la][k1]
+        slots = ev("get", k1=k1, la=la, lb=lb)
+        for h in range(0, gr, 16):
+            assert len(set(slots[h:h + 16] % 16)) == min(16, gr)
+        v[:, lb] = smem[slots]
+        np.add.at(read, slots, 1)
+    assert (read == 1).all()
+    v = np.stack([dft(row) for row in v])  # 3. RR-point DFT over lb
+    zf = np.full(C.fstride(n_fft), np.nan, complex)
+    if rg == 2:
+        q = _cuh_floats("#if RG == 2", "Q")
+        assert q.size == 9 and np.allclose(q, np.cos(2 * np.pi * np.arange(9) / 32), rtol=0, atol=1e-15)
+        # the constant twiddle of lanes la = 1, W_32^j: the source's selection, modelled as written there
+        assert "const cf w = la ? make_float2(j <= 8 ? Q[j] : -Q[16 - j], -Q[j <= 8 ? 8 - j : j - 8])" in C.SOURCE.read_text()
+        for c in range(rr):
+            j = c * (16 // rr)
+            w = np.where(la == 1, (q[j] if j <= 8 else -q[16 - j]) - 1j * q[8 - j if j <= 8 else j - 8], 1)
+            mine = v[:, c] * w if c else v[:, c]
+            other = mine[np.arange(gr) ^ ev("lane")]  # __shfl_xor_sync
+            v[:, c] = np.where(la == 1, -1, 1) * mine + other
+    for c in range(rr):  # 4. natural order, z[ZI(k)]
+        k = ev("out2" if rg == 2 else "out1", k1=k1, la=la, c=c)
+        zf[k + (k >> 5)] = v[:, c]
+    z = zf[np.arange(half) + (np.arange(half) >> 5)]
+    assert not np.isnan(z).any()
+    return _real_bins_model(z, tw)
+
+
+@pytest.mark.parametrize("n_fft,win", [(1024, 320), (1024, 1024), (512, 512), (512, 300), (256, 256), (128, 100)])
+def test_reg_fft_index_maps_against_numpy_rfft(n_fft, win):
+    left = (n_fft - win) // 2
+    x = np.zeros(n_fft)
+    x[left:left + win] = np.random.default_rng(n_fft + win).standard_normal(win)
+    X = _reg_model(x, n_fft, left, win)
     ref = np.fft.rfft(x)
     assert np.abs(X - ref).max() < 1e-9 * np.abs(ref).max()
 
@@ -365,7 +496,8 @@ def test_cuda_backward_against_float64_reference(gpu, spec, flags):
 TILES = [("warp_fast", dict(analysis=(16, 512))), ("warp_fast", dict(analysis=(16, 256))),
          ("warp_fast", dict(analysis=(8, 256), synthesis=(16, 256))), ("block", dict(analysis=(16, 512))),
          ("block", dict(analysis=(8, 512), synthesis=(16, 512))), ("warp_fast_lean", dict(analysis=(16, 512))),
-         ("block_lean", dict(analysis=(16, 512))), ("block_lean", dict(analysis=(8, 512)))]
+         ("block_lean", dict(analysis=(16, 512))), ("block_lean", dict(analysis=(8, 512))),
+         ("reg_fast_lean", dict(analysis=(16, 512))), ("reg_fast_lean", dict(analysis=(8, 256))), ("reg", dict(analysis=(16, 512)))]
 TILE_GEOMS = [STFTSpec(400, 160), STFTSpec(512, 128), STFTSpec(1024, 80, 320), STFTSpec(2048, 512)]
 
 
@@ -373,7 +505,8 @@ TILE_GEOMS = [STFTSpec(400, 160), STFTSpec(512, 128), STFTSpec(1024, 80, 320), S
 @pytest.mark.parametrize("name,tiles", TILES, ids=[f"{n}-" + "-".join(f"{k[0]}{t[0]}x{t[1]}" for k, t in d.items())
                                                    for n, d in TILES])
 def test_cuda_tile_against_float64_reference(gpu, spec, name, tiles):
-    if FLAGS[name][0] and any(nt % (32 * C.wpf(spec.n_fft)) for _, nt in tiles.values()):
+    gl = C.group_lanes(spec.n_fft, dict(warp=FLAGS[name][0], reg=FLAGS[name][3]))
+    if (FLAGS[name][0] or FLAGS[name][3]) and any(nt % gl for _, nt in tiles.values()):
         pytest.skip("threads do not split into warp groups of this n_fft")
     saved = dict(C.CONFIG)
     try:

@@ -14,9 +14,7 @@ The torch reference runs ``--reference-seconds`` clips (0.1 s): it is ~1000x slo
 Real-time factor = simulated seconds / wall seconds.  ``--keep off,on`` adds rows that keep every result alive (a caller that
 stores them), ``--host-copy direct,staged,pageable`` compares the ways numpy output reaches the host
 (:mod:`sigkit.events.hostcopy`; each numpy row lists the paths its timed calls took, ``host_paths``),
-``--stream-launches`` sets the fewest launches of a streamed clip and ``--stream-tail`` its last launch's frames,
-``--pinned-alloc`` how pinned result slabs are allocated (run it in a fresh process to see the first calls),
-``--sort-side off`` sorts each launch's events on the simulator's stream instead of the copy stream.
+``--stream-launches`` sets the fewest launches of a streamed clip and ``--stream-tail`` its last launch's frames.
 Baselines in the same run: the torch reference (``--backends torch,triton`` on CUDA, ``numba,torch`` on
 CPU) and the bandwidth model off (ideal pixel).  ``--threads`` sets torch's and numba's thread counts.
 Each row also prints the 1-minute load average (the development VM is shared).  v2e is not measured
@@ -185,10 +183,6 @@ def main() -> None:
                    "memory); default: the package's")
     p.add_argument("--stream-launches", type=int, default=0, help="STREAM_MIN_LAUNCHES for numpy output on CUDA (0: leave)")
     p.add_argument("--stream-tail", type=int, default=0, help="STREAM_TAIL_FRAMES for numpy output on CUDA (0: leave)")
-    p.add_argument("--sort-side", default="", help="on / off: STREAM_SORT_SIDE (streamed numpy output sorts each launch's "
-                   "events on the copy stream, overlapping the next kernel); default: the package's")
-    p.add_argument("--pinned-alloc", default="", help="hostcopy.PINNED_ALLOC: inline (the call that needs a pinned result "
-                   "slab allocates it) or background (a thread does; that call is staged); default: the package's")
     p.add_argument("--keep", default="off", help="comma-separated off,on: on keeps every result alive (a caller "
                    "that stores them; numpy output rows only)")
     p.add_argument("--sim-module", default="sigkit.events.simulate",
@@ -229,10 +223,6 @@ def main() -> None:
             impl.STREAM_MIN_LAUNCHES = a.stream_launches
         if a.stream_tail and hasattr(impl, "STREAM_TAIL_FRAMES"):
             impl.STREAM_TAIL_FRAMES = a.stream_tail
-        if a.pinned_alloc and hasattr(host, "PINNED_ALLOC"):
-            host.PINNED_ALLOC = a.pinned_alloc
-        if a.sort_side and hasattr(impl, "STREAM_SORT_SIDE"):
-            impl.STREAM_SORT_SIDE = a.sort_side == "on"
         keeps = [v == "on" for v in a.keep.split(",")]
         outputs = [(o, m, k) for o in a.output.split(",")
                    for m in ([m for m in a.host_copy.split(",") if m] if o == "numpy" and host else []) or [None]
@@ -254,10 +244,8 @@ def main() -> None:
                         continue
                     r["threads"] = torch.get_num_threads()
                     if output == "numpy" and host is not None and a.device.startswith("cuda") and backend == "triton":
-                        alloc = getattr(host, "PINNED_ALLOC", "inline") if host.HOST_COPY == "direct" else "inline"
                         tail = f", tail {impl.STREAM_TAIL_FRAMES}" if a.stream_tail else ""
-                        tail += ", sort on the main stream" if not getattr(impl, "STREAM_SORT_SIDE", True) else ""
-                        r["output"] = f"numpy ({host.HOST_COPY}{'' if alloc == 'inline' else ', ' + alloc}{tail})"
+                        r["output"] = f"numpy ({host.HOST_COPY}{tail})"
                     if keep:
                         r["output"] += ", kept"
                     r["backend"] = backend + (f"-b{block}" if block else "") + (f"-r{nreg}" if nreg else "") \

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 __all__ = ["EventSink", "staging_ring", "fix_seams", "PIECE_EVENTS", "RING_SLOTS", "HOST_COPY", "POOL_BYTES", "PINNED_BYTES",
-           "PINNED_SLABS", "PINNED_ALLOC", "empty_pool", "copy_stream"]
+           "PINNED_SLABS", "empty_pool"]
 
 #: events per staged piece (13 bytes each: 3.4 MB of pinned memory per ring slot)
 PIECE_EVENTS = 1 << 18
@@ -58,9 +58,6 @@ POOL_BYTES = 4 << 30
 PINNED_SLABS = 2
 #: pinned result bytes kept at most (slabs are powers of two: torch's caching host allocator rounds to them)
 PINNED_BYTES = 1 << 30
-#: how a new pinned slab is made: ``"inline"`` (by the call that needs it, which pays for it: ~0.5 ms per MB) or
-#: ``"background"`` (a thread allocates it while that call takes the staged path; later calls find it ready)
-PINNED_ALLOC = "inline"
 #: how :class:`EventSink` copies by default: ``"direct"`` (DMA into a pinned result slab; ``"staged"`` when none is
 #: free), ``"staged"`` (pinned ring + copier threads into pageable results) or ``"pageable"``
 HOST_COPY = "direct"
@@ -118,10 +115,8 @@ def _pool(name: str) -> ThreadPoolExecutor:
         return _pools[name]
 
 
-def copy_stream(device: torch.device | str) -> torch.cuda.Stream:
-    """The side CUDA stream (one per device, made on first use) that :class:`EventSink` copies on; work queued on
-    it after a part's device work overlaps what the caller's stream does next."""
-    device = torch.device(device)
+def _copy_stream(device: torch.device) -> torch.cuda.Stream:
+    """The side CUDA stream (one per device, made on first use) that :class:`EventSink` copies on."""
     idx = device.index if device.index is not None else torch.cuda.current_device()
     with _lock:
         if idx not in _streams:
@@ -140,28 +135,25 @@ _FREE_REFS = _refs([np.empty(1)], 0)
 class _HostPool:
     """Host memory for results, reused once no result refers to it any more (a caching allocator for the result
     arrays: without it every large result is fresh memory whose first touch costs a page fault per 4 KiB, and a
-    pinned one costs ~1 ms per MB to allocate).
+    pinned one costs ~0.5 ms per MB to allocate: ~140 ms for the 256 MB slab of a 1-s clip at 346x260 on an H200).
 
     Slabs are 1-D uint8 arrays, pageable (``slabs``) or pinned (``pinned``: numpy views of pinned torch tensors,
     ordinary memory where CUDA is not available); the result's arrays are views of one slab, and numpy views
     keep a reference to the array that owns the memory, so a slab is free exactly when the pool holds its only
     reference.  At most :data:`POOL_BYTES` pageable bytes are kept (beyond that results get memory of their
-    own); at most :data:`PINNED_SLABS` pinned slabs and :data:`PINNED_BYTES` pinned bytes exist, counting those
-    being allocated (beyond that :meth:`take` gives none).  With :data:`PINNED_ALLOC` ``"background"`` a new
-    pinned slab is allocated by a thread and joins the pool when ready (:meth:`take` gives none meanwhile)."""
+    own); at most :data:`PINNED_SLABS` pinned slabs and :data:`PINNED_BYTES` pinned bytes exist (beyond that
+    :meth:`take` gives none).  A new pinned slab is allocated by the call that needs it, which pays for it
+    (allocating it in a background thread was measured no better: the caller's CUDA calls waited meanwhile)."""
 
     def __init__(self) -> None:
         self.slabs: list[np.ndarray] = []
         self.pinned: list[np.ndarray] = []
-        self.pending: list[int] = []                    # sizes of pinned slabs being allocated in the background
-        self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
 
     def take(self, need: int, size: int, pinned: bool = False) -> np.ndarray | None:
         """A slab of at least ``need`` bytes: the smallest free pooled one, else a new one of ``size`` bytes
         (pinned: the next power of two, which torch's pinned allocator takes anyway); free slabs too small are
-        dropped to make room.  Pinned: None if the limits leave no room, the allocation is refused, or it was
-        started in the background."""
+        dropped to make room.  Pinned: None if the limits leave no room or the allocation is refused."""
         with self.lock:
             slabs = self.pinned if pinned else self.slabs
             free = [i for i in range(len(slabs)) if _refs(slabs, i) == _FREE_REFS]
@@ -171,10 +163,10 @@ class _HostPool:
             size = max(need, size)
             if pinned:
                 size = 1 << (size - 1).bit_length()
-                busy = sum(s.nbytes for s in slabs) - sum(slabs[i].nbytes for i in free) + sum(self.pending)
-                if size > PINNED_BYTES - busy or len(slabs) - len(free) + len(self.pending) >= PINNED_SLABS:
+                busy = sum(s.nbytes for s in slabs) - sum(slabs[i].nbytes for i in free)
+                if size > PINNED_BYTES - busy or len(slabs) - len(free) >= PINNED_SLABS:
                     return None                        # (the free slabs are kept: dropping them would not make room)
-            limit, most = (PINNED_BYTES - sum(self.pending), PINNED_SLABS - len(self.pending)) if pinned else (POOL_BYTES, None)
+            limit, most = (PINNED_BYTES, PINNED_SLABS) if pinned else (POOL_BYTES, None)
             kept = sum(s.nbytes for s in slabs)
             for i in sorted(free, reverse=True):       # free slabs too small: make room for the new one
                 if kept + size <= limit and (most is None or len(slabs) < most):
@@ -185,35 +177,12 @@ class _HostPool:
                 if kept + size <= limit:
                     slabs.append(slab)
                 return slab
-            if PINNED_ALLOC == "background":
-                self.pending.append(size)
-                th = threading.Thread(target=self._allocate, args=(size,), name="sigkit-events-pin", daemon=True)
-                self.threads = [t for t in self.threads if t.is_alive()] + [th]
-                th.start()
-                return None
             try:
                 slab = _alloc_pinned(size)
             except RuntimeError:                       # pinned memory refused (e.g. a locked-memory limit): staged
                 return None
             slabs.append(slab)
             return slab
-
-    def _allocate(self, size: int) -> None:
-        """(background thread) allocate a pinned slab of ``size`` bytes and add it to the pool, free."""
-        try:
-            slab = _alloc_pinned(size)
-        except RuntimeError:
-            slab = None
-        with self.lock:
-            self.pending.remove(size)
-            if slab is not None:
-                self.pinned.append(slab)
-        del slab                                       # the pool's is now the only reference: the slab is free
-
-    def wait(self) -> None:
-        """Wait until no pinned slab is being allocated in the background."""
-        for th in list(self.threads):
-            th.join()
 
 
 def _alloc_pinned(size: int) -> np.ndarray:
@@ -364,7 +333,7 @@ class EventSink:
                 d[off:off + n].copy_(src)
             return
         dev = part[0].device
-        stream = copy_stream(dev)
+        stream = _copy_stream(dev)
         stream.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(stream):
             for src, d in zip(part, self._dest_t, strict=True):
@@ -412,7 +381,7 @@ class EventSink:
     # ----------------------------------------------------------------- worker threads
     def _feed(self, part, ready, dest, off: int, mode: str) -> None:
         dev = part[0].device
-        stream = copy_stream(dev) if part[0].is_cuda else None
+        stream = _copy_stream(dev) if part[0].is_cuda else None
         if stream is not None:
             stream.wait_event(ready)
         n = part[0].numel()

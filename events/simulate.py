@@ -33,7 +33,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -41,7 +40,7 @@ import torch
 
 from sigkit.errors import InputError
 
-from .hostcopy import EventSink, copy_stream, fix_seams
+from .hostcopy import EventSink, fix_seams
 from .pixel import BandwidthFilter, PixelParams, photoreceptor_coeffs
 from .stream import Events, EventTensors
 
@@ -757,17 +756,11 @@ class Simulator:
                                               capacity=cap, block=TRITON_BLOCK, maxnreg=TRITON_MAXNREG)
             self._mark("kernel")
             self._triton_rate = n / (max(1, n_pix) * (k1 - k0))
+            part = self._sort_keys(key, p, n)          # sorted on the device, chunk by chunk
             if sink is None:
-                out.append(self._sort_keys(key, p, n))  # sorted on the device, chunk by chunk
-            else:                                       # sorted, decoded and copied to the host while the next kernel runs
-                side = copy_stream(self.device) if STREAM_SORT_SIDE and key.is_cuda else None
-                if side is not None:                   # on the copy stream, after this kernel
-                    side.wait_stream(torch.cuda.current_stream(self.device))
-                    key.record_stream(side)
-                    p.record_stream(side)
-                with torch.cuda.stream(side) if side is not None else nullcontext():
-                    sink.submit(*self._decode(self._sort_keys(key, p, n)),
-                                expect_total=sink.n + int(1.25 * n * (total - k0) / (k1 - k0)) + 4096)
+                out.append(part)
+            else:                                       # to the host while the next chunk's kernel runs
+                sink.submit(*self._decode(part), expect_total=sink.n + int(1.25 * n * (total - k0) / (k1 - k0)) + 4096)
             self._mark("sort")
             self.n_substeps += k1 - k0
             k0 = k1
@@ -824,8 +817,7 @@ class PhaseTimer:
     Each mark closes a phase that began at the previous mark: ``input`` (checks, state copies),
     ``prep`` (log of the frames), ``pixels`` (the torch reference's frame loop), ``kernel`` (the Triton
     launch and its event count), ``sort`` (per-chunk device sort; with numpy output on CUDA also decoding
-    x/y and queueing the chunk's host copy, all on the copy stream with :data:`STREAM_SORT_SIDE`, so that their GPU
-    time overlaps the next kernel and is not in this phase), ``noise`` (shot noise), ``merge`` (joining chunks), ``copy``
+    x/y and queueing the chunk's host copy), ``noise`` (shot noise), ``merge`` (joining chunks), ``copy``
     (waiting for the host copies still running after the last kernel, :mod:`~sigkit.events.hostcopy`) and
     ``events`` (building the result).  On CUDA the phases are timed with CUDA events (GPU time between marks, which includes any
     host work the GPU waited for); ``host_ms`` is the host's wall time between the same marks.
@@ -877,10 +869,6 @@ TRITON_CHUNK = 256
 STREAM_MIN_LAUNCHES = 4
 #: the longest last launch of a streamed clip (its host copy is the part not overlapped by a kernel)
 STREAM_TAIL_FRAMES = 64
-#: streamed numpy output on CUDA: each launch's sort, decoding and host copy are queued on the copy stream
-#: (:func:`~sigkit.events.hostcopy.copy_stream`), where they overlap the next launch's kernel (False: the sort and
-#: decoding run on the simulator's stream, between the kernels)
-STREAM_SORT_SIDE = True
 #: stream each launch's events to the host (:class:`~sigkit.events.hostcopy.EventSink`) for numpy output without
 #: shot noise: None on CUDA only; True / False always / never (tests use True to run the path on the CPU)
 STREAM_TO_HOST: bool | None = None

@@ -188,32 +188,6 @@ def test_direct_slabs_are_bounded_reused_and_fall_back_to_staged(monkeypatch):
     assert run(100, 0)[1] == ["staged"] and not pool.pinned
 
 
-def test_pinned_slabs_allocated_in_the_background(monkeypatch):
-    """PINNED_ALLOC="background": a call that finds no pinned slab is staged while a thread allocates one; the
-    next calls are DMA'd into it; never more than PINNED_SLABS, counting those being allocated."""
-    pool = hostcopy._HostPool()
-    monkeypatch.setattr(hostcopy, "_pool_host", pool)
-    monkeypatch.setattr(hostcopy, "PINNED_SLABS", 2)
-    monkeypatch.setattr(hostcopy, "PINNED_ALLOC", "background")
-    a, used = _sink_run(5000, 0)
-    assert used == ["staged"]
-    pool.wait()
-    assert len(pool.pinned) == 1 and not pool.pending and pool.pinned[0].nbytes == 65536
-    b, used = _sink_run(5000, 10**6)
-    assert used == ["direct"] and b[0].base is pool.pinned[0]
-    c, used = _sink_run(5000, 2 * 10**6)            # b holds the slab: staged, a second one is started
-    assert used == ["staged"]
-    pool.wait()
-    d, used = _sink_run(5000, 3 * 10**6)
-    assert used == ["direct"] and d[0].base is pool.pinned[1] and int(b[0][0]) == 10**6
-    e, used = _sink_run(5000, 4 * 10**6)            # both in use and the limit reached: staged, nothing started
-    assert used == ["staged"] and not pool.pending and not [t for t in pool.threads if t.is_alive()]
-    pool.wait()
-    assert len(pool.pinned) == 2
-    del b
-    assert _sink_run(5000, 0)[1] == ["direct"]
-
-
 def test_launch_plan_for_streamed_output():
     sim = Simulator(SimConfig(), 2, 2)
     for frames in (1, 63, 64, 100, 129, 255, 1000, 3001):
@@ -272,17 +246,16 @@ def test_cuda_output_paths(device):
     assert c.equals(a)
     cfg = SimConfig(threshold_sigma=0.03, refractory=1e-4, leak_rate=1.0)        # no shot noise: streamed to the host
     a = Simulator(cfg, 30, 50, "cuda").run(fr, ts, backend="triton", output="torch").numpy()
-    for mode, launches, side in (("direct", 4, True), ("direct", 4, False), ("staged", 4, True), ("pageable", 4, True),
-                                 ("direct", 1, True)):
-        old = hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES, sim_mod.STREAM_SORT_SIDE
+    for mode, launches in (("direct", 4), ("staged", 4), ("pageable", 4), ("direct", 1)):
+        old = hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES
         try:
-            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES, sim_mod.STREAM_SORT_SIDE = mode, launches, side
+            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES = mode, launches
             sim = Simulator(cfg, 30, 50, "cuda")
             c = sim.run(fr, ts, backend="triton")
             parts = len(sim._launch_plan(fr.shape[0] - 1, streamed=True))
         finally:
-            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES, sim_mod.STREAM_SORT_SIDE = old
-        assert c.equals(a) and len(a) > 2000, (mode, launches, side)
+            hostcopy.HOST_COPY, sim_mod.STREAM_MIN_LAUNCHES = old
+        assert c.equals(a) and len(a) > 2000, (mode, launches)
         assert sim.last_host_paths == [mode] * parts and parts == (3 if launches > 1 else 1), (sim.last_host_paths, parts)
     # a caller that keeps every result: the first two land in the pinned slabs (DMA'd straight in), the rest take
     # the staged path into pageable memory; each is what the device output holds

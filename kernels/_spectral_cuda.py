@@ -154,8 +154,14 @@ VARIANT: dict[str, dict[str, int | None]] = {"analysis": _Watched(warp=None, fas
 # at 1024 amplitude/phase 0.204 (0.201..0.238) against warp + fast's 0.251 (0.249..0.252) at 16 kHz and
 # 0.714 (0.707..0.722) against 0.726 (0.725..0.728) at 48 kHz, natural-log TTS mel (power 1) 0.118
 # (0.116..0.119) against the block kernel's 0.171 (0.170..0.172): lean from then on for 1024 amplitude/phase
-# and mel. They apply at the full analysis tile only (not to calls of few frames, whose smaller tiles were
-# not timed) and to synthesis blocks that own at least as many frames as they recompute.
+# and mel. H200, 2026-11-27 ~10:19 (issue 3's register-resident FFT, 20 repetitions, its GPU tests passed at n_fft
+# 1024, full and forced tiles): reg + warp + fast + lean for the 1024 mel (TTS natural log-mel, 8 frames / 256
+# threads) 0.106 (0.105..0.108) ms against warp + fast + lean's 0.117 (0.115..0.118); at 1024 amplitude/phase it
+# was slower (0.235 (0.227..0.240) against 0.204 (0.202..0.242)): lean stays there. (512 power and dB log-mel were
+# faster too, 0.061 against 0.071 and 0.091 against 0.101, but two of its 512 GPU tests failed in that call on a
+# shrunk-tile planning error since fixed: not a default until they pass on a GPU.) They apply at the full
+# analysis tile only (not to calls of few frames, whose smaller tiles were not timed) and to synthesis blocks
+# that own at least as many frames as they recompute.
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = _Watched()
 
 
@@ -164,7 +170,7 @@ def _code_consts():  # filled in after the EPI / MODE constants are defined
     AUTO.update({("analysis", 400, EPI_MEL): lean,
                  ("analysis", 512, EPI_POWER): lean, ("analysis", 512, EPI_AMP_PHASE): lean,
                  ("analysis", 512, EPI_MEL): lean,
-                 ("analysis", 1024, EPI_AMP_PHASE): lean, ("analysis", 1024, EPI_MEL): lean,
+                 ("analysis", 1024, EPI_AMP_PHASE): lean, ("analysis", 1024, EPI_MEL): dict(lean, reg=1),
                  ("analysis", 2048, EPI_POWER): lean, ("analysis", 2048, EPI_AMP_PHASE): lean,
                  ("analysis", 2048, EPI_MEL): lean,
                  ("synthesis", 512, MODE_INV): dict(warp=1, fast=1),
@@ -456,7 +462,9 @@ def kernel_source(kind: str, n_fft: int = 0, tt: int = 1, nt: int = 128, extra: 
     ``fast``, ``lean`` and ``reg`` select the variant (:data:`VARIANT`; ``reg`` needs an analysis kernel and a
     :func:`reg_plan`); ``minb`` defaults to :func:`_minb`.
     """
-    lines = [f"#define KIND_{kind.upper()} 1", f"#define WARP {int(warp)}", f"#define FAST {int(fast)}",
+    # with a register-resident plan the analysis kernel compiles the reg FFT, not the warp FFT (WARP 0: same kernel)
+    rp = reg_plan(n_fft // 2) if reg and kind == "analysis" else None
+    lines = [f"#define KIND_{kind.upper()} 1", f"#define WARP {0 if rp else int(warp)}", f"#define FAST {int(fast)}",
              f"#define LEAN {int(lean)}"]
     if kind != "util":
         half = n_fft // 2
@@ -465,14 +473,13 @@ def kernel_source(kind: str, n_fft: int = 0, tt: int = 1, nt: int = 128, extra: 
         lines += [f"#define NFFT {n_fft}", f"#define HALF {half}", f"#define TT {tt}", f"#define NF {nf}",
                   f"#define NT {nt}", f"#define MINB {minb}", f"#define FSTRIDE {fstride(n_fft)}", f"#define EXTRA {extra}",
                   f"#define FFT_STAGES {_stages(half)}"]
-        if warp:
+        if warp and not rp:
             gt = 32 * wpf(n_fft)
             if nt % gt or (gt > 32 and nt // gt > 15):
                 raise ValueError(f"warp variant: {nt} threads do not split into groups of {gt} (at most 15 groups)")
             lines += [f"#define WPF {wpf(n_fft)}", f"#define R0 {fft_plan(half)[0]}",
                       f"#define WFFT_REST {_wstages(half, True)}", f"#define WFFT_ALL {_wstages(half, False)}"]
         if reg:
-            rp = reg_plan(half)
             if kind != "analysis" or rp is None or nt % (rp[0] * rp[1]):
                 raise ValueError(f"reg variant: no {kind} kernel of n_fft {n_fft} in {nt} threads")
             lines += ["#define REG 1", f"#define RR {rp[0]}", f"#define RG {rp[1]}"]

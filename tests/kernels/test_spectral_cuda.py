@@ -107,6 +107,24 @@ def test_forced_tiles_compile_without_spills(n_fft):
                 assert "0 bytes spill stores" in report and "0 bytes spill loads" in report, (name, kind, tt, nt, report)
 
 
+@pytest.mark.skipif(not _nvrtc_loads(), reason="libnvrtc not loadable")
+@pytest.mark.parametrize("n_fft", [512, 1024])
+def test_reg_shrunk_tiles_plan_and_compile_without_spills(n_fft):
+    """Calls of few frames shrink the tile to 1-8 frames: with reg + warp flags the reg kernel (RR RG lanes a frame,
+    16 at n_fft 512: fewer than a warp) is planned and compiled, not the warp FFT (whose warp groups would not fit;
+    this raised on the GPU on 2026-11-27 ~10:19)."""
+    rr, rg = C.reg_plan(n_fft // 2)
+    with C.variant(analysis=dict(warp=1, fast=1, lean=1, reg=1)):
+        for frames in (300, 2000):
+            tt, nt, fl = C.analysis_plan(n_fft, epi=C.EPI_AMP_PHASE, frames=frames)
+            assert tt < 16 and nt == tt * rr * rg and fl["reg"] == 1
+            src = C.kernel_source("analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=C.EPI_AMP_PHASE, POWER=2, LOG=0, **fl)
+            assert "#define WARP 0" in src and "#define REG 1" in src
+            report = C.compile_offline("analysis", "stft_analysis", n_fft=n_fft, tt=tt, nt=nt, EPI=C.EPI_AMP_PHASE,
+                                       POWER=2, LOG=0, **fl)
+            assert "0 bytes spill stores" in report and "0 bytes spill loads" in report, report
+
+
 def test_variant_context_and_environment():
     before = {k: dict(v) for k, v in C.VARIANT.items()}
     with C.variant(analysis=dict(warp=1)):

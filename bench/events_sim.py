@@ -191,6 +191,8 @@ def main() -> None:
                    "(--profile reads its registers and spills)")
     p.add_argument("--static-regs", default="", help="no GPU needed: compile for sm_90a with these register caps "
                    "(0: none) and print registers, spills and programs per SM, then exit")
+    p.add_argument("--fused-input", default="", help="comma-separated on,off: TRITON_FUSED_INPUT (the kernel takes the log of "
+                   "the frames and checks them itself; off: torch before the kernel); empty: leave")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     global impl, KERNEL_MODULE
@@ -227,8 +229,12 @@ def main() -> None:
         outputs = [(o, m, k) for o in a.output.split(",")
                    for m in ([m for m in a.host_copy.split(",") if m] if o == "numpy" and host else []) or [None]
                    for k in (keeps if o == "numpy" else [False])]
-        for backend, block, nreg in runs:
+        fused_default = getattr(impl, "TRITON_FUSED_INPUT", None)
+        fused = [v == "on" for v in a.fused_input.split(",") if v] if fused_default is not None else []
+        for (backend, block, nreg), fuse in ((r, f) for r in runs for f in (fused or [None])):
             impl.TRITON_BLOCK = block or default_block
+            if fuse is not None:
+                impl.TRITON_FUSED_INPUT = fuse
             impl.TRITON_MAXNREG = nreg or None
             for bw in (v == "on" for v in a.bandwidth.split(",")):
                 for output, mode, keep in outputs:
@@ -249,7 +255,8 @@ def main() -> None:
                     if keep:
                         r["output"] += ", kept"
                     r["backend"] = backend + (f"-b{block}" if block else "") + (f"-r{nreg}" if nreg else "") \
-                        + ("" if a.sim_module == "sigkit.events.simulate" else f" ({a.sim_module.rsplit('.', 1)[-1]})")
+                        + ("" if a.sim_module == "sigkit.events.simulate" else f" ({a.sim_module.rsplit('.', 1)[-1]})") \
+                        + ("" if fuse is None else f" (fused input {'on' if fuse else 'off'})")
                     rows.append(r)
                     print(json.dumps(r), flush=True)
     print(f"clips of {a.seconds:g} s (torch reference: {a.reference_seconds:g} s); x real time = median of the calls after "

@@ -123,7 +123,10 @@ class SimConfig:
             self.pixel_params().validate()
 
 
-def _as_frames(frames, timestamps, device, min_frames: int = 2) -> tuple[torch.Tensor, np.ndarray]:
+def _as_frames(frames, timestamps, device, min_frames: int = 2, check: bool = True) -> tuple[torch.Tensor, np.ndarray]:
+    """Frames as a ``(T, H, W)`` float tensor on ``device`` and timestamps as float64 seconds, validated;
+    ``check=False`` leaves the intensity check (:func:`_check_values`) to the caller (the Triton kernel makes it
+    while it reads the frames, saving a pass over them and a host sync)."""
     if isinstance(frames, (list, tuple)):
         shapes = {tuple(np.shape(f)) for f in frames}
         if len(shapes) > 1:
@@ -144,12 +147,18 @@ def _as_frames(frames, timestamps, device, min_frames: int = 2) -> tuple[torch.T
     fr = fr.to(device=device)
     if not fr.is_floating_point():
         fr = fr.float()
-    lo, hi = torch.stack(torch.aminmax(fr)).tolist() if fr.numel() else (0.0, 0.0)   # one pass, one sync; NaN propagates
+    if check:
+        _check_values(fr)
+    return fr, ts
+
+
+def _check_values(fr: torch.Tensor) -> None:
+    """Raise :class:`InputError` if linear-intensity frames hold NaN, Inf or negative values (one pass, one sync)."""
+    lo, hi = torch.stack(torch.aminmax(fr)).tolist() if fr.numel() else (0.0, 0.0)   # NaN propagates
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise InputError("frames contain NaN or Inf; clean the input first")
     if lo < 0:
         raise InputError("frames have negative intensities; give linear intensity >= 0 (e.g. pixel/255)")
-    return fr, ts
 
 
 def _nonzero(mask: torch.Tensor) -> torch.Tensor:
@@ -521,17 +530,22 @@ class Simulator:
             raise InputError(f"output must be 'numpy' or 'torch'; got {output!r}")
         self.last_host_paths = None
         self._mark("start")
-        fr, ts = _as_frames(frames, timestamps, self.device, min_frames=2 if self.t_last is None else 1)
-        if tuple(fr.shape[1:]) != (self.height, self.width):
-            raise InputError(f"frames are {tuple(fr.shape[1:])} but the simulator is {(self.height, self.width)}")
         if backend not in BACKENDS:
             raise InputError(f"backend must be one of {BACKENDS}; got {backend!r}")
         if backend == "auto":
             backend = auto_backend(self.device, self.dtype)
         if backend == "numba" and self.device.type != "cpu":
             raise InputError(f"backend='numba' runs on the CPU; the simulator is on {self.device}")
+        fresh = self.t_last is None
+        # the Triton kernel checks the frames it reads (only the reset frame is checked here)
+        fused = backend == "triton" and TRITON_FUSED_INPUT
+        fr, ts = _as_frames(frames, timestamps, self.device, min_frames=2 if fresh else 1, check=not fused)
+        if tuple(fr.shape[1:]) != (self.height, self.width):
+            raise InputError(f"frames are {tuple(fr.shape[1:])} but the simulator is {(self.height, self.width)}")
         start = 0
-        if self.t_last is None:
+        if fresh:
+            if fused:
+                _check_values(fr[:1])
             self.reset(fr[0], float(ts[0]))
             start = 1
         elif not ts[0] > self.t_last:
@@ -543,7 +557,12 @@ class Simulator:
             stream = output == "numpy" and not self.config.shot_rate > 0 and (
                 self.device.type == "cuda" if STREAM_TO_HOST is None else STREAM_TO_HOST)
             sink = EventSink(self.width) if stream else None
-            parts = self._run_triton(fr, ts, start, sink=sink)
+            try:
+                parts = self._run_triton(fr, ts, start, sink=sink)
+            except InputError:
+                if fresh:             # bad frames found by the kernel: the simulator stays un-started, as with the check
+                    self.t_last = None
+                raise
             if sink is not None:
                 res = self._collect(sink)
                 self._mark("events")
@@ -740,20 +759,24 @@ class Simulator:
         total = new_fr.shape[0]
         plan = [chunk] * (total // chunk) + [total % chunk] if chunk else self._launch_plan(total, sink is not None)
         plan = [m for m in plan if m > 0]
-        # one log-input buffer for every chunk (row 0, the state's input, is not read: the state has it)
-        u_buf = torch.empty(max(plan, default=0) + 1, n_pix, dtype=torch.float32, device=self.device)
+        raw = bool(TRITON_FUSED_INPUT)
+        # without raw: one log-input buffer for every chunk (row 0, the state's input, is not read: the state has it)
+        u_buf = None if raw else torch.empty(max(plan, default=0) + 1, n_pix, dtype=torch.float32, device=self.device)
         k0 = 0
         for m in plan:
             k1 = k0 + m
-            u = u_buf[:k1 - k0 + 1]
             src = new_fr[k0:k1].reshape(k1 - k0, -1)
             src = src if src.dtype == torch.float32 else src.to(torch.float32)     # as the reference: float32, then log
-            torch.add(src, self.config.black_level, out=u[1:]).log_()
+            if raw:                             # the kernel takes the log (and checks the values) as it reads them
+                u = src.contiguous()
+            else:
+                u = u_buf[:k1 - k0 + 1]
+                torch.add(src, self.config.black_level, out=u[1:]).log_()
             # event buffer: the last chunk's events per pixel and frame, with margin (an overflow reruns the chunk)
             cap = int(1.5 * getattr(self, "_triton_rate", 8.0 / 256) * n_pix * (k1 - k0)) + TRITON_MIN_SLOTS
             self._mark("prep")
             state, key, p, n = simulate_chunk(u, ts_dev[k0:k1 + 1].contiguous(), c_on, c_off, g_leak, state, params,
-                                              capacity=cap, block=TRITON_BLOCK, maxnreg=TRITON_MAXNREG)
+                                              capacity=cap, block=TRITON_BLOCK, maxnreg=TRITON_MAXNREG, raw=raw)
             self._mark("kernel")
             self._triton_rate = n / (max(1, n_pix) * (k1 - k0))
             part = self._sort_keys(key, p, n)          # sorted on the device, chunk by chunk
@@ -860,6 +883,9 @@ BACKENDS = ("auto", "torch", "numba", "triton")
 #: pixels per Triton program: 32 was the fastest with the bandwidth model on an H200 (32/64/128 compared
 #: by ``bench/events_sim.py --triton-blocks``, docs/benchmarks.md)
 TRITON_BLOCK = 32
+#: the Triton kernel reads the linear frames, takes their log and checks them (negative / NaN / Inf) itself: no
+#: separate log pass and no up-front check with its host sync (False: both in torch before the kernel, as before)
+TRITON_FUSED_INPUT = True
 #: register cap per thread for the Triton kernel (None: the compiler's choice; ``bench/events_sim.py --triton-maxnreg``)
 TRITON_MAXNREG: int | None = None
 #: frames per Triton launch (each launch's events are sorted on the device, then chunks are merged)
@@ -938,6 +964,6 @@ def simulate(frames, timestamps, config: SimConfig | None = None, device: str | 
     """
     config = config or SimConfig()
     dev = torch.device(device) if device is not None else (frames.device if torch.is_tensor(frames) else torch.device("cpu"))
-    fr, ts = _as_frames(frames, timestamps, dev)
+    fr, ts = _as_frames(frames, timestamps, dev, check=False)      # Simulator.run checks the values
     sim = Simulator(config, fr.shape[1], fr.shape[2], dev)
     return sim.run(fr, ts, backend=backend, output=output)

@@ -50,6 +50,31 @@ def main() -> int:
     import importlib
 
     mod = importlib.import_module("sigkit.events.simulate")
+    # the log of the frames taken in torch before the kernel (TRITON_FUSED_INPUT off) instead of in the kernel
+    mod.TRITON_FUSED_INPUT = False
+    unfused = Simulator(cfg, 4, 6).run(fr, ts, backend="triton")
+    mod.TRITON_FUSED_INPUT = True
+    if not (len(unfused) == len(one) and np.abs(unfused.t - one.t).max() <= 1 and np.array_equal(unfused.x, one.x)
+            and np.array_equal(unfused.p, one.p)):
+        bad.append(f"log in torch vs in the kernel: {len(unfused)} vs {len(one)} events")
+    # bad intensities found by the kernel: an error, and the simulator as before the call
+    from sigkit.errors import InputError
+
+    for value, fresh in ((-0.5, True), (float("nan"), False), (float("inf"), False)):
+        s = Simulator(cfg, 4, 6)
+        if not fresh:
+            h1 = s.run(fr[:10], ts[:10], backend="triton")
+        spoiled = fr.clone()
+        spoiled[12, 3, 5] = value
+        try:
+            s.run(spoiled if fresh else spoiled[10:], ts if fresh else ts[10:], backend="triton")
+            bad.append(f"intensity {value} not refused")
+        except InputError:
+            pass
+        if fresh and s.t_last is not None:
+            bad.append("a refused first call left the simulator started")
+        if not fresh and not np.array_equal(np.concatenate([h1.t, s.run(fr[10:], ts[10:], backend="triton").t]), one.t):
+            bad.append(f"a refused call ({value}) changed the simulator's state")
     mod.TRITON_CHUNK = 5
     five = Simulator(cfg, 4, 6).run(fr, ts, backend="triton")
     mod.TRITON_CHUNK = 256

@@ -157,9 +157,10 @@ VARIANT: dict[str, dict[str, int | None]] = {"analysis": _Watched(warp=None, fas
 # and mel. H200, 2026-11-27 ~10:19 (issue 3's register-resident FFT, 20 repetitions, its GPU tests passed at n_fft
 # 1024, full and forced tiles): reg + warp + fast + lean for the 1024 mel (TTS natural log-mel, 8 frames / 256
 # threads) 0.106 (0.105..0.108) ms against warp + fast + lean's 0.117 (0.115..0.118); at 1024 amplitude/phase it
-# was slower (0.235 (0.227..0.240) against 0.204 (0.202..0.242)): lean stays there. (512 power and dB log-mel were
-# faster too, 0.061 against 0.071 and 0.091 against 0.101, but two of its 512 GPU tests failed in that call on a
-# shrunk-tile planning error since fixed: not a default until they pass on a GPU.) They apply at the full
+# was slower (0.235 (0.227..0.240) against 0.204 (0.202..0.242)): lean stays there. 512 power and dB log-mel: reg
+# (lead's H200 call of ~10:53: every reg GPU test passed, 44, the shrunk-tile fix included; power 0.060 (0.058..0.062)
+# against 0.071 (0.071..0.073) ms, dB log-mel 0.092 (0.089..0.094) against 0.101 (0.100..0.102); 512 amplitude/
+# phase slower with reg, 0.090 against 0.085, so lean stays there). They apply at the full
 # analysis tile only (not to calls of few frames, whose smaller tiles were not timed) and to synthesis blocks
 # that own at least as many frames as they recompute.
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = _Watched()
@@ -168,8 +169,8 @@ AUTO: dict[tuple[str, int, int | None], dict[str, int]] = _Watched()
 def _code_consts():  # filled in after the EPI / MODE constants are defined
     lean = dict(warp=1, fast=1, lean=1)
     AUTO.update({("analysis", 400, EPI_MEL): lean,
-                 ("analysis", 512, EPI_POWER): lean, ("analysis", 512, EPI_AMP_PHASE): lean,
-                 ("analysis", 512, EPI_MEL): lean,
+                 ("analysis", 512, EPI_POWER): dict(lean, reg=1), ("analysis", 512, EPI_AMP_PHASE): lean,
+                 ("analysis", 512, EPI_MEL): dict(lean, reg=1),
                  ("analysis", 1024, EPI_AMP_PHASE): lean, ("analysis", 1024, EPI_MEL): dict(lean, reg=1),
                  ("analysis", 2048, EPI_POWER): lean, ("analysis", 2048, EPI_AMP_PHASE): lean,
                  ("analysis", 2048, EPI_MEL): lean,

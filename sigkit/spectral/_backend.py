@@ -2,11 +2,12 @@
 
 Backends: ``"reference"`` (pure torch), ``"triton"`` (the Triton kernels), ``"cuda"`` (the CUDA C
 kernels, a float32 shared-memory FFT compiled at run time by NVRTC through torch; geometries they do
-not handle run the Triton kernels) and ``"auto"``. ``auto`` resolves, on CUDA tensors, through a
-per-op, per-shape policy (:func:`auto_choice`) built from the measurements in ``docs/benchmarks.md``
-("Spectral kernels"): a kernel is picked only for the op/shape classes where it measured faster than
-torch's eager chain; elsewhere, and on every other device, ``auto`` is the reference. Without NVRTC
-(``torch.cuda._compile_kernel`` missing) ``auto`` never picks ``"cuda"``. The environment variable
+not handle run the Triton kernels) and ``"auto"``. ``auto`` resolves, on CUDA tensors, through
+:func:`auto_choice`, built from the measurements in ``docs/benchmarks.md`` ("Spectral kernels"): the
+CUDA kernels for every op wherever they can run (they measured faster than torch's eager chain for every
+op, one clip and batch 32); where they cannot (no NVRTC, i.e. ``torch.cuda._compile_kernel`` missing, or
+an ``n_fft`` they do not cover) a per-op, per-shape rule for the Triton kernels
+(:func:`auto_prefers_triton`); on every other device the reference. The environment variable
 ``SIGKIT_SPECTRAL_BACKEND`` (``reference``, ``triton`` or ``cuda``) overrides ``auto``, for debugging
 and benchmarks. ``"triton"`` on a CPU tensor runs only under ``TRITON_INTERPRET=1``.
 """

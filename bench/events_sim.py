@@ -14,7 +14,8 @@ The torch reference runs ``--reference-seconds`` clips (0.1 s): it is ~1000x slo
 Real-time factor = simulated seconds / wall seconds.  ``--keep off,on`` adds rows that keep every result alive (a caller that
 stores them), ``--host-copy direct,staged,pageable`` compares the ways numpy output reaches the host
 (:mod:`sigkit.events.hostcopy`; each numpy row lists the paths its timed calls took, ``host_paths``),
-``--stream-launches`` sets the fewest launches of a streamed clip and ``--stream-tail`` its last launch's frames.
+``--stream-launches`` sets the fewest launches of a streamed clip and ``--stream-tail`` its last launch's frames,
+``--variants 'default;TRITON_FUSED_INPUT=0'`` compares settings of the simulator module's flags (rows tagged ``[...]``).
 Baselines in the same run: the torch reference (``--backends torch,triton`` on CUDA, ``numba,torch`` on
 CPU) and the bandwidth model off (ideal pixel).  ``--threads`` sets torch's and numba's thread counts.
 Each row also prints the 1-minute load average (the development VM is shared).  v2e is not measured
@@ -191,8 +192,8 @@ def main() -> None:
                    "(--profile reads its registers and spills)")
     p.add_argument("--static-regs", default="", help="no GPU needed: compile for sm_90a with these register caps "
                    "(0: none) and print registers, spills and programs per SM, then exit")
-    p.add_argument("--fused-input", default="", help="comma-separated on,off: TRITON_FUSED_INPUT (the kernel takes the log of "
-                   "the frames and checks them itself; off: torch before the kernel); empty: leave")
+    p.add_argument("--variants", default="", help="';'-separated settings of the simulator module's flags to compare, each "
+                   "'NAME=0|1,...' or 'default' (e.g. 'default;TRITON_FUSED_INPUT=0;TRITON_FUSED_DECODE=0'); empty: leave")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     global impl, KERNEL_MODULE
@@ -229,12 +230,17 @@ def main() -> None:
         outputs = [(o, m, k) for o in a.output.split(",")
                    for m in ([m for m in a.host_copy.split(",") if m] if o == "numpy" and host else []) or [None]
                    for k in (keeps if o == "numpy" else [False])]
-        fused_default = getattr(impl, "TRITON_FUSED_INPUT", None)
-        fused = [v == "on" for v in a.fused_input.split(",") if v] if fused_default is not None else []
-        for (backend, block, nreg), fuse in ((r, f) for r in runs for f in (fused or [None])):
+        variants = [v.strip() for v in a.variants.split(";") if v.strip()]
+        flag_defaults = {k: getattr(impl, k) for v in variants if v != "default"
+                         for k in (kv.split("=")[0] for kv in v.split(",")) if hasattr(impl, k)}
+        for (backend, block, nreg), variant in ((r, v) for r in runs for v in (variants or [None])):
             impl.TRITON_BLOCK = block or default_block
-            if fuse is not None:
-                impl.TRITON_FUSED_INPUT = fuse
+            for k, v in flag_defaults.items():
+                setattr(impl, k, v)
+            for kv in ([] if variant in (None, "default") else variant.split(",")):
+                k, v = kv.split("=")
+                if k in flag_defaults:
+                    setattr(impl, k, bool(int(v)))
             impl.TRITON_MAXNREG = nreg or None
             for bw in (v == "on" for v in a.bandwidth.split(",")):
                 for output, mode, keep in outputs:
@@ -256,7 +262,7 @@ def main() -> None:
                         r["output"] += ", kept"
                     r["backend"] = backend + (f"-b{block}" if block else "") + (f"-r{nreg}" if nreg else "") \
                         + ("" if a.sim_module == "sigkit.events.simulate" else f" ({a.sim_module.rsplit('.', 1)[-1]})") \
-                        + ("" if fuse is None else f" (fused input {'on' if fuse else 'off'})")
+                        + ("" if variant is None else f" [{variant}]")
                     rows.append(r)
                     print(json.dumps(r), flush=True)
     print(f"clips of {a.seconds:g} s (torch reference: {a.reference_seconds:g} s); x real time = median of the calls after "

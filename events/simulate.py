@@ -743,7 +743,7 @@ class Simulator:
         the events of each chunk sorted
         on the device (:meth:`_sort_keys`), one part per chunk, for :meth:`_merge_parts` — or, with ``sink``,
         decoded and handed to it chunk by chunk (copied to the host while the next chunk runs; returns ``[]``)."""
-        from sigkit.kernels.events_sim import simulate_chunk
+        from sigkit.kernels.events_sim import decode_sorted, simulate_chunk
 
         if self.dtype != torch.float32:
             raise InputError("the Triton backend keeps float32 state; use backend='torch' for float64")
@@ -779,11 +779,15 @@ class Simulator:
                                               capacity=cap, block=TRITON_BLOCK, maxnreg=TRITON_MAXNREG, raw=raw)
             self._mark("kernel")
             self._triton_rate = n / (max(1, n_pix) * (k1 - k0))
-            part = self._sort_keys(key, p, n)          # sorted on the device, chunk by chunk
             if sink is None:
-                out.append(part)
+                out.append(self._sort_keys(key, p, n))          # sorted on the device, chunk by chunk
             else:                                       # to the host while the next chunk's kernel runs
-                sink.submit(*self._decode(part), expect_total=sink.n + int(1.25 * n * (total - k0) / (k1 - k0)) + 4096)
+                if TRITON_FUSED_DECODE:                 # sorted, then the result's fields in one Triton pass
+                    skey, order = torch.sort(key, stable=True)
+                    fields = decode_sorted(skey, order, p, n, n_pix, self.width)
+                else:
+                    fields = self._decode(self._sort_keys(key, p, n))
+                sink.submit(*fields, expect_total=sink.n + int(1.25 * n * (total - k0) / (k1 - k0)) + 4096)
             self._mark("sort")
             self.n_substeps += k1 - k0
             k0 = k1
@@ -886,6 +890,9 @@ TRITON_BLOCK = 32
 #: the Triton kernel reads the linear frames, takes their log and checks them (negative / NaN / Inf) itself: no
 #: separate log pass and no up-front check with its host sync (False: both in torch before the kernel, as before)
 TRITON_FUSED_INPUT = True
+#: numpy output on CUDA (streamed): each launch's sorted keys become the result's fields (t, x, y, p) in one Triton
+#: pass (:func:`~sigkit.kernels.events_sim.decode_sorted`) instead of a gather and six torch element-wise kernels
+TRITON_FUSED_DECODE = True
 #: register cap per thread for the Triton kernel (None: the compiler's choice; ``bench/events_sim.py --triton-maxnreg``)
 TRITON_MAXNREG: int | None = None
 #: frames per Triton launch (each launch's events are sorted on the device, then chunks are merged)

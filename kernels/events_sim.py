@@ -22,7 +22,7 @@ from triton.language.extra import libdevice
 
 from sigkit.errors import InputError
 
-__all__ = ["simulate_chunk", "KernelState", "STATE_ROWS", "LAST_COMPILE"]
+__all__ = ["simulate_chunk", "decode_sorted", "KernelState", "STATE_ROWS", "LAST_COMPILE"]
 
 #: Triton's interpreter (CPU tests) has no libdevice: the fast sine/cosine only in compiled kernels
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -486,3 +486,34 @@ def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off:
         if used <= cap:
             return out, out_k[:used], out_p[:used], n
         cap = int(used * 1.25) + programs * SLAB                     # buffer was too small: redo the chunk
+
+
+@triton.jit(do_not_specialize=["n", "n_pix", "width"])
+def _decode_kernel(KEY, ORDER, P, T_OUT, X_OUT, Y_OUT, P_OUT, n, n_pix, width, BLOCK: tl.constexpr):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = offs < n
+    key = tl.load(KEY + offs, mask=ok, other=0)
+    p = tl.load(P + tl.load(ORDER + offs, mask=ok, other=0), mask=ok, other=0)
+    npx = n_pix.to(tl.int64)
+    q = key // npx                                        # C division: floor it (negative times)
+    r = key - q * npx
+    q = tl.where(r < 0, q - 1, q)
+    r = tl.where(r < 0, r + npx, r).to(tl.int32)          # the pixel index
+    tl.store(T_OUT + offs, q, mask=ok)
+    tl.store(X_OUT + offs, (r % width).to(tl.int16), mask=ok)
+    tl.store(Y_OUT + offs, (r // width).to(tl.int16), mask=ok)
+    tl.store(P_OUT + offs, p, mask=ok)
+
+
+def decode_sorted(key: torch.Tensor, order: torch.Tensor, p: torch.Tensor, n: int, n_pix: int,
+                  width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The first ``n`` sorted keys ``t_us * n_pix + pixel`` (``key``, int64) and the sort's ``order`` (int64
+    positions into ``p``, int8) -> ``(t_us int64, x int16, y int16, p int8)``, ``(n,)`` each, in one pass (in torch:
+    a gather and six element-wise kernels).  ``x = pixel % width``, ``y = pixel // width``; ``t_us`` floors."""
+    dev = key.device
+    out = (torch.empty(n, dtype=torch.int64, device=dev), torch.empty(n, dtype=torch.int16, device=dev),
+           torch.empty(n, dtype=torch.int16, device=dev), torch.empty(n, dtype=torch.int8, device=dev))
+    if n:
+        block = 1024
+        _decode_kernel[(triton.cdiv(n, block),)](key, order, p, *out, n, n_pix, width, BLOCK=block, num_warps=4)
+    return out

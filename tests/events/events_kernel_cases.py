@@ -90,6 +90,15 @@ def main() -> int:
         mod.TRITON_CHUNK, mod.STREAM_TO_HOST, hostcopy.HOST_COPY = 256, None, "direct"
         if not streamed.equals(one):
             bad.append(f"5-frame launches streamed to the host ({mode}) differ from one launch")
+    # streamed with the torch decoding instead of the fused Triton one, and with negative times (floored)
+    for fused_decode, shift in ((False, 0.0), (True, -0.0105)):
+        mod.TRITON_CHUNK, mod.STREAM_TO_HOST, mod.TRITON_FUSED_DECODE = 5, True, fused_decode
+        streamed = Simulator(cfg, 4, 6).run(fr, ts + shift, backend="triton")
+        mod.STREAM_TO_HOST = None
+        ref = Simulator(cfg, 4, 6).run(fr, ts + shift, backend="triton", output="torch").numpy()
+        mod.TRITON_CHUNK, mod.TRITON_FUSED_DECODE = 256, True
+        if not (streamed.equals(ref) and (shift == 0 or ref.t.min() < 0)):
+            bad.append(f"streamed, fused decoding {fused_decode}, times shifted by {shift} s: differs from the merged output")
     # several programs (the last one partly masked), events in many slabs, and a launch whose event buffer
     # overflows (rerun from the untouched input state with a larger one): the reference's events
     a = Simulator(cfg, 7, 10).run(*sliding_texture(7, 10, 0.03, 1000, speed_px_s=300.0), backend="torch")

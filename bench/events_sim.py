@@ -15,7 +15,7 @@ Real-time factor = simulated seconds / wall seconds.  ``--keep off,on`` adds row
 stores them), ``--host-copy direct,staged,pageable`` compares the ways numpy output reaches the host
 (:mod:`sigkit.events.hostcopy`; each numpy row lists the paths its timed calls took, ``host_paths``),
 ``--stream-launches`` sets the fewest launches of a streamed clip and ``--stream-tail`` its last launch's frames,
-``--variants 'default;TRITON_FUSED_INPUT=0'`` compares settings of the simulator module's flags (rows tagged ``[...]``).
+``--variants 'default;STREAM_MIN_LAUNCHES=1'`` compares settings of the simulator module's flags (rows tagged ``[...]``).
 Baselines in the same run: the torch reference (``--backends torch,triton`` on CUDA, ``numba,torch`` on
 CPU) and the bandwidth model off (ideal pixel).  ``--threads`` sets torch's and numba's thread counts.
 Each row also prints the 1-minute load average (the development VM is shared).  v2e is not measured
@@ -193,7 +193,7 @@ def main() -> None:
     p.add_argument("--static-regs", default="", help="no GPU needed: compile for sm_90a with these register caps "
                    "(0: none) and print registers, spills and programs per SM, then exit")
     p.add_argument("--variants", default="", help="';'-separated settings of the simulator module's flags to compare, each "
-                   "'NAME=0|1,...' or 'default' (e.g. 'default;TRITON_FUSED_INPUT=0;TRITON_FUSED_DECODE=0'); empty: leave")
+                   "'NAME=INT,...' or 'default' (e.g. 'default;STREAM_MIN_LAUNCHES=1;TRITON_CHUNK=128'); empty: leave")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     global impl, KERNEL_MODULE
@@ -240,7 +240,7 @@ def main() -> None:
             for kv in ([] if variant in (None, "default") else variant.split(",")):
                 k, v = kv.split("=")
                 if k in flag_defaults:
-                    setattr(impl, k, bool(int(v)))
+                    setattr(impl, k, bool(int(v)) if isinstance(flag_defaults[k], bool) else int(v))
             impl.TRITON_MAXNREG = nreg or None
             for bw in (v == "on" for v in a.bandwidth.split(",")):
                 for output, mode, keep in outputs:

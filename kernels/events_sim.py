@@ -20,8 +20,6 @@ import triton
 import triton.language as tl
 from triton.language.extra import libdevice
 
-from sigkit.errors import InputError
-
 __all__ = ["simulate_chunk", "decode_sorted", "KernelState", "STATE_ROWS", "LAST_COMPILE"]
 
 #: Triton's interpreter (CPU tests) has no libdevice: the fast sine/cosine only in compiled kernels
@@ -86,20 +84,6 @@ def _log(x, FAST: tl.constexpr):
 
 
 @triton.jit
-def _frame_log(U, k, N, offs, ok, black, bad, RAW: tl.constexpr, FAST: tl.constexpr):
-    """Frame ``k`` of the chunk as log intensity, and ``bad`` updated.  ``RAW``: ``U`` holds the linear frames
-    ``1..T-1`` (row ``k - 1``): ``log(it + black)`` here, as torch computes it (float32 add, then the exact
-    log), and ``bad`` marks pixels whose intensity is negative, NaN or infinite; else ``U`` is the log input."""
-    if RAW:
-        it = tl.load(U + (k - 1) * N + offs, mask=ok, other=1.0)
-        bad = bad | (it < 0) | (it != it) | (tl.abs(it) == float("inf"))
-        if FAST:
-            return libdevice.log(it + black), bad
-        return tl.log(it + black), bad
-    return tl.load(U + k * N + offs, mask=ok, other=0.0), bad
-
-
-@triton.jit
 def _crossing_f(A, B, cc, s0, x, w, RESET: tl.constexpr):
     if RESET:
         return A + B * x + cc * (1.0 - _decay(w * (x + s0)))
@@ -150,7 +134,7 @@ def _events_kernel(U, TS, CON, COFF, GLEAK, S_IN, S_OUT, TREF_IN, TREF_OUT, PEND
                    OUT_K, OUT_P, COUNT, PARAMS, T, N, cap,
                    BANDWIDTH: tl.constexpr, PR_MODE: tl.constexpr, SF_INF: tl.constexpr,
                    DIFF_INF: tl.constexpr, RESET: tl.constexpr, BLOCK: tl.constexpr, SLAB: tl.constexpr,
-                   FAST: tl.constexpr, RAW: tl.constexpr):
+                   FAST: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     ok = offs < N
@@ -196,15 +180,14 @@ def _events_kernel(U, TS, CON, COFF, GLEAK, S_IN, S_OUT, TREF_IN, TREF_OUT, PEND
     n_out = pid * 0                                       # events written by this program
 
     t_prev = tl.load(TS)
-    bad = offs < 0                                        # (RAW) a pixel saw a negative / NaN / Inf intensity
-    u_next, bad = _frame_log(U, 1, N, offs, ok, black, bad, RAW, FAST)
+    u_next = tl.load(U + N + offs, mask=ok, other=0.0)
     for k in range(1, T):
         t_next = tl.load(TS + k)
         h_all = t_next - t_prev
         u0 = u_cur
         u1 = u_next
         if k + 1 < T:                                      # next frame's input, loaded a frame ahead
-            u_next, bad = _frame_log(U, k + 1, N, offs, ok, black, bad, RAW, FAST)
+            u_next = tl.load(U + (k + 1) * N + offs, mask=ok, other=0.0)
         change = tl.abs(u1 - u0)
         if BANDWIDTH:
             change = tl.maximum(change, tl.abs(u0 - l_d))
@@ -385,9 +368,6 @@ def _events_kernel(U, TS, CON, COFF, GLEAK, S_IN, S_OUT, TREF_IN, TREF_OUT, PEND
         t_prev = t_next
 
     tl.atomic_add(COUNT + 1, n_out)
-    if RAW:
-        if tl.max(bad.to(tl.int32), axis=0) > 0:
-            tl.atomic_add(COUNT + 2, 1)
     tl.store(S_OUT + offs, u_cur, mask=ok)
     if BANDWIDTH:
         tl.store(S_OUT + N + offs, y_pr, mask=ok)
@@ -437,13 +417,11 @@ def _read_count(count: torch.Tensor) -> list[int]:
 
 def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off: torch.Tensor, g_leak: torch.Tensor,
                    state: KernelState, params: dict, capacity: int | None = None, block: int = 32,
-                   maxnreg: int | None = None, raw: bool = False) -> tuple[KernelState, torch.Tensor, torch.Tensor, int]:
+                   maxnreg: int | None = None) -> tuple[KernelState, torch.Tensor, torch.Tensor, int]:
     """Simulate frames ``1..T-1`` of a chunk whose frame 0 is the state's last input.
 
     Args:
-        u: ``(T, N)`` float32 log intensity (``log(it + b)``; row 0 is not read); ts: ``(T,)`` float64 seconds.
-            With ``raw``: ``(T - 1, N)`` float32 *linear* intensity of frames ``1..T-1``; the kernel takes
-            ``log(it + b)`` itself (the same float32 add and exact log as torch) and checks the values.
+        u: ``(T, N)`` float32 log intensity (``log(it + b)``); ts: ``(T,)`` float64 seconds.
         c_on, c_off, g_leak: ``(N,)`` float32 per-pixel thresholds and leak slopes.
         state: the state at frame 0 (read only: an event-buffer overflow reruns the chunk from it).
         capacity: event slots to start with (grown and rerun if too small).
@@ -456,11 +434,8 @@ def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off:
         rounded half-to-even to microseconds) with ``n`` events among ``S >= n`` slots, the other slots
         ``int64 max`` (ends of claimed slabs); ``p`` ``(S,)`` int8 +1/-1.  A program's events are in its
         emission order: a stable sort of ``key`` gives the events by (microsecond, pixel), emission order on ties.
-    Raises:
-        InputError: (``raw``) an intensity is negative, NaN or infinite (the state passed in is untouched).
     """
     T, N = u.shape
-    T += int(raw)
     dev = u.device
     if not SLAB >= block:
         raise ValueError(f"SLAB ({SLAB}) must be at least the block ({block})")
@@ -470,19 +445,16 @@ def simulate_chunk(u: torch.Tensor, ts: torch.Tensor, c_on: torch.Tensor, c_off:
     while True:
         out_k = torch.full((cap,), _KEY_EMPTY, dtype=torch.int64, device=dev)
         out_p = torch.empty(cap, dtype=torch.int8, device=dev)
-        count = torch.zeros(3, dtype=torch.int32, device=dev)        # slots claimed, events written, bad input
+        count = torch.zeros(2, dtype=torch.int32, device=dev)        # slots claimed, events written
         extra = {"maxnreg": int(maxnreg)} if maxnreg else {}
         k = _events_kernel[(programs,)](
             u, ts, c_on, c_off, g_leak, state.f, out.f, state.t_ref, out.t_ref, state.pending, out.pending,
             out_k, out_p, count, params["packed"], T, N, cap,
             BANDWIDTH=params["bandwidth"], PR_MODE=params["pr_mode"], SF_INF=params["sf_inf"],
-            DIFF_INF=params["diff_inf"], RESET=params["reset"], BLOCK=block, SLAB=SLAB, FAST=not _INTERPRET, RAW=bool(raw),
+            DIFF_INF=params["diff_inf"], RESET=params["reset"], BLOCK=block, SLAB=SLAB, FAST=not _INTERPRET,
             num_warps=max(1, block // 32), **extra)
         LAST_COMPILE.update(block=block, maxnreg=maxnreg, n_regs=getattr(k, "n_regs", None), n_spills=getattr(k, "n_spills", None))
-        used, n, bad = _read_count(count)                            # the one host sync of a chunk
-        if bad:
-            raise InputError("frames contain negative intensities, NaN or Inf; give finite linear intensity >= 0 "
-                             "(e.g. pixel/255)")
+        used, n = _read_count(count)                                 # the one host sync of a chunk
         if used <= cap:
             return out, out_k[:used], out_p[:used], n
         cap = int(used * 1.25) + programs * SLAB                     # buffer was too small: redo the chunk

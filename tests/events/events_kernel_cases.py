@@ -50,31 +50,6 @@ def main() -> int:
     import importlib
 
     mod = importlib.import_module("sigkit.events.simulate")
-    # the log of the frames taken in torch before the kernel (TRITON_FUSED_INPUT off) instead of in the kernel
-    mod.TRITON_FUSED_INPUT = False
-    unfused = Simulator(cfg, 4, 6).run(fr, ts, backend="triton")
-    mod.TRITON_FUSED_INPUT = True
-    if not (len(unfused) == len(one) and np.abs(unfused.t - one.t).max() <= 1 and np.array_equal(unfused.x, one.x)
-            and np.array_equal(unfused.p, one.p)):
-        bad.append(f"log in torch vs in the kernel: {len(unfused)} vs {len(one)} events")
-    # bad intensities found by the kernel: an error, and the simulator as before the call
-    from sigkit.errors import InputError
-
-    for value, fresh in ((-0.5, True), (float("nan"), False), (float("inf"), False)):
-        s = Simulator(cfg, 4, 6)
-        if not fresh:
-            h1 = s.run(fr[:10], ts[:10], backend="triton")
-        spoiled = fr.clone()
-        spoiled[12, 3, 5] = value
-        try:
-            s.run(spoiled if fresh else spoiled[10:], ts if fresh else ts[10:], backend="triton")
-            bad.append(f"intensity {value} not refused")
-        except InputError:
-            pass
-        if fresh and s.t_last is not None:
-            bad.append("a refused first call left the simulator started")
-        if not fresh and not np.array_equal(np.concatenate([h1.t, s.run(fr[10:], ts[10:], backend="triton").t]), one.t):
-            bad.append(f"a refused call ({value}) changed the simulator's state")
     mod.TRITON_CHUNK = 5
     five = Simulator(cfg, 4, 6).run(fr, ts, backend="triton")
     mod.TRITON_CHUNK = 256
@@ -90,15 +65,14 @@ def main() -> int:
         mod.TRITON_CHUNK, mod.STREAM_TO_HOST, hostcopy.HOST_COPY = 256, None, "direct"
         if not streamed.equals(one):
             bad.append(f"5-frame launches streamed to the host ({mode}) differ from one launch")
-    # streamed with the torch decoding instead of the fused Triton one, and with negative times (floored)
-    for fused_decode, shift in ((False, 0.0), (True, -0.0105)):
-        mod.TRITON_CHUNK, mod.STREAM_TO_HOST, mod.TRITON_FUSED_DECODE = 5, True, fused_decode
-        streamed = Simulator(cfg, 4, 6).run(fr, ts + shift, backend="triton")
-        mod.STREAM_TO_HOST = None
-        ref = Simulator(cfg, 4, 6).run(fr, ts + shift, backend="triton", output="torch").numpy()
-        mod.TRITON_CHUNK, mod.TRITON_FUSED_DECODE = 256, True
-        if not (streamed.equals(ref) and (shift == 0 or ref.t.min() < 0)):
-            bad.append(f"streamed, fused decoding {fused_decode}, times shifted by {shift} s: differs from the merged output")
+    # streamed (decoded by the Triton pass) with negative times (floored, as the merged output's torch decoding)
+    mod.TRITON_CHUNK, mod.STREAM_TO_HOST = 5, True
+    streamed = Simulator(cfg, 4, 6).run(fr, ts - 0.0105, backend="triton")
+    mod.STREAM_TO_HOST = None
+    ref = Simulator(cfg, 4, 6).run(fr, ts - 0.0105, backend="triton", output="torch").numpy()
+    mod.TRITON_CHUNK = 256
+    if not (streamed.equals(ref) and ref.t.min() < 0 < ref.t.max() and len(ref) > 20):
+        bad.append("streamed with negative times: differs from the merged output")
     # several programs (the last one partly masked), events in many slabs, and a launch whose event buffer
     # overflows (rerun from the untouched input state with a larger one): the reference's events
     a = Simulator(cfg, 7, 10).run(*sliding_texture(7, 10, 0.03, 1000, speed_px_s=300.0), backend="torch")

@@ -44,34 +44,3 @@ def test_kernel_on_cuda(device):
         if len(a) == len(b):
             assert np.quantile(np.abs(a.t - b.t), 0.99) <= 2
 
-
-def test_fused_input_on_cuda(device):
-    """The kernel's own log of the frames gives the events of the log taken in torch, and refuses bad values."""
-    if device.type != "cuda":
-        pytest.skip("runs with --device cuda")
-    import torch
-    from sigkit.events import SimConfig, Simulator
-    from sigkit.events import simulate as sim_mod
-    from sigkit.events.scenes import sliding_texture
-
-    from sigkit.errors import InputError
-
-    fr, ts = sliding_texture(40, 60, 0.1, 1000, speed_px_s=200.0)
-    fr = fr.cuda()
-    cfg = SimConfig(threshold_sigma=0.03, refractory=1e-4, leak_rate=1.0)
-    old = sim_mod.TRITON_FUSED_INPUT
-    try:
-        sim_mod.TRITON_FUSED_INPUT = False
-        a = Simulator(cfg, 40, 60, "cuda").run(fr, ts, backend="triton", output="torch").numpy()
-    finally:
-        sim_mod.TRITON_FUSED_INPUT = old
-    b = Simulator(cfg, 40, 60, "cuda").run(fr, ts, backend="triton", output="torch").numpy()
-    c = Simulator(cfg, 40, 60, "cuda").run(fr.to(torch.float64), ts, backend="triton")      # converted, numpy output
-    assert len(a) > 5000 and b.equals(a) and c.equals(a), (len(a), len(b), len(c))
-    for value in (-1.0, float("nan"), float("inf")):
-        spoiled = fr.clone()
-        spoiled[50, 7, 9] = value
-        sim = Simulator(cfg, 40, 60, "cuda")
-        with pytest.raises(InputError, match="negative intensities, NaN or Inf"):
-            sim.run(spoiled, ts, backend="triton")
-        assert sim.t_last is None

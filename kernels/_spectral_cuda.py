@@ -158,7 +158,7 @@ VARIANT: dict[str, dict[str, int | None]] = {"analysis": _Watched(warp=None, fas
 # 1024, full and forced tiles): reg + warp + fast + lean for the 1024 mel (TTS natural log-mel, 8 frames / 256
 # threads) 0.106 (0.105..0.108) ms against warp + fast + lean's 0.117 (0.115..0.118); at 1024 amplitude/phase it
 # was slower (0.235 (0.227..0.240) against 0.204 (0.202..0.242)): lean stays there. 512 power and dB log-mel: reg
-# (lead's H200 call of ~10:53: every reg GPU test passed, 44, the shrunk-tile fix included; power 0.060 (0.058..0.062)
+# (lead's H200 call of ~10:35: every reg GPU test passed, 44, the shrunk-tile fix included; power 0.060 (0.058..0.062)
 # against 0.071 (0.071..0.073) ms, dB log-mel 0.092 (0.089..0.094) against 0.101 (0.100..0.102); 512 amplitude/
 # phase slower with reg, 0.090 against 0.085, so lean stays there). They apply at the full
 # analysis tile only (not to calls of few frames, whose smaller tiles were not timed) and to synthesis blocks

@@ -77,28 +77,6 @@ def auto_prefers_triton(op: str, spec, x: torch.Tensor) -> bool:
     return False
 
 
-def auto_prefers_cuda(op: str, spec, x: torch.Tensor, mode: str | None = None) -> bool:
-    """Whether ``backend="auto"`` runs ``op`` on the CUDA C kernels rather than the reference (the
-    rule alone: :func:`auto_choice` applies it where NVRTC is available and the geometry supported).
-
-    Always, since the host path of a CUDA call was cut to ~25-55 us (plain eager calls skip the custom op;
-    ``docs/benchmarks.md``, "Host path"). Measured on an H200 (2026-11-27, third call; ``bench/spectral.py``,
-    torch 2.11), wall time of a waited-for call against the eager torch chain: one 10 s clip (Whisper
-    30 s) 2.1-4.3x for every forward op and the inverse (power 1.9-2.3x, 512/128 amplitude/phase 2.3x,
-    natural-log TTS mel 3.1x: the classes that stayed on the reference before), forward + backward 1.6x
-    (TTS log-mel) to 2.1x; batch 32 1.7-3.7x forward, 2.4-3.0x inverse, 1.7-6.2x forward + backward
-    (device time 2.2-6.6x). ``op``, ``spec``, ``x`` and ``mode`` are kept for the rule's callers.
-
-    Example:
-        >>> from sigkit.spectral import STFTSpec
-        >>> auto_prefers_cuda("spectrogram", STFTSpec(512, 128), torch.zeros(1, 160000))
-        True
-    """
-    if op not in OPS:
-        raise InputError(f"unknown spectral op {op!r}; one of {OPS}")
-    return True
-
-
 def cuda_supported(op: str, spec) -> bool:
     """Whether the CUDA C kernels can run ``op`` at ``spec`` here (NVRTC present, geometry handled)."""
     if cuda_unavailable_reason() is not None:
@@ -108,15 +86,26 @@ def cuda_supported(op: str, spec) -> bool:
     return _spectral_cuda.supports(spec.n_fft, spec.hop, spec.win, synthesis=op == "from_amp_phase")
 
 
-def auto_choice(op: str, spec, x: torch.Tensor, mode: str | None = None) -> str:
+def auto_choice(op: str, spec, x: torch.Tensor) -> str:
     """``"cuda"``, ``"triton"`` or ``"reference"``: what ``backend="auto"`` runs for ``op`` on ``x`` (a CUDA tensor).
 
-    Where the CUDA C kernels can run (:func:`cuda_supported`), :func:`auto_prefers_cuda` chooses
-    between them and the reference; elsewhere (no NVRTC in this torch, odd ``n_fft``, ...) the Triton
-    rule :func:`auto_prefers_triton` does, as before the CUDA kernels existed.
+    The CUDA C kernels wherever they can run (:func:`cuda_supported`), for every op, size and mode: since the
+    host path of a CUDA call was cut to ~30-60 us (plain eager calls skip the custom op), they measured faster
+    than the eager torch chain everywhere (H200, 2026-11-27, ``bench/spectral.py``, docs/benchmarks.md
+    "host path"): one 10 s clip (Whisper 30 s) 2.0-3.7x in wall time for every forward op and the inverse,
+    1.6-1.9x forward + backward; batch 32 2.4-6.9x in device time. Elsewhere (no NVRTC in this torch, an
+    ``n_fft`` they do not cover) the Triton rule :func:`auto_prefers_triton`, as before the CUDA kernels existed.
+
+    Example:
+        >>> from sigkit.spectral import STFTSpec
+        >>> # n_fft 154 (half 7 x 11) has no CUDA C kernel: the Triton rule, which leaves spectrograms to torch
+        >>> auto_choice("spectrogram", STFTSpec(154, 40), torch.zeros(32, 160000))
+        'reference'
     """
+    if op not in OPS:
+        raise InputError(f"unknown spectral op {op!r}; one of {OPS}")
     if cuda_supported(op, spec):
-        return "cuda" if auto_prefers_cuda(op, spec, x, mode) else "reference"
+        return "cuda"
     return "triton" if auto_prefers_triton(op, spec, x) else "reference"
 
 
@@ -134,13 +123,13 @@ def kernels_available() -> bool:
     return _kernels() is not None
 
 
-def resolve(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec, mode: str | None = None) -> str:
+def resolve(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec) -> str:
     """The implementation an op called with ``backend`` on ``x`` (and ``others``) runs:
     ``"reference"``, ``"triton"`` or ``"cuda"`` (the last two are ``impl`` of :mod:`sigkit.kernels.spectral`).
 
     The kernels compute in float32, so float64 inputs always take the reference, whatever ``backend``.
-    ``op`` (one of :data:`OPS`), ``spec`` (the op's ``STFTSpec``) and, for ``log_mel``, its ``mode``
-    feed the ``auto`` policy (:func:`auto_choice`).
+    ``op`` (one of :data:`OPS`) and ``spec`` (the op's ``STFTSpec``) feed the ``auto`` policy
+    (:func:`auto_choice`).
 
     Example:
         >>> from sigkit.spectral import STFTSpec
@@ -160,7 +149,7 @@ def resolve(backend: str, x: torch.Tensor, *others: torch.Tensor, op: str, spec,
     if backend == "auto":
         if not (x.is_cuda and kernels_available()):
             return "reference"
-        return auto_choice(op, spec, x, mode)
+        return auto_choice(op, spec, x)
     if not kernels_available():
         raise InputError(f"backend={backend!r} needs Triton and sigkit.kernels.spectral; install triton or use 'reference'")
     if backend == "cuda":

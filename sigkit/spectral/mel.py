@@ -200,7 +200,7 @@ def log_mel(
         raise InputError(f"log_mel: mode must be one of {LOG_MODES}, got {mode!r}")
     if mode == "natural" and eps <= 0:
         raise InputError(f"log_mel: eps must be positive, got {eps}")
-    impl = _backend.resolve(backend, x, op="log_mel", spec=spec, mode=mode) if power in (1.0, 2.0) else "reference"
+    impl = _backend.resolve(backend, x, op="log_mel", spec=spec) if power in (1.0, 2.0) else "reference"
     if impl != "reference":
         _check_wave(x, spec)
         dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32

@@ -55,23 +55,33 @@ def test_auto_is_the_reference_off_cuda_and_needs_the_op(monkeypatch):
     assert resolve("auto", x, op="amp_phase", spec=APBWE) == "reference"
 
 
-def test_cuda_rule_follows_the_measured_wins():
-    """Every op and class on the CUDA kernels (H200, third call: one clip 1.6-4.3x the eager chain in wall time
-    after the host-path cut, batch 32 1.7-6.2x), the single-clip classes that used to stay on the reference
-    included; an unknown op is still refused."""
-    from sigkit.spectral._backend import auto_prefers_cuda
+def test_auto_choice_runs_every_op_on_the_cuda_kernels_where_they_run(monkeypatch):
+    """Every op and class on the CUDA kernels where they can run (H200: one clip 2.0-3.7x the eager chain in wall
+    time after the host-path cut, batch 32 2.4-6.9x in device time), the single-clip and autograd classes that
+    the Triton rule leaves on the reference included; where they cannot, the Triton rule decides; an unknown op
+    is refused."""
+    from sigkit.spectral import _backend
 
+    cases = [("from_amp_phase", APBWE, lambda b: torch.zeros(b, 513, 2001)),
+             ("amp_phase", STFTSpec(512, 128), lambda b: _wave(b, 10)),
+             ("amp_phase", APBWE, lambda b: _wave(b, 10, grad=True)),
+             ("spectrogram", STFTSpec(2048, 512), lambda b: _wave(b, 10, 48000)),
+             ("log_mel", WHISPER, lambda b: _wave(b, 30, grad=True)),
+             ("log_mel", STFTSpec(1024, 256), lambda b: _wave(b, 10, 22050, grad=True)),
+             ("mel_spectrogram", STFTSpec(1024, 256), lambda b: _wave(b, 10, 22050))]
+    monkeypatch.setattr(_backend, "cuda_supported", lambda op, spec: True)
     for batch in (1, 32):
-        assert auto_prefers_cuda("from_amp_phase", APBWE, torch.zeros(batch, 513, 2001))
-        assert auto_prefers_cuda("amp_phase", STFTSpec(512, 128), _wave(batch, 10))  # one clip 2.3x (was 0.7-1.4x)
-        assert auto_prefers_cuda("amp_phase", APBWE, _wave(batch, 10, grad=True))
-        assert auto_prefers_cuda("spectrogram", STFTSpec(2048, 512), _wave(batch, 10, 48000))  # one clip 1.9x
-        assert auto_prefers_cuda("log_mel", WHISPER, _wave(batch, 30, grad=True), mode="whisper")  # 2.0x
-        assert auto_prefers_cuda("log_mel", STFTSpec(1024, 256), _wave(batch, 10, 22050), mode="natural")  # 3.1x
-        assert auto_prefers_cuda("log_mel", STFTSpec(1024, 256), _wave(batch, 10, 22050, grad=True), mode="natural")
-        assert auto_prefers_cuda("mel_spectrogram", STFTSpec(1024, 256), _wave(batch, 10, 22050))
+        for op, spec, wave in cases:
+            assert _backend.auto_choice(op, spec, wave(batch)) == "cuda", (op, spec, batch)
+    monkeypatch.setattr(_backend, "cuda_supported", lambda op, spec: False)
+    for batch in (1, 32):
+        for op, spec, wave in cases:
+            x = wave(batch)
+            want = "triton" if auto_prefers_triton(op, spec, x) else "reference"
+            assert _backend.auto_choice(op, spec, x) == want, (op, spec, batch)
+    assert _backend.auto_choice("spectrogram", STFTSpec(2048, 512), _wave(32, 10, 48000)) == "reference"  # 0.6-0.9x
     with pytest.raises(InputError, match="unknown spectral op"):
-        auto_prefers_cuda("stft", APBWE, _wave(1, 1))
+        _backend.auto_choice("stft", APBWE, _wave(1, 1))
 
 
 def test_backend_cuda_is_refused_cleanly_without_a_gpu(monkeypatch):

@@ -462,6 +462,20 @@ _mel_fp32 = _fp32_impl(_mel)  # what a plain eager mel call runs (see _mel_call)
 _OP, _BODY, _FUNCTION = range(3)  # the ways into an op (see _route)
 
 
+def _plain_cuda(*tensors: torch.Tensor | None) -> bool:
+    """Whether ``tensors`` (``None`` skipped) are plain eager CUDA tensors: not tracing or compiling, no
+    torch-function or dispatch mode active, no forward-mode AD level, each a CUDA ``torch.Tensor`` that is
+    neither a subclass (fake / functional tensors) nor wrapped by ``torch.func``, i.e. memory the CUDA
+    launchers can take a data pointer of without a custom op around them."""
+    if torch.compiler.is_compiling():
+        return False
+    for t in tensors:
+        if t is not None and (type(t) is not torch.Tensor or not t.is_cuda or torch._C._functorch.is_functorch_wrapped_tensor(t)):
+            return False
+    return not (torch._C._is_torch_function_mode_enabled() or torch._C._len_torch_dispatch_stack()
+                or _fwd_ad._current_level >= 0)
+
+
 def _route(impl: str, *tensors: torch.Tensor | None) -> int:
     """How a call of an op with ``impl`` on ``tensors`` runs: ``_OP`` (its custom op), ``_BODY`` (the op's body
     straight away) or ``_FUNCTION`` (a ``torch.autograd.Function`` over the body).
@@ -469,25 +483,16 @@ def _route(impl: str, *tensors: torch.Tensor | None) -> int:
     The custom ops are what ``torch.compile``, fake / functional tensors, ``torch.func`` transforms and
     dispatch modes need; a plain eager call needs none of them, and their Python wrappers (schema dispatch,
     default filling, autograd wrapper, redispatch) were most of the host time of a CUDA call (docs/benchmarks.md,
-    "host path"). So with ``impl="cuda"``, not tracing or compiling, no torch-function or dispatch mode active,
-    no forward-mode AD level, and every tensor a plain CUDA ``torch.Tensor`` (not a subclass, not wrapped by
-    ``torch.func``): ``_BODY`` when autograd would not record the call (grad mode off, or no input requires
-    grad), else ``_FUNCTION`` (the same backward as the custom op's). Anything else: ``_OP``.
+    "host path"). So with ``impl="cuda"`` and plain eager CUDA tensors (:func:`_plain_cuda`): ``_BODY`` when
+    autograd would not record the call (grad mode off, or no input requires grad), else ``_FUNCTION`` (the same
+    backward as the custom op's). Anything else: ``_OP``.
 
     >>> _route("cuda", torch.zeros(4)) == _OP  # a CPU tensor: the custom op
     True
     """
-    if impl != "cuda" or not DIRECT or torch.compiler.is_compiling():
+    if impl != "cuda" or not DIRECT or not _plain_cuda(*tensors):
         return _OP
-    grad = False
-    for t in tensors:
-        if t is None:
-            continue
-        if type(t) is not torch.Tensor or not t.is_cuda or torch._C._functorch.is_functorch_wrapped_tensor(t):
-            return _OP
-        grad = grad or t.requires_grad
-    if torch._C._is_torch_function_mode_enabled() or torch._C._len_torch_dispatch_stack() or _fwd_ad._current_level >= 0:
-        return _OP
+    grad = any(t is not None and t.requires_grad for t in tensors)
     return _FUNCTION if grad and torch.is_grad_enabled() else _BODY
 
 
@@ -682,10 +687,9 @@ def _mel_backward(ctx, grad):
     x, fb, out = ctx.saved_tensors
     log, top_db, eps = ctx.log
     grad = grad.float()
-    # eager calls only: under torch.compile the backward is traced with fake / functional tensors (no data
+    # plain eager calls only: under torch.compile the backward is traced with fake / functional tensors (no data
     # pointers for the launcher), and inductor fuses the torch chain below anyway
-    eager = type(grad) is torch.Tensor and type(out) is torch.Tensor
-    if (CUDA_MEL_BWD and eager and ctx.args[-1] == "cuda" and grad.is_cuda and C.available()
+    if (CUDA_MEL_BWD and ctx.args[-1] == "cuda" and _plain_cuda(grad, out) and C.available()
             and log in (K.LOG_NATURAL, K.LOG_DB, K.LOG_WHISPER)):
         gap = 8.0 if log == K.LOG_WHISPER else top_db if log == K.LOG_DB else None
         g_mel = C.mel_log_backward(grad, out, log, gap, eps)  # the torch chain below, in two launches

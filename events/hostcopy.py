@@ -79,13 +79,8 @@ class _Ring:
 
     def views(self, slot: int, m: int) -> tuple[list[torch.Tensor], list[np.ndarray]]:
         """The slot's four field regions for ``m`` events, as tensors (copy targets) and numpy views."""
-        row, out_t, out_n, off = self.buf[slot], [], [], 0
-        for _, tdt, size in _FIELDS:
-            seg = row[off:off + size * m].view(tdt)
-            out_t.append(seg)
-            out_n.append(seg.numpy())
-            off += size * self.piece
-        return out_t, out_n
+        out_t = _fields(self.buf[slot], self.piece, m, tensors=True)
+        return out_t, [seg.numpy() for seg in out_t]
 
 
 _lock = threading.Lock()
@@ -212,24 +207,22 @@ def empty_pool() -> int:
         return gone
 
 
-def _field_views(slab: np.ndarray, cap: int) -> list[np.ndarray]:
-    """The four field arrays ``(cap,)`` (t int64, x int16, y int16, p int8) laid out one after another in ``slab``."""
+def _fields(buf, cap: int, n: int | None = None, tensors: bool = False) -> list:
+    """The four fields (t int64, x int16, y int16, p int8) laid out one after another in ``buf`` (a uint8 numpy
+    array or tensor), each with room for ``cap`` events: views of their first ``n`` (default ``cap``) events, as
+    numpy arrays or, with ``tensors``, as tensors."""
+    n = cap if n is None else n
     out, off = [], 0
-    for ndt, _, size in _FIELDS:
-        out.append(slab[off:off + size * cap].view(ndt))
+    for ndt, tdt, size in _FIELDS:
+        out.append(buf[off:off + size * n].view(tdt if tensors else ndt))
         off += size * cap
     return out
 
 
 def _field_tensors(slab: np.ndarray, cap: int) -> list[torch.Tensor]:
-    """:func:`_field_views` as tensors (copy targets): views of the pinned tensor behind ``slab`` where there is one
+    """:func:`_fields` as tensors (copy targets): views of the pinned tensor behind ``slab`` where there is one
     (so torch sees pinned memory), else of the numpy memory."""
-    base = slab.base if isinstance(slab.base, torch.Tensor) else torch.from_numpy(slab)
-    out, off = [], 0
-    for _, tdt, size in _FIELDS:
-        out.append(base[off:off + size * cap].view(tdt))
-        off += size * cap
-    return out
+    return _fields(slab.base if isinstance(slab.base, torch.Tensor) else torch.from_numpy(slab), cap, tensors=True)
 
 
 def fix_seams(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray, bounds, width: int) -> tuple:
@@ -354,7 +347,7 @@ class EventSink:
         if slab is None:
             slab = _pool_host.take(_BYTES * need, _BYTES * want)
         cap = slab.nbytes // _BYTES
-        new = _field_views(slab, cap)
+        new = _fields(slab, cap)
         for a, b in zip(new, self.dest, strict=True):
             a[:self.n] = b[:self.n]
         self.dest, self._slab = new, slab

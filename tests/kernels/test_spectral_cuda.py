@@ -29,6 +29,17 @@ def _nvrtc_loads() -> bool:
         return False
 
 
+def _ptxas_reports() -> bool:
+    """Whether NVRTC's log holds ptxas's resource report (registers, spills). The libnvrtc of the GPU machine
+    (13.0, torch 2.11) compiles but logs nothing with ``--ptxas-options=-v``; the CPU CI's does."""
+    return _nvrtc_loads() and "registers" in C.compile_offline("util", "env_scale")
+
+
+# the spill checks run in CI (CPU); on a GPU machine whose libnvrtc gives no report they are skipped, never on CPU
+needs_reports = pytest.mark.skipif(not _nvrtc_loads() or (torch.cuda.is_available() and not _ptxas_reports()),
+                                   reason="libnvrtc not loadable, or it prints no ptxas report on this GPU machine")
+
+
 def test_fft_plan_and_supported_geometries():
     assert C.fft_plan(512) == (8, 8, 8)
     assert C.fft_plan(200) == (8, 5, 5)  # Whisper's 400
@@ -68,7 +79,7 @@ VARIANTS = [(n, kind, code, flags) for n in (48, 400, 512, 1024, 2048, 4096)
             and not (n == 2048 and FLAGS[flags][0] == 0 and kind == "analysis" and code in (1, 4))]
 
 
-@pytest.mark.skipif(not _nvrtc_loads(), reason="libnvrtc not loadable")
+@needs_reports
 @pytest.mark.parametrize("n_fft,kind,code,flags", VARIANTS, ids=[f"{n}-{k}-{c}-{f}" for n, k, c, f in VARIANTS])
 def test_every_variant_compiles_for_sm90_without_spills(n_fft, kind, code, flags):
     hop, win = n_fft // 4, n_fft
@@ -87,7 +98,7 @@ def test_every_variant_compiles_for_sm90_without_spills(n_fft, kind, code, flags
     assert "0 bytes spill stores" in report and "0 bytes spill loads" in report, report
 
 
-@pytest.mark.skipif(not _nvrtc_loads(), reason="libnvrtc not loadable")
+@needs_reports
 @pytest.mark.parametrize("n_fft", [400, 512, 1024])
 def test_forced_tiles_compile_without_spills(n_fft):
     """The tiles of :data:`TILES` (GPU-tested below) compile for sm_90 without spilling: amplitude/phase and
@@ -107,7 +118,7 @@ def test_forced_tiles_compile_without_spills(n_fft):
                 assert "0 bytes spill stores" in report and "0 bytes spill loads" in report, (name, kind, tt, nt, report)
 
 
-@pytest.mark.skipif(not _nvrtc_loads(), reason="libnvrtc not loadable")
+@needs_reports
 @pytest.mark.parametrize("n_fft", [512, 1024])
 def test_reg_shrunk_tiles_plan_and_compile_without_spills(n_fft):
     """Calls of few frames shrink the tile to 1-8 frames: with reg + warp flags the reg kernel (RR RG lanes a frame,
@@ -388,7 +399,7 @@ def test_reg_fft_index_maps_against_numpy_rfft(n_fft, win):
     assert np.abs(X - ref).max() < 1e-9 * np.abs(ref).max()
 
 
-@pytest.mark.skipif(not _nvrtc_loads(), reason="libnvrtc not loadable")
+@needs_reports
 def test_util_kernels_compile_and_errors_are_reported(monkeypatch):
     for name in ("mel_ranges", "mel_bin_ranges", "floor_scale", "env_scale", "pad_adjoint", "mel_floor_stats",
                  "mel_log_grad"):

@@ -9,7 +9,8 @@
 //   NT         threads per block;  FSTRIDE = float2 per frame in shared memory (odd, >= ZI(HALF - 1) + 1)
 //   FFT_STAGES the Stockham stages, e.g. "stage<8, 1>(z, tw); stage<8, 8>(z, tw); stage<8, 64>(z, tw);"
 //   KIND_ANALYSIS (with EPI, POWER, LOG) or KIND_SYNTHESIS (with MODE)
-// Twiddles come from a float64-built table tw[k] = exp(-2 pi i k / NFFT) (k < NFFT); everything else
+// Twiddles come from a float64-built table: tw[k] = exp(-2 pi i k / NFFT) (k < NFFT), then per-stage and reg-FFT
+// tables whose entries a warp's lanes read consecutively (_spectral_cuda.twiddle_offsets); everything else
 // is float32 arithmetic with IEEE sqrt/log/exp/atan2/sincos (no fast-math intrinsics) unless FAST = 1.
 // LEAN = 1 (analysis kernel; from the Nsight Compute profile of 2026-11-27: the kernels are bound by
 // instruction issue, half of it the epilogue and a fifth the per-sample index arithmetic of the loads):
@@ -99,14 +100,14 @@ template <> struct Dft<16> {  // radix-2 split into two 8-point DFTs (the regist
 
 // ------------------------------------------------------------------ one Stockham stage over NF frames
 // Stage with radix R after stages whose radices multiply to NS: butterfly j of a frame reads
-// z[j + r * HALF / R], twiddles by W_{NS R}^{(j mod NS) r}, and writes z[(j / NS) NS R + j mod NS + r NS].
+// z[j + r * HALF / R], twiddles by W_{NS R}^{(j mod NS) r} = tw[TO + (r - 1) NS + j mod NS] (the stage's table),
+// and writes z[(j / NS) NS R + j mod NS + r NS].
 // Every thread reads its butterflies into registers, the block syncs, then writes: one buffer.
-template <int R, int NS>
+template <int R, int NS, int TO>
 __device__ __forceinline__ void stage(cf* __restrict__ z, const cf* __restrict__ tw) {
   constexpr int NB = HALF / R;
   constexpr int TOTAL = NF * NB;
   constexpr int PER = (TOTAL + NT - 1) / NT;
-  constexpr int TWS = 2 * (HALF / (NS * R));  // twiddle table stride (the table is over NFFT = 2 HALF)
   cf v[PER][R];
 #pragma unroll
   for (int p = 0; p < PER; ++p) {
@@ -127,7 +128,7 @@ __device__ __forceinline__ void stage(cf* __restrict__ z, const cf* __restrict__
       const int k = j % NS;
       if (NS > 1) {
 #pragma unroll
-        for (int r = 1; r < R; ++r) v[p][r] = cmul(v[p][r], __ldg(tw + k * r * TWS));
+        for (int r = 1; r < R; ++r) v[p][r] = cmul(v[p][r], __ldg(tw + TO + (r - 1) * NS + k));
       }
       Dft<R>::run(v[p]);
       cf* dst = z + f * FSTRIDE;
@@ -167,11 +168,18 @@ __device__ __forceinline__ void gsync(int grp) {
 }
 
 // One stage of frame zf by a group (lane 0..GT-1): read all butterflies, sync, twiddle + DFT + write, sync.
-template <int R, int NS>
+// The synthesis kernel loads the twiddles with plain loads, which the group's barriers keep in their stage (as
+// __ldg they were hoisted into earlier stages and spilled 316 bytes at n_fft 1024); the analysis kernel with __ldg
+// (plain loads spilled 8 bytes in its 16-frame / 256-thread tile at 1024).
+#ifdef KIND_SYNTHESIS
+#define TW_LD(i) tw[i]
+#else
+#define TW_LD(i) __ldg(tw + (i))
+#endif
+template <int R, int NS, int TO>
 __device__ __forceinline__ void wstage(cf* __restrict__ zf, const cf* __restrict__ tw, int lane, int grp) {
   constexpr int NB = HALF / R;
   constexpr int PER = (NB + GT - 1) / GT;
-  constexpr int TWS = 2 * (HALF / (NS * R));
   cf v[PER][R];
 #pragma unroll
   for (int p = 0; p < PER; ++p) {
@@ -189,7 +197,7 @@ __device__ __forceinline__ void wstage(cf* __restrict__ zf, const cf* __restrict
       const int k = j % NS;
       if (NS > 1) {
 #pragma unroll
-        for (int r = 1; r < R; ++r) v[p][r] = cmul(v[p][r], __ldg(tw + k * r * TWS));
+        for (int r = 1; r < R; ++r) v[p][r] = cmul(v[p][r], TW_LD(TO + (r - 1) * NS + k));
       }
       Dft<R>::run(v[p]);
       const int d0 = (j / NS) * NS * R + k;
@@ -441,7 +449,7 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
       }
       Dft<RR>::run(v);
 #pragma unroll
-      for (int c = 1; c < RR; ++c) v[c] = cmul(v[c], __ldg(tw + 2 * l * c));  // W_HALF^(l c) = tw[2 l c]
+      for (int c = 1; c < RR; ++c) v[c] = cmul(v[c], __ldg(tw + RTW + (c - 1) * GR + l));  // W_HALF^(l c)
 #pragma unroll
       for (int c = 0; c < RR; ++c) zf[c * GR + (l ^ (RSW * c))] = v[c];
       __syncwarp(gmask);

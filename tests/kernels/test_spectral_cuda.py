@@ -235,7 +235,8 @@ def _stockham_model(x: np.ndarray, n_fft: int, gt: int, left: int, win: int) -> 
     lanes ``j = lane + p * gt``; then ``real_bins``. Returns the n_fft / 2 + 1 bins."""
     half = n_fft // 2
     plan = C.fft_plan(half)
-    tw = np.exp(-2j * np.pi * np.arange(n_fft) / n_fft)
+    tw = C.twiddles64(n_fft).numpy()  # the kernels' table: each stage's twiddles at its offset
+    offs = C.twiddle_offsets(half)[0]
     pairs = x[0::2] + 1j * x[1::2]
     z = np.zeros(half, complex)
     r0, nb0 = plan[0], half // plan[0]
@@ -254,16 +255,16 @@ def _stockham_model(x: np.ndarray, n_fft: int, gt: int, left: int, win: int) -> 
                     assert pairs[j + r * nb0] == 0  # a skipped block holds only zeros
             z[j * r0 + np.arange(r0)] = dft[r0] @ v
     ns = r0
-    for R in plan[1:]:
-        nb, tws = half // R, 2 * (half // (ns * R))
+    for R, off in zip(plan[1:], offs[1:], strict=True):
+        nb = half // R
         out = np.empty_like(z)
         for j in range(nb):
             k = j % ns
-            v = z[j + np.arange(R) * nb] * tw[k * np.arange(R) * tws]
+            v = z[j + np.arange(R) * nb] * np.concatenate([[1], tw[off + (np.arange(1, R) - 1) * ns + k]])
             out[(j // ns) * ns * R + k + np.arange(R) * ns] = dft[R] @ v
         z = out
         ns *= R
-    return _real_bins_model(z, tw)
+    return _real_bins_model(z, tw[:n_fft])
 
 
 def _real_bins_model(z: np.ndarray, tw: np.ndarray) -> np.ndarray:
@@ -334,13 +335,14 @@ def _reg_model(x: np.ndarray, n_fft: int, left: int, win: int) -> np.ndarray:
     src = {k: compile(v, k, "eval") for k, v in _reg_maps().items()}
 
     def ev(key: str, **env):
-        return eval(src[key], dict(GR=gr, RR=rr, RG=rg, RSW=rsw, left=left, win=win), env)  # noqa: S307
-    tw = np.exp(-2j * np.pi * np.arange(n_fft) / n_fft)
+        return eval(src[key], dict(GR=gr, RR=rr, RG=rg, RSW=rsw, RTW=C.twiddle_offsets(half)[1], left=left, win=win),
+                    env)  # noqa: S307
+    tw = C.twiddles64(n_fft).numpy()
     pairs = x[0::2] + 1j * x[1::2]
     dft = _dft16_model if rr == 16 else (lambda v: np.exp(-2j * np.pi * np.outer(np.arange(rr), np.arange(rr)) / rr) @ v)
     smem = np.full(C.fstride(n_fft), np.nan, complex)
     written = np.zeros(half, int)
-    for lane in range(gr):  # 1. loads, RR-point DFT over m, twiddle W_HALF^(l c) = tw[2 l c], transpose writes
+    for lane in range(gr):  # 1. loads, RR-point DFT over m, twiddle W_HALF^(l c) from the table, transpose writes
         v = np.zeros(rr, complex)
         for m in range(rr):
             q = ev("pair", l=lane, m=m)
@@ -386,7 +388,7 @@ def _reg_model(x: np.ndarray, n_fft: int, left: int, win: int) -> np.ndarray:
         zf[k + (k >> 5)] = v[:, c]
     z = zf[np.arange(half) + (np.arange(half) >> 5)]
     assert not np.isnan(z).any()
-    return _real_bins_model(z, tw)
+    return _real_bins_model(z, tw[:n_fft])
 
 
 @pytest.mark.parametrize("n_fft,win", [(1024, 320), (1024, 1024), (512, 512), (512, 300), (256, 256), (128, 100)])

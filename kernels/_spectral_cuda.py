@@ -130,39 +130,21 @@ CONFIG: dict[str, tuple[int, int]] = _Watched()
 #   lean (analysis only): 1 = fewer instructions per frame where the Nsight Compute profile of
 #         2026-11-27 found them (docs/benchmarks.md): float2 loads of the sample pairs of frames inside
 #         the signal, 32-bit output offsets, and with fast = 1 denormal-flushing approximations.
-#   reg (analysis only, where :func:`reg_plan` has a plan: n_fft 128, 256, 512, 1024): 1 = register-resident
+#   reg (analysis only, where :func:`reg_plan` has a plan: n_fft 128, 256, 512, 1024, 2048): 1 = register-resident
 #         FFT, RR values per lane, one shared-memory transpose and (n_fft 256, 1024) one radix-2 exchange by
 #         warp shuffles instead of one shared-memory pass per Stockham stage; elsewhere ignored (warp / block).
+#         At 2048 RR = 32 (128 registers a thread, MINB from :func:`_minb`).
 # Benchmarks and tests set these (``variant``, SIGKIT_CUDA_SPECTRAL_VARIANT); None = the per-geometry
 # default of :data:`AUTO` (the variants measured fastest).
 VARIANT: dict[str, dict[str, int | None]] = {"analysis": _Watched(warp=None, fast=None, lean=None, reg=None),
                                              "synthesis": _Watched(warp=None, fast=None)}
 # Default flags by (kind, n_fft, EPI / MODE or None = any), the most specific entry first; absent = 0.
-# Only the batch-32 ops measured faster beyond the spread of the repetitions and passing their GPU tests in
-# the same call (docs/benchmarks.md, 2026-11-27). H100, ~08:00: at n_fft 2048 warp + fast timed 0.514 /
-# 0.429 / 0.497 / 0.485 ms against the block kernels' 0.628 / 0.537 / 0.526 / 0.588 ms (power,
-# amplitude/phase, dB log-mel, inverse). H100, call 1 of this session: AP-BWE 1024/80/320 amplitude/phase
-# warp + fast in 16 frames / 512 threads 0.446 (0.405..0.494) ms against the block kernel's 0.606
-# (0.577..0.697) (Nsight Compute: 0.253 against 0.421 ms). H200, call 2 (device time, median (min..max)
-# of 30 round-robin repetitions): warp + fast + lean (float2 loads, 32-bit offsets, denormal-flushing fast
-# math) at 400 Whisper log-mel 0.228 (0.226..0.231) against 0.265 (0.264..0.267); at 512 power / amplitude-
-# phase / dB log-mel 0.074 / 0.087 / 0.106 against 0.108 / 0.137 / 0.135; at 2048 0.268 / 0.316 / 0.364
-# against warp + fast's 0.308 / 0.357 / 0.387; synthesis (inverse) with fast at 1024/80/320 0.325
-# (0.324..0.326) against 0.350 (0.349..0.353), warp + fast at 512/128 0.129 against 0.142. Lean did not
-# help AP-BWE 48 kHz amplitude/phase in that call (0.737 against 0.726 ms). H200, third call (2026-11-27 ~09:41,
-# 20 repetitions, GPU tests of every variant passed, the power-1 fast epilogue included): warp + fast + lean
-# at 1024 amplitude/phase 0.204 (0.201..0.238) against warp + fast's 0.251 (0.249..0.252) at 16 kHz and
-# 0.714 (0.707..0.722) against 0.726 (0.725..0.728) at 48 kHz, natural-log TTS mel (power 1) 0.118
-# (0.116..0.119) against the block kernel's 0.171 (0.170..0.172): lean from then on for 1024 amplitude/phase
-# and mel. H200, 2026-11-27 ~10:19 (issue 3's register-resident FFT, 20 repetitions, its GPU tests passed at n_fft
-# 1024, full and forced tiles): reg + warp + fast + lean for the 1024 mel (TTS natural log-mel, 8 frames / 256
-# threads) 0.106 (0.105..0.108) ms against warp + fast + lean's 0.117 (0.115..0.118); at 1024 amplitude/phase it
-# was slower (0.235 (0.227..0.240) against 0.204 (0.202..0.242)): lean stays there. 512 power and dB log-mel: reg
-# (lead's H200 call of ~10:35: every reg GPU test passed, 44, the shrunk-tile fix included; power 0.060 (0.058..0.062)
-# against 0.071 (0.071..0.073) ms, dB log-mel 0.092 (0.089..0.094) against 0.101 (0.100..0.102); 512 amplitude/
-# phase slower with reg, 0.090 against 0.085, so lean stays there). They apply at the full
-# analysis tile only (not to calls of few frames, whose smaller tiles were not timed) and to synthesis blocks
-# that own at least as many frames as they recompute.
+# Each entry is the variant measured fastest for its batch-32 op, beyond the spread of the repetitions, in a call
+# whose GPU tests of that variant passed; docs/benchmarks.md ("Spectral kernels") has every such measurement
+# (date, device, command, the alternatives' times). The latest: reg (32 values per lane) at n_fft 2048, in 16
+# frames / 512 threads (H100, 2026-11-27 ~11:43): power / amplitude-phase / dB log-mel 0.176 / 0.250 / 0.233 ms
+# against warp + fast + lean's 0.197 / 0.372 / 0.246. They apply at the full analysis tile only (calls of few
+# frames get smaller tiles, not timed) and to synthesis blocks that own at least as many frames as they recompute.
 AUTO: dict[tuple[str, int, int | None], dict[str, int]] = _Watched()
 
 
@@ -172,8 +154,8 @@ def _code_consts():  # filled in after the EPI / MODE constants are defined
                  ("analysis", 512, EPI_POWER): dict(lean, reg=1), ("analysis", 512, EPI_AMP_PHASE): lean,
                  ("analysis", 512, EPI_MEL): dict(lean, reg=1),
                  ("analysis", 1024, EPI_AMP_PHASE): lean, ("analysis", 1024, EPI_MEL): dict(lean, reg=1),
-                 ("analysis", 2048, EPI_POWER): lean, ("analysis", 2048, EPI_AMP_PHASE): lean,
-                 ("analysis", 2048, EPI_MEL): lean,
+                 ("analysis", 2048, EPI_POWER): dict(lean, reg=1), ("analysis", 2048, EPI_AMP_PHASE): dict(lean, reg=1),
+                 ("analysis", 2048, EPI_MEL): dict(lean, reg=1),
                  ("synthesis", 512, MODE_INV): dict(warp=1, fast=1),
                  ("synthesis", 1024, MODE_INV): dict(fast=1),
                  ("synthesis", 2048, MODE_INV): dict(warp=1, fast=1)})
@@ -265,11 +247,15 @@ class variant:
 
 def reg_plan(half: int) -> tuple[int, int] | None:
     """``(RR, RG)`` of the register-resident FFT of ``half = RR * RR * RG`` points (RR values per lane, RG
-    lanes per output column, ``RR * RG`` lanes per frame, within one warp), or None (no such variant).
+    lanes per output column, ``RR * RG`` lanes per frame, within one warp), or None (no such variant). At
+    ``half`` 1024 (n_fft 2048) 32 values per lane (a 32-point DFT in registers: 128 registers a thread, see
+    :func:`_minb`), so that a frame still needs one warp and one shared-memory transpose.
 
-    >>> reg_plan(512), reg_plan(256), reg_plan(128), reg_plan(200), reg_plan(1024)
-    ((16, 2), (16, 1), (8, 2), None, None)
+    >>> reg_plan(512), reg_plan(256), reg_plan(128), reg_plan(200), reg_plan(1024), reg_plan(2048)
+    ((16, 2), (16, 1), (8, 2), None, (32, 1), None)
     """
+    if half == 1024:
+        return 32, 1
     for rr in (16, 8):
         for rg in (1, 2):
             if rr * rr * rg == half:
@@ -280,8 +266,8 @@ def reg_plan(half: int) -> tuple[int, int] | None:
 def group_lanes(n_fft: int, fl: dict[str, int]) -> int:
     """Threads that transform one frame in the analysis kernel of flags ``fl``: ``RR * RG`` (reg), ``32 wpf`` (warp).
 
-    >>> group_lanes(1024, dict(warp=1, reg=1)), group_lanes(512, dict(warp=0, reg=1)), group_lanes(2048, dict(warp=1, reg=1))
-    (32, 16, 128)
+    >>> group_lanes(1024, dict(warp=1, reg=1)), group_lanes(512, dict(warp=0, reg=1)), group_lanes(4096, dict(warp=1, reg=1))
+    (32, 16, 256)
     """
     rp = reg_plan(n_fft // 2) if fl.get("reg") else None
     return rp[0] * rp[1] if rp else 32 * wpf(n_fft)
@@ -309,10 +295,13 @@ def _warp_threads(tt: int, nf: int, n_fft: int, cap: int = 512, gt: int | None =
     return groups * gt
 
 
-def _minb(nt: int, warp: int, kind: str = "analysis") -> int:
+def _minb(nt: int, warp: int, kind: str = "analysis", rr: int = 0) -> int:
     """Blocks per multiprocessor promised to ptxas: 2 (the block kernels' and the warp synthesis kernel's
     setting: 85 registers at 384 threads), or for the warp analysis kernel enough for 64 registers per
-    thread (1024 threads resident)."""
+    thread (1024 threads resident); the reg kernel with 32 values per lane (``rr`` 32) 128 registers (512
+    threads: its 32-point DFTs spill at 64)."""
+    if rr == 32:
+        return max(1, 512 // nt)
     return max(2, 1024 // nt) if warp and kind == "analysis" else 2  # (reg: called with warp = 1)
 
 
@@ -358,7 +347,10 @@ def analysis_plan(n_fft: int, mel: bool = False, frames: int | None = None, sms:
     per = _frame_bytes(n_fft) + ((n_fft // 2 + 2) * 4 if mel else 0)
     fl = _fit_reg(flags("analysis", n_fft, code), n_fft)
     tt = MAX_TT if n_fft // 2 <= 256 or fl["reg"] or (fl["warp"] and wpf(n_fft) == 1) else MAX_TT // 2
-    while tt > 1 and tt * per > SMEM_ANALYSIS:
+    # the reg kernel with 32 values per lane holds one 512-thread block per multiprocessor (128 registers): that
+    # block may use all of the shared memory (16 frames timed faster than 8 or 4, H100 2026-11-27)
+    budget = SMEM_MAX if fl["reg"] and reg_plan(n_fft // 2)[0] == 32 else SMEM_ANALYSIS
+    while tt > 1 and tt * per > budget:
         tt //= 2
     full = tt
     if frames is not None:
@@ -517,7 +509,7 @@ def kernel_source(kind: str, n_fft: int = 0, tt: int = 1, nt: int = 128, extra: 
     if kind != "util":
         half = n_fft // 2
         nf = tt + extra
-        minb = _minb(nt, warp or reg, kind) if minb is None else minb
+        minb = _minb(nt, warp or reg, kind, rp[0] if rp else 0) if minb is None else minb
         lines += [f"#define NFFT {n_fft}", f"#define HALF {half}", f"#define TT {tt}", f"#define NF {nf}",
                   f"#define NT {nt}", f"#define MINB {minb}", f"#define FSTRIDE {fstride(n_fft)}", f"#define EXTRA {extra}",
                   f"#define FFT_STAGES {_stages(half)}"]

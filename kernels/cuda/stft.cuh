@@ -93,6 +93,25 @@ template <> struct Dft<16> {  // radix-2 split into two 8-point DFTs (the regist
   }
 };
 
+template <> struct Dft<32> {  // radix-2 split into two 16-point DFTs (the register-resident FFT at n_fft 2048)
+  static __device__ __forceinline__ void run(cf* v) {
+    const float c[9] = {1.0f, 0.98078528040323044913f, 0.92387953251128675613f, 0.83146961230254523708f,
+                        0.70710678118654752440f, 0.55557023301960222474f, 0.38268343236508977173f,
+                        0.19509032201612826785f, 0.0f};  // cos(2 pi q / 32), q = 0..8
+    cf e[16], o[16];
+#pragma unroll
+    for (int q = 0; q < 16; ++q) { e[q] = v[2 * q]; o[q] = v[2 * q + 1]; }
+    Dft<16>::run(e); Dft<16>::run(o);
+#pragma unroll
+    for (int q = 1; q < 16; ++q) {  // * W32^q = (cos, -sin)(2 pi q / 32)
+      if (q == 8) o[q] = cnegi(o[q]);
+      else o[q] = cmul(o[q], make_float2(q < 8 ? c[q] : -c[16 - q], q < 8 ? -c[8 - q] : -c[q - 8]));
+    }
+#pragma unroll
+    for (int q = 0; q < 16; ++q) { v[q] = cadd(e[q], o[q]); v[q + 16] = csub(e[q], o[q]); }
+  }
+};
+
 #ifdef HALF
 // Shared-memory index of element i of a frame: one float2 of padding after every 32, so the strided
 // writes of the first Stockham stages (stride R float2) spread over the banks instead of 16-way conflicts.
@@ -349,20 +368,20 @@ __device__ __forceinline__ void store_bin(cf X, int k, OFF o, float* __restrict_
 }
 
 // Windowed sample pair q (samples 2 q, 2 q + 1 of the n_fft frame t) for the warp and reg kernels' loads straight
-// from global memory: LEAN frames inside the signal (inner) as float2 loads of the samples and the window's pairs
-// (pairs outside the window's support get its zeros), others per sample with padding and the support test.
-__device__ __forceinline__ cf frame_pair(const float* __restrict__ xb, const float2* __restrict__ xp, bool inner,
+// from global memory: INNER (LEAN frames inside the signal) as float2 loads of the samples and the window's pairs
+// (pairs outside the window's support get its zeros), others per sample with padding and the support test. The
+// kernels branch once per frame on inner and expand their whole load loop for each side, so that the inner
+// side is branch-free and its loads issue back to back (with a branch per pair they issued one by one: the
+// reg kernel at n_fft 2048 spent 55 % of its stall samples waiting on them, H100 Nsight Compute).
+template <bool INNER>
+__device__ __forceinline__ cf frame_pair(const float* __restrict__ xb, const float2* __restrict__ xp,
                                          const float* __restrict__ wpad, int t, int hop, int off, int L, int padmode,
                                          int left, int win, int q) {
-  float h2[2] = {0.0f, 0.0f};
-#if LEAN
-  if (inner) {
+  if (INNER) {
     const float2 sv = __ldg(xp + q), wv = __ldg(reinterpret_cast<const float2*>(wpad) + q);
     return make_float2(sv.x * wv.x, sv.y * wv.y);
   }
-#else
-  (void)xp; (void)inner;
-#endif
+  float h2[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int s = 2 * q + h;
@@ -380,11 +399,12 @@ __device__ __forceinline__ cf frame_pair(const float* __restrict__ xb, const flo
   const int fs = t * hop + off;                                                                     \
   const bool inner = t < T && fs >= 0 && fs <= L - NFFT && x_even && (fs & 1) == 0;                 \
   const float2* xp = reinterpret_cast<const float2*>(xb + (inner ? fs : 0));
-#define XP_ARGS xb, xp, inner, wpad, t, hop, off, L, padmode, left, win
 #else
-#define FRAME_INNER
-#define XP_ARGS xb, nullptr, false, wpad, t, hop, off, L, padmode, left, win
+#define FRAME_INNER                                                                                 \
+  constexpr bool inner = false;                                                                     \
+  const float2* xp = nullptr;
 #endif
+#define XP_ARGS xb, xp, wpad, t, hop, off, L, padmode, left, win
 
 // EPI: 0 complex (Re, Im), 1 (log(|X| + eps), atan2), 2 |X|^2, 3 |X|, 4 gradient of the inverse STFT
 // w.r.t. (log-amplitude, phase) (x = the envelope-scaled output gradient, aux = log-amp, phase),
@@ -441,12 +461,14 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
       const int k1 = l % RR, la = l / RR;  // this lane's place after the transpose
       cf v[RR];
       FRAME_INNER
-#pragma unroll
-      for (int m = 0; m < RR; ++m) {
-        const int q = l + GR * m;  // sample pair
-        const bool live = t < T && 2 * GR * m < left + win && 2 * GR * (m + 1) > left;  // uniform in the group
-        v[m] = live ? frame_pair(XP_ARGS, q) : make_float2(0.0f, 0.0f);
-      }
+#define REG_LOADS(INNER)                                                                                   \
+  _Pragma("unroll") for (int m = 0; m < RR; ++m) {                                                         \
+    const int q = l + GR * m; /* sample pair */                                                            \
+    const bool live = t < T && 2 * GR * m < left + win && 2 * GR * (m + 1) > left; /* uniform in the group */ \
+    v[m] = live ? frame_pair<INNER>(XP_ARGS, q) : make_float2(0.0f, 0.0f);                                  \
+  }
+      if (inner) { REG_LOADS(true) } else { REG_LOADS(false) }
+#undef REG_LOADS
       Dft<RR>::run(v);
 #pragma unroll
       for (int c = 1; c < RR; ++c) v[c] = cmul(v[c], __ldg(tw + RTW + (c - 1) * GR + l));  // W_HALF^(l c)
@@ -495,16 +517,17 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
       cf* zf = z + f * FSTRIDE;
       cf v[PER0][R0];
       FRAME_INNER
-#pragma unroll
-      for (int p = 0; p < PER0; ++p) {
-        const int j = lane + p * GT;
-#pragma unroll
-        for (int r = 0; r < R0; ++r) {
-          const int q0 = r * NB0 + p * GT;  // first pair of this (p, r) block of the group: uniform test
-          const bool live = t < T && 2 * q0 < left + win && 2 * (q0 + GT) > left;
-          v[p][r] = live && (NB0 % GT == 0 || j < NB0) ? frame_pair(XP_ARGS, j + r * NB0) : make_float2(0.0f, 0.0f);
-        }
-      }
+#define WARP_LOADS(INNER)                                                                                    \
+  _Pragma("unroll") for (int p = 0; p < PER0; ++p) {                                                         \
+    const int j = lane + p * GT;                                                                             \
+    _Pragma("unroll") for (int r = 0; r < R0; ++r) {                                                         \
+      const int q0 = r * NB0 + p * GT; /* first pair of this (p, r) block of the group: uniform test */      \
+      const bool live = t < T && 2 * q0 < left + win && 2 * (q0 + GT) > left;                                \
+      v[p][r] = live && (NB0 % GT == 0 || j < NB0) ? frame_pair<INNER>(XP_ARGS, j + r * NB0) : make_float2(0.0f, 0.0f); \
+    }                                                                                                        \
+  }
+      if (inner) { WARP_LOADS(true) } else { WARP_LOADS(false) }
+#undef WARP_LOADS
 #pragma unroll
       for (int p = 0; p < PER0; ++p) {
         const int j = lane + p * GT;
@@ -601,7 +624,7 @@ extern "C" __global__ void __launch_bounds__(NT, MINB) stft_analysis(
 #endif
 #else
   // one thread per (bin pair k, HALF - k; frame), frames fastest: each warp stores runs of TT frames of two rows
-#if LEAN && NT % TT == 0 && (WARP || HALF < 1024)
+#if LEAN && NT % TT == 0 && (WARP || REG || HALF < 1024)
   // a thread keeps its frame (threadIdx.x mod TT) and steps k by NT / TT: the outputs of the item moved to
   // the frame once, 32-bit row offsets k T (not in the 2048-point block kernel, where it spilled 8 bytes)
   {

@@ -119,7 +119,7 @@ def test_forced_tiles_compile_without_spills(n_fft):
 
 
 @needs_reports
-@pytest.mark.parametrize("n_fft", [512, 1024])
+@pytest.mark.parametrize("n_fft", [512, 1024, 2048])
 def test_reg_shrunk_tiles_plan_and_compile_without_spills(n_fft):
     """Calls of few frames shrink the tile to 1-8 frames: with reg + warp flags the reg kernel (RR RG lanes a frame,
     16 at n_fft 512: fewer than a warp) is planned and compiled, not the warp FFT (whose warp groups would not fit;
@@ -147,7 +147,10 @@ def test_variant_context_and_environment():
         tt, nt, fl = C.analysis_plan(1024, epi=C.EPI_AMP_PHASE)
         assert (tt, nt, fl["reg"]) == (16, 512, 1)  # one warp per frame
         assert C.analysis_plan(512, epi=C.EPI_POWER)[:2] == (16, 256)  # 16 lanes (half a warp) per frame
-        assert C.analysis_plan(2048, epi=C.EPI_POWER)[2]["reg"] == 0  # no plan: the block kernel
+        # 2048: 32 values per lane, one 512-thread block per multiprocessor with all of the shared memory
+        assert C.analysis_plan(2048, epi=C.EPI_POWER)[:2] == (16, 512)
+        assert C.analysis_plan(2048, epi=C.EPI_POWER, frames=3000)[2]["reg"] == 1  # a shrunk tile keeps reg=1 forced
+        assert C.analysis_plan(4096, epi=C.EPI_POWER)[2]["reg"] == 0  # no plan: the block kernel
         assert C.analysis_plan(400, epi=C.EPI_POWER)[2]["reg"] == 0
     with pytest.raises(ValueError, match="reg variant"):
         C.kernel_source("synthesis", n_fft=1024, tt=4, nt=128, reg=1, MODE=0)
@@ -304,6 +307,17 @@ def _dft16_model(v: np.ndarray) -> np.ndarray:
     return np.concatenate([e + w * o, e - w * o])
 
 
+def _dft32_model(v: np.ndarray) -> np.ndarray:
+    """``Dft<32>`` of stft.cuh: two ``Dft<16>``, the odd ones times W32^q built as the source builds it from ``c``."""
+    c = _cuh_floats("struct Dft<32>", "c")
+    assert c.size == 9 and np.allclose(c, np.cos(2 * np.pi * np.arange(9) / 32), rtol=0, atol=1e-15)
+    assert "make_float2(q < 8 ? c[q] : -c[16 - q], q < 8 ? -c[8 - q] : -c[q - 8])" in C.SOURCE.read_text()
+    e, o = _dft16_model(v[0::2]), _dft16_model(v[1::2])
+    w = np.array([1] + [-1j if q == 8 else (c[q] if q < 8 else -c[16 - q]) + 1j * (-c[8 - q] if q < 8 else -c[q - 8])
+                        for q in range(1, 16)])
+    return np.concatenate([e + w * o, e - w * o])
+
+
 def _reg_maps() -> dict[str, str]:
     """The index expressions of the register-resident FFT, read from stft.cuh's ``#if REG`` block of stft_analysis
     (C and Python agree on ``*``, ``+``, ``^`` and their precedence; ``&&`` becomes ``and``), so that the model
@@ -339,7 +353,8 @@ def _reg_model(x: np.ndarray, n_fft: int, left: int, win: int) -> np.ndarray:
                     env)  # noqa: S307
     tw = C.twiddles64(n_fft).numpy()
     pairs = x[0::2] + 1j * x[1::2]
-    dft = _dft16_model if rr == 16 else (lambda v: np.exp(-2j * np.pi * np.outer(np.arange(rr), np.arange(rr)) / rr) @ v)
+    dft = {16: _dft16_model, 32: _dft32_model}.get(
+        rr, lambda v: np.exp(-2j * np.pi * np.outer(np.arange(rr), np.arange(rr)) / rr) @ v)
     smem = np.full(C.fstride(n_fft), np.nan, complex)
     written = np.zeros(half, int)
     for lane in range(gr):  # 1. loads, RR-point DFT over m, twiddle W_HALF^(l c) from the table, transpose writes
@@ -391,7 +406,8 @@ def _reg_model(x: np.ndarray, n_fft: int, left: int, win: int) -> np.ndarray:
     return _real_bins_model(z, tw[:n_fft])
 
 
-@pytest.mark.parametrize("n_fft,win", [(1024, 320), (1024, 1024), (512, 512), (512, 300), (256, 256), (128, 100)])
+@pytest.mark.parametrize("n_fft,win", [(2048, 2048), (2048, 1500), (1024, 320), (1024, 1024), (512, 512), (512, 300),
+                                       (256, 256), (128, 100)])
 def test_reg_fft_index_maps_against_numpy_rfft(n_fft, win):
     left = (n_fft - win) // 2
     x = np.zeros(n_fft)

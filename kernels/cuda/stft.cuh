@@ -7,7 +7,8 @@
 //   NF         frames held in shared memory (analysis: TT; synthesis: TT + EXTRA, the earlier frames
 //              that overlap the block's first samples)
 //   NT         threads per block;  FSTRIDE = float2 per frame in shared memory (odd, >= ZI(HALF - 1) + 1)
-//   FFT_STAGES the Stockham stages, e.g. "stage<8, 1>(z, tw); stage<8, 8>(z, tw); stage<8, 64>(z, tw);"
+//   FFT_STAGES the Stockham stages, e.g. "stage<8, 1, 0>(z, tw); stage<8, 8, 1024>(z, tw); ..." (radix, product of
+//              the radices before, offset of the stage's twiddles in tw)
 //   KIND_ANALYSIS (with EPI, POWER, LOG) or KIND_SYNTHESIS (with MODE)
 // Twiddles come from a float64-built table: tw[k] = exp(-2 pi i k / NFFT) (k < NFFT), then per-stage and reg-FFT
 // tables whose entries a warp's lanes read consecutively (_spectral_cuda.twiddle_offsets); everything else

@@ -516,11 +516,8 @@ class _Op:
             setup(ctx, args, out)
             return out
 
-        def function_backward(ctx, *grads):
-            return backward(ctx, *grads)
-
         self.function = type(f"{body.__name__}_function", (torch.autograd.Function,),
-                             dict(forward=staticmethod(forward), backward=staticmethod(function_backward)))
+                             dict(forward=staticmethod(forward), backward=staticmethod(backward)))
 
     def __call__(self, impl: str, tensors: tuple, *args):
         """The op on ``args`` (its schema's arguments); ``tensors``: those of them :func:`_route` inspects."""
@@ -613,10 +610,11 @@ def _spectrogram_bwd_impl(grad: torch.Tensor, x: torch.Tensor, fb: torch.Tensor 
     syn = functools.partial(_synthesis, x2.shape[0], g, window, K.PRO_SPEC_BWD, T, re, im, power=power, impl=impl)
     if fb is None:
         return syn(a1=_f32(grad))
-    if CUDA_MEL_BWD and _use_cuda(impl, g, synthesis=True):  # the mel projection inside the CUDA kernel
+    cuda = _use_cuda(impl, g, synthesis=True)
+    if CUDA_MEL_BWD and cuda:  # the mel projection inside the CUDA kernel
         return C.synthesis(x2.shape[0], g, window, C.MODE_MEL_BWD, T, re, im, a1=_f32(grad).contiguous(), power=power,
                            fb=fb)
-    if n_fft >= FFT_SYNTHESIS_MIN_NFFT:
+    if n_fft >= FFT_SYNTHESIS_MIN_NFFT or cuda:
         # the FFT synthesis kernels have no mel prologue: project the gradient first
         return syn(a1=torch.matmul(fb.to(device=x2.device, dtype=torch.float32).t(), _f32(grad)))
     return _synthesis(x2.shape[0], g, window, K.PRO_MEL_BWD, T, re, im, a1=_f32(grad), fb=fb, power=power)

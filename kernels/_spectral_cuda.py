@@ -22,6 +22,7 @@ import functools
 import math
 import os
 import threading
+import weakref
 from pathlib import Path
 
 import torch
@@ -245,6 +246,9 @@ class variant:
                 VARIANT[kind].update(flags)
 
 
+_REG_SHAPES = ((16, 1), (16, 2), (32, 1), (8, 1), (8, 2))  # (RR, RG) of the register-resident FFTs, first match wins
+
+
 def reg_plan(half: int) -> tuple[int, int] | None:
     """``(RR, RG)`` of the register-resident FFT of ``half = RR * RR * RG`` points (RR values per lane, RG
     lanes per output column, ``RR * RG`` lanes per frame, within one warp), or None (no such variant). At
@@ -254,13 +258,7 @@ def reg_plan(half: int) -> tuple[int, int] | None:
     >>> reg_plan(512), reg_plan(256), reg_plan(128), reg_plan(200), reg_plan(1024), reg_plan(2048)
     ((16, 2), (16, 1), (8, 2), None, (32, 1), None)
     """
-    if half == 1024:
-        return 32, 1
-    for rr in (16, 8):
-        for rg in (1, 2):
-            if rr * rr * rg == half:
-                return rr, rg
-    return None
+    return next(((rr, rg) for rr, rg in _REG_SHAPES if rr * rr * rg == half), None)
 
 
 def group_lanes(n_fft: int, fl: dict[str, int]) -> int:
@@ -792,8 +790,6 @@ def _fb_ranges(fb: torch.Tensor, per_bin: bool, cache: bool = False) -> torch.Te
     else:
         _kernel(dev, "mel_ranges", "util")(grid=(M, 1, 1), block=(32, 1, 1), args=[fb, F, rng])
     if cache and not torch.cuda.is_current_stream_capturing():
-        import weakref
-
         if len(_RANGES) >= 64:
             _RANGES.clear()
         _RANGES[key] = (weakref.ref(fb), rng)

@@ -449,11 +449,20 @@ GEOMS = [STFTSpec(256, 64), STFTSpec(400, 160), STFTSpec(512, 128), STFTSpec(102
          STFTSpec(1024, 256, pad_mode="constant"), STFTSpec(2048, 512), STFTSpec(4096, 1024, 3000, "hamming")]
 
 
-@pytest.fixture(params=list(FLAGS))
-def flags(request):
-    """Each kernel variant (:data:`FLAGS`) for the duration of a test."""
-    with _variant(request.param):
-        yield request.param
+def _runs_its_own_kernel(name: str, spec: STFTSpec, threads: tuple[int, ...] = ()) -> bool:
+    """Whether variant ``name`` compiles a kernel of its own at ``spec`` (a reg variant without a register-resident
+    plan at this n_fft is the kernel without reg, tested under that name) in blocks of ``threads`` (warp and reg
+    kernels need whole groups of lanes per frame)."""
+    warp, _, _, reg = FLAGS[name]
+    if reg and C.reg_plan(spec.n_fft // 2) is None:
+        return False
+    gl = C.group_lanes(spec.n_fft, dict(warp=warp, reg=reg))
+    return not ((warp or reg) and any(nt % gl for nt in threads))
+
+
+def _cases(specs, names) -> list:
+    return [pytest.param(spec, name, id=f"{spec}-{name}") for spec in specs for name in names
+            if _runs_its_own_kernel(name, spec)]
 
 
 def _check_forward_against_float64(x: torch.Tensor, spec: STFTSpec) -> None:
@@ -524,23 +533,18 @@ def _check_backward_against_float64(x: torch.Tensor, spec: STFTSpec) -> None:
         assert float((gk - gr).norm() / gr.norm()) < 1e-4
 
 
-def _skip_reg_without_plan(name: str, spec: STFTSpec) -> None:
-    if FLAGS[name][3] and C.reg_plan(spec.n_fft // 2) is None:
-        pytest.skip("no register-resident plan at this n_fft: the same kernel as without reg")
+@pytest.mark.parametrize("spec,name", _cases(GEOMS, FLAGS))
+def test_cuda_kernels_against_float64_reference(gpu, spec, name):
+    with _variant(name):
+        _check_forward_against_float64(_signal(3, 12000, gpu), spec)
 
 
-@pytest.mark.parametrize("spec", GEOMS, ids=[str(s) for s in GEOMS])
-def test_cuda_kernels_against_float64_reference(gpu, spec, flags):
-    _skip_reg_without_plan(flags, spec)
-    _check_forward_against_float64(_signal(3, 12000, gpu), spec)
-
-
-@pytest.mark.parametrize("spec", GEOMS[1:4], ids=[str(s) for s in GEOMS[1:4]])
-def test_cuda_backward_against_float64_reference(gpu, spec, flags):
-    _skip_reg_without_plan(flags, spec)
+@pytest.mark.parametrize("spec,name", _cases(GEOMS[1:4], FLAGS))
+def test_cuda_backward_against_float64_reference(gpu, spec, name):
     # autograd runs the backward on its own thread: the first backward of a geometry compiles and
     # loads its kernels there (it once failed with "invalid device context")
-    _check_backward_against_float64(_signal(2, 8000, gpu, seed=3), spec)
+    with _variant(name):
+        _check_backward_against_float64(_signal(2, 8000, gpu, seed=3), spec)
 
 
 # Tiles forced through C.CONFIG (what the benchmark's sweeps and `cuda@<variant>:a<tt>x<nt>` arms time):
@@ -555,14 +559,10 @@ TILES = [("warp_fast", dict(analysis=(16, 512))), ("warp_fast", dict(analysis=(1
 TILE_GEOMS = [STFTSpec(400, 160), STFTSpec(512, 128), STFTSpec(1024, 80, 320), STFTSpec(2048, 512)]
 
 
-@pytest.mark.parametrize("spec", TILE_GEOMS, ids=[str(s) for s in TILE_GEOMS])
-@pytest.mark.parametrize("name,tiles", TILES, ids=[f"{n}-" + "-".join(f"{k[0]}{t[0]}x{t[1]}" for k, t in d.items())
-                                                   for n, d in TILES])
+@pytest.mark.parametrize("spec,name,tiles", [
+    pytest.param(spec, n, d, id=f"{n}-" + "-".join(f"{k[0]}{t[0]}x{t[1]}" for k, t in d.items()) + f"-{spec}")
+    for n, d in TILES for spec in TILE_GEOMS if _runs_its_own_kernel(n, spec, tuple(nt for _, nt in d.values()))])
 def test_cuda_tile_against_float64_reference(gpu, spec, name, tiles):
-    _skip_reg_without_plan(name, spec)
-    gl = C.group_lanes(spec.n_fft, dict(warp=FLAGS[name][0], reg=FLAGS[name][3]))
-    if (FLAGS[name][0] or FLAGS[name][3]) and any(nt % gl for _, nt in tiles.values()):
-        pytest.skip("threads do not split into warp groups of this n_fft")
     saved = dict(C.CONFIG)
     try:
         C.CONFIG.update(tiles)

@@ -182,7 +182,7 @@ def minimal_bytes(op: str, B: int, N: int, F: int, T: int, M: int) -> int:
 KERNEL_ARMS = ("cuda", "triton")
 # CUDA kernel variants (kernels/_spectral_cuda.VARIANT) timed side by side with --cuda-variants as arms
 # "cuda@<name>": (warp, fast, lean, reg); warp and fast for both kinds, lean and reg (the register-resident FFT,
-# n_fft 128-1024 powers of two; elsewhere ignored) for the analysis kernel;
+# n_fft 128-2048 powers of two; elsewhere ignored) for the analysis kernel;
 # "default" = the per-geometry defaults (AUTO). A name may be followed by forced tiles,
 # ":a<frames>x<threads>" (analysis) and ":s<frames>x<threads>" (synthesis).
 CUDA_VARIANTS = {"block": (0, 0, 0, 0), "warp": (1, 0, 0, 0), "fast": (0, 1, 0, 0), "warp_fast": (1, 1, 0, 0),
